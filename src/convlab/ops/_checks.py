@@ -1,0 +1,93 @@
+"""Input validation shared by every op: arrays, dtypes, ranks and the memory budget.
+
+Every check raises ``TypeError`` or ``ValueError`` naming the function, the
+parameter, the rule and the value received, and runs before anything large is
+allocated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "MEMORY_BUDGET_BYTES",
+    "as_array",
+    "check_budget",
+    "check_same_dtype",
+    "compute_dtype",
+    "split_batch",
+]
+
+#: Largest single buffer (output, padded copy or im2col block) an op may allocate.
+#: Requests above it are refused with the number of bytes they would need,
+#: instead of exhausting the machine's memory.
+MEMORY_BUDGET_BYTES = 8 * 2**30
+
+
+def as_array(fn: str, name: str, value: object) -> np.ndarray:
+    """``value`` as an ndarray of a numeric (non-bool) dtype, without copying arrays."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if hasattr(value, "detach") and hasattr(value, "numpy"):
+            raise TypeError(
+                f"{fn}: `{name}` is a {type(value).__module__}.{type(value).__name__}; convlab takes NumPy arrays "
+                f"(use tensor.detach().numpy())"
+            )
+        try:
+            arr = np.asarray(value)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{fn}: `{name}` cannot be turned into a numeric array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind == "b":
+        raise TypeError(f"{fn}: `{name}` has dtype bool; convert it to a number type first (e.g. x.astype(np.float32))")
+    if kind not in "iufc":
+        raise TypeError(f"{fn}: `{name}` must have a numeric dtype, got {arr.dtype}")
+    return arr
+
+
+def check_same_dtype(fn: str, **arrays: np.ndarray | None) -> np.dtype:
+    """All given arrays share one dtype (PyTorch refuses mixed dtypes too); return it."""
+    present = {k: v for k, v in arrays.items() if v is not None}
+    dtypes = {k: v.dtype for k, v in present.items()}
+    first = next(iter(dtypes.values()))
+    if any(dt != first for dt in dtypes.values()):
+        listing = ", ".join(f"{k} is {dt}" for k, dt in dtypes.items())
+        raise TypeError(f"{fn}: all arrays must have the same dtype, but {listing}")
+    return first
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype arithmetic runs in: float16 in float32, integers in int64 (exact), others as given."""
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if dtype.kind in "iu":
+        return np.dtype(np.int64)
+    return dtype
+
+
+def check_budget(fn: str, what: str, shape: Sequence[int], itemsize: int) -> int:
+    """Refuse a buffer of ``shape`` larger than :data:`MEMORY_BUDGET_BYTES`; return its size in bytes."""
+    nbytes = math.prod(int(s) for s in shape) * itemsize
+    if nbytes > MEMORY_BUDGET_BYTES:
+        raise ValueError(
+            f"{fn}: the {what} of shape {tuple(int(s) for s in shape)} would need {nbytes:,} bytes "
+            f"({nbytes / 2**30:.3g} GiB), more than the memory budget of {MEMORY_BUDGET_BYTES:,} bytes "
+            f"(convlab.ops.MEMORY_BUDGET_BYTES); check the sizes, padding, stride and dilation"
+        )
+    return nbytes
+
+
+def split_batch(fn: str, name: str, x: np.ndarray, ndim: int) -> tuple[np.ndarray, bool]:
+    """Accept ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; return the batched array and a flag."""
+    if x.ndim == ndim + 2:
+        return x, False
+    if x.ndim == ndim + 1:
+        return x[None], True
+    raise ValueError(
+        f"{fn}: `{name}` must have {ndim + 2} dimensions (N, C, *spatial) or {ndim + 1} (C, *spatial) "
+        f"for {ndim} spatial dimension{'s' if ndim != 1 else ''}, got shape {x.shape}"
+    )

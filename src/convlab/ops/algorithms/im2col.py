@@ -1,0 +1,56 @@
+"""im2col + GEMM: gather every window into a matrix, then one matrix product per group.
+
+The default algorithm. The window matrix is built in batch chunks of at most
+:data:`CHUNK_BYTES` so the working set stays bounded whatever the batch size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._common import dilate_and_pad, primitive_output_size, sliding_windows
+
+__all__ = ["CHUNK_BYTES", "conv_general"]
+
+#: Target size of one im2col block.
+CHUNK_BYTES = 64 * 2**20
+
+
+def conv_general(
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    input_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`."""
+    xp = dilate_and_pad(x, input_dilation, padding)
+    n, c_in = xp.shape[:2]
+    c_out = weight.shape[0]
+    kernel = tuple(weight.shape[2:])
+    nd = len(kernel)
+    out_size = primitive_output_size(xp.shape[2:], kernel, stride, dilation)
+    cg, og = c_in // groups, c_out // groups
+    positions, taps = math.prod(out_size), math.prod(kernel)
+    dtype = np.result_type(x, weight)
+    y = np.empty((n, c_out) + out_size, dtype=dtype)
+    w_mat = weight.reshape(groups, og, cg * taps).transpose(0, 2, 1)  # (G, Cg*K, Og)
+    per_sample = max(groups * positions * cg * taps * dtype.itemsize, 1)
+    chunk = max(1, CHUNK_BYTES // per_sample)
+    o_axes = tuple(range(3, 3 + nd))
+    k_axes = tuple(range(3 + nd, 3 + 2 * nd))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        m = stop - start
+        win = sliding_windows(xp[start:stop], kernel, stride, dilation, out_size)  # (m, C, *O, *K)
+        win = win.reshape((m, groups, cg) + out_size + kernel)  # (m, G, Cg, *O, *K)
+        cols = win.transpose((1, 0) + o_axes + (2,) + k_axes).reshape(groups, m * positions, cg * taps)
+        out = np.matmul(cols, w_mat)  # (G, m*P, Og)
+        out = out.reshape((groups, m) + out_size + (og,))  # (G, m, *O, Og)
+        y[start:stop] = out.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd))).reshape((m, c_out) + out_size)
+    return y

@@ -1,0 +1,508 @@
+"""Convolution and transposed convolution, N-d, forward and backward (vjp).
+
+Everything here is a thin layer over one primitive (see
+:mod:`convlab.ops.algorithms`): a zero-padded, input-dilated, grouped
+cross-correlation. The relations used, for one spatial dimension with stride
+``s``, dilation ``d``, padding ``(lo, hi)`` and kernel ``k``:
+
+* convolution:  ``y[o] = sum_k w[k] x_pad[o*s + k*d]``;
+* transposed convolution is its adjoint. Reading the sum the other way round,
+  ``x_pad[i]`` receives ``w[k] y[o]`` wherever ``i = o*s + k*d``. That is a
+  stride-1 correlation of ``y`` dilated by ``s`` (``s - 1`` zeros between
+  elements) with the flipped kernel, padded by ``d*(k-1)`` on both sides, with
+  the channel axes of the weight swapped within each group. The padding of the
+  forward convolution then crops ``lo`` on the left and ``hi`` on the right, and
+  ``output_padding`` adds room on the right (Dumoulin & Visin, arXiv:1603.07285,
+  relationships 13-14, generalized to dilation and groups);
+* the input gradient of a convolution is therefore the transposed convolution
+  of the output gradient with the same weight (like a matmul: forward
+  ``[m,j][j,k]->[m,k]``, input gradient ``[m,k][k,j]->[m,j]``);
+* the weight gradient ``gw[k] = sum_o gy[o] x_pad[o*s + k*d]`` is a correlation
+  of the padded input with the output gradient as the kernel, in which stride
+  and dilation swap roles and the batch axis plays the channels;
+* the transposed convolution's gradients follow from the same facts: its input
+  gradient is the forward convolution of the output gradient, its weight
+  gradient the weight gradient of that convolution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from ..shapes import (
+    conv_output_shape,
+    conv_transpose_output_shape,
+    output_padding_for_size,
+    resolve_padding,
+)
+from ..spec import ConvSpec
+from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, split_batch
+from .algorithms import choose
+from .padding import pad_pairs, pad_pairs_vjp
+
+__all__ = [
+    "ConvGrads",
+    "conv",
+    "conv_transpose",
+    "conv_transpose_vjp",
+    "conv_vjp",
+]
+
+Pairs = tuple[tuple[int, int], ...]
+
+
+class ConvGrads(NamedTuple):
+    """Gradients of a (transposed) convolution; ``bias`` is None when there is no bias."""
+
+    input: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class _Prepared(NamedTuple):
+    x: np.ndarray  # batched (N, C, *S), original dtype
+    w: np.ndarray
+    b: np.ndarray | None
+    unbatched: bool
+    dtype: np.dtype
+    spec: ConvSpec
+    pads: Pairs
+    out_size: tuple[int, ...]
+
+
+def _ndim_from_weight(fn: str, w: np.ndarray, ndim: int | None) -> int:
+    if ndim is None:
+        if w.ndim < 3:
+            raise ValueError(
+                f"{fn}: `weight` must have at least 3 dimensions (C_out, C_in/groups, *kernel), got shape {w.shape}"
+            )
+        return w.ndim - 2
+    if w.ndim != ndim + 2:
+        layout = "C_in, C_out/groups" if "transpose" in fn else "C_out, C_in/groups"
+        raise ValueError(
+            f"{fn}: `weight` must have {ndim + 2} dimensions ({layout}, {', '.join('k' + str(i) for i in range(ndim))}), "
+            f"got shape {w.shape}"
+        )
+    return ndim
+
+
+def _check_kernel(fn: str, w: np.ndarray) -> None:
+    if any(k == 0 for k in w.shape[2:]):
+        raise ValueError(f"{fn}: `weight` has an empty kernel: shape {w.shape} (every kernel size must be >= 1)")
+
+
+def _check_bias(fn: str, b: np.ndarray | None, c_out: int) -> None:
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"{fn}: `bias` must have shape ({c_out},), one value per output channel, got {b.shape}")
+
+
+def _check_im2col(fn: str, spec: ConvSpec, c_in: int, positions: int, itemsize: int) -> None:
+    # One sample of one group's window matrix must fit: (positions, C_in/groups * prod(kernel)).
+    check_budget(fn, "im2col buffer of one sample", (positions, c_in // spec.groups * math.prod(spec.kernel_size)),
+                 itemsize)
+
+
+def _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode) -> _Prepared:
+    x = as_array(fn, "input", input)
+    w = as_array(fn, "weight", weight)
+    b = None if bias is None else as_array(fn, "bias", bias)
+    nd = _ndim_from_weight(fn, w, ndim)
+    xb, unbatched = split_batch(fn, "input", x, nd)
+    dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
+    _check_kernel(fn, w)
+    spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, ndim=nd, name=fn)
+    c_in, c_out = xb.shape[1], w.shape[0]
+    if c_in % spec.groups:
+        raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the input channels (={c_in})")
+    if c_out % spec.groups:
+        raise ValueError(
+            f"{fn}: `groups` (={spec.groups}) must divide the output channels (weight.shape[0]={c_out})"
+        )
+    if w.shape[1] * spec.groups != c_in:
+        raise ValueError(
+            f"{fn}: the input has {c_in} channels, but `weight` of shape {w.shape} with groups={spec.groups} "
+            f"expects weight.shape[1] * groups = {w.shape[1] * spec.groups}"
+        )
+    _check_bias(fn, b, c_out)
+    spatial = xb.shape[2:]
+    pads = resolve_padding(spec, spatial)
+    out_size = conv_output_shape(spec, spatial)
+    itemsize = compute_dtype(dtype).itemsize
+    check_budget(fn, "output", (xb.shape[0], c_out) + tuple(out_size), itemsize)
+    check_budget(fn, "padded input", (xb.shape[0], c_in) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads)),
+                 itemsize)
+    _check_im2col(fn, spec, c_in, math.prod(out_size), itemsize)
+    return _Prepared(xb, w, b, unbatched, dtype, spec, pads, tuple(int(o) for o in out_size))
+
+
+def _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                       output_size) -> _Prepared:
+    x = as_array(fn, "input", input)
+    w = as_array(fn, "weight", weight)
+    b = None if bias is None else as_array(fn, "bias", bias)
+    nd = _ndim_from_weight(fn, w, ndim)
+    xb, unbatched = split_batch(fn, "input", x, nd)
+    dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
+    _check_kernel(fn, w)
+    spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
+                    output_padding=output_padding, ndim=nd, name=fn)
+    c_in = xb.shape[1]
+    if c_in % spec.groups:
+        raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the input channels (={c_in})")
+    if w.shape[0] != c_in:
+        raise ValueError(
+            f"{fn}: the input has {c_in} channels, but `weight` of shape {w.shape} expects "
+            f"weight.shape[0] = {w.shape[0]} (transposed weights are (C_in, C_out/groups, *kernel))"
+        )
+    c_out = w.shape[1] * spec.groups
+    _check_bias(fn, b, c_out)
+    spatial = xb.shape[2:]
+    if output_size is not None:
+        if any(spec.output_padding):
+            raise ValueError(f"{fn}: give either `output_size` or `output_padding` (={spec.output_padding}), not both")
+        sizes = [int(v) for v in output_size] if isinstance(output_size, (list, tuple)) else output_size
+        op = output_padding_for_size(spec, spatial, sizes)
+        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
+                        output_padding=op, ndim=nd, name=fn)
+    out_size = conv_transpose_output_shape(spec, spatial)
+    itemsize = compute_dtype(dtype).itemsize
+    check_budget(fn, "output", (xb.shape[0], c_out) + tuple(out_size), itemsize)
+    # The primitive sees the input dilated by the stride and padded by about d*(k-1) per side.
+    dilated = tuple((s - 1) * st + 1 + 2 * d * (k - 1)
+                    for s, st, d, k in zip(spatial, spec.stride, spec.dilation, spec.kernel_size))
+    check_budget(fn, "dilated input", (xb.shape[0], c_in) + dilated, itemsize)
+    check_budget(fn, "im2col buffer of one sample",
+                 (math.prod(out_size), c_in // spec.groups * math.prod(spec.kernel_size)), itemsize)
+    return _Prepared(xb, w, b, unbatched, dtype, spec, spec.padding, tuple(int(o) for o in out_size))
+
+
+def _finish(y: np.ndarray, p: _Prepared) -> np.ndarray:
+    if p.b is not None:
+        y += p.b.astype(y.dtype).reshape((1, -1) + (1,) * p.spec.ndim)
+    y = y.astype(p.dtype, copy=False)
+    return y[0] if p.unbatched else y
+
+
+def _flip(w: np.ndarray) -> np.ndarray:
+    return w[(slice(None), slice(None)) + (slice(None, None, -1),) * (w.ndim - 2)]
+
+
+def _check_grad_output(fn: str, g: np.ndarray, p: _Prepared, c_out: int) -> np.ndarray:
+    expected = (p.x.shape[0], c_out) + p.out_size
+    gb = g[None] if p.unbatched and g.ndim == len(expected) - 1 else g
+    if gb.shape != expected:
+        shown = expected[1:] if p.unbatched else expected
+        raise ValueError(f"{fn}: `grad_output` must have the output's shape {shown}, got {g.shape}")
+    if g.dtype != p.dtype:
+        raise TypeError(f"{fn}: `grad_output` has dtype {g.dtype}, but the input has {p.dtype}")
+    return gb
+
+
+# --------------------------------------------------------------------------- raw relations
+
+
+def _transpose_raw(x, w, stride, pads: Pairs, dilation, groups, output_padding, algorithm) -> np.ndarray:
+    """Transposed convolution of batched ``x`` (N, C_in, *I) with ``w`` (C_in, C_out/g, *K).
+
+    The adjoint of the convolution (see the module docstring): dilate by the
+    stride, pad ``d*(k-1) - lo`` and ``d*(k-1) - hi + output_padding`` (negative
+    amounts crop), flip the kernel, swap its channel axes per group, correlate
+    at stride 1.
+    """
+    nd = len(stride)
+    c_in, og = w.shape[:2]
+    kernel = w.shape[2:]
+    cg = c_in // groups
+    wt = w.reshape((groups, cg, og) + kernel).swapaxes(1, 2).reshape((groups * og, cg) + kernel)
+    wt = _flip(wt)  # (C_out, C_in/g, *K), flipped
+    pairs = tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi + op)
+        for k, d, (lo, hi), op in zip(kernel, dilation, pads, output_padding, strict=True)
+    )
+    return algorithm(x, wt, (1,) * nd, pairs, dilation, stride, groups)
+
+
+def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm) -> np.ndarray:
+    """``gw[o, c, *k] = sum_{n, p} gy[n, o, *p] * xp[n, g*Cg + c, *(p*stride + k*dilation)]``.
+
+    A correlation of the padded input with the output gradient as the kernel:
+    stride and dilation swap roles, and the batch axis becomes the channel axis.
+    """
+    n, c_in = xp.shape[:2]
+    c_out = gy.shape[1]
+    nd = len(kernel)
+    cg, og = c_in // groups, c_out // groups
+    sp, out = xp.shape[2:], gy.shape[2:]
+    sp_axes = tuple(range(3, 3 + nd))
+    xt = xp.reshape((n, groups, cg) + sp).transpose((2, 1, 0) + sp_axes).reshape((cg, groups * n) + sp)
+    wt = gy.reshape((n, groups, og) + out).transpose((1, 2, 0) + sp_axes).reshape((groups * og, n) + out)
+    r = algorithm(xt, wt, tuple(dilation), ((0, 0),) * nd, tuple(stride), (1,) * nd, groups)  # (Cg, C_out, *K')
+    r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+    return np.ascontiguousarray(r.swapaxes(0, 1))  # (C_out, Cg, *K)
+
+
+# --------------------------------------------------------------------------- public
+
+
+def conv(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence | str = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    flip_kernel: bool = False,
+    algorithm: str = "auto",
+    ndim: int | None = None,
+    _fn: str = "conv",
+) -> np.ndarray:
+    """N-d convolution (cross-correlation, as in deep learning), any number of spatial dimensions.
+
+    Parameters
+    ----------
+    input : ndarray
+        ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+    weight : ndarray
+        ``(C_out, C_in/groups, *kernel)``; the number of spatial dimensions is
+        ``weight.ndim - 2``.
+    bias : ndarray, optional
+        ``(C_out,)``.
+    stride, dilation : int or tuple
+        Dilation is also called atrous convolution (``d - 1`` holes between taps).
+    padding : int, tuple, (lo, hi) pairs, or 'valid' / 'same' / 'same_tf' / 'full' / 'causal'
+        See :mod:`convlab.spec`. ``'same'`` is PyTorch's (stride 1 only);
+        ``'same_tf'`` is TensorFlow's (any stride).
+    groups : int
+        ``groups = C_in`` is depthwise convolution; ``C_out = m * C_in`` gives a
+        channel multiplier ``m``.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        ``reflect: 1234 -> 32123432``, ``symmetric: 1234 -> 21123443``,
+        ``replicate: 1234 -> 11123444``, ``circular: 1234 -> 34123412`` (pad 2).
+    flip_kernel : bool
+        True computes the signal-processing convolution (kernel flipped in every
+        spatial dimension) instead of the cross-correlation.
+    algorithm : str
+        ``'auto'``, ``'im2col'`` or ``'reference'``.
+
+    Shape
+    -----
+    ``O = floor((I + p_lo + p_hi - d*(k-1) - 1) / s) + 1`` per spatial dimension.
+
+    dtypes: float32/float64/complex results are in the input dtype; integers
+    are computed exactly in int64 and returned in the input dtype; float16 is
+    computed in float32. NaN and Inf propagate as IEEE arithmetic says (a NaN
+    in a window makes that output NaN; ``0 * inf`` is NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> w = np.array([[[[0.0, 1.0], [2.0, 3.0]]]])
+    >>> conv(x, w)[0, 0]
+    array([[19., 25.],
+           [37., 43.]])
+    """
+    fn = _fn
+    p = _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    algo = choose(fn, algorithm)
+    ct = compute_dtype(p.dtype)
+    x, w = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False)
+    if flip_kernel:
+        w = _flip(w)
+    spec = p.spec
+    if spec.padding_mode != "zeros":
+        x = pad_pairs(x, p.pads, spec.padding_mode, fn=fn)
+        pads = ((0, 0),) * spec.ndim
+    else:
+        pads = p.pads
+    y = algo(x, w, spec.stride, pads, spec.dilation, (1,) * spec.ndim, spec.groups)
+    return _finish(y, p)
+
+
+def conv_vjp(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence | str = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    flip_kernel: bool = False,
+    algorithm: str = "auto",
+    ndim: int | None = None,
+    _fn: str = "conv_vjp",
+) -> ConvGrads:
+    """Gradients of :func:`conv` with respect to input, weight and bias.
+
+    Takes the forward arguments plus ``grad_output`` (the gradient of the loss
+    with respect to the output); ``bias`` only says whether a bias gradient is
+    wanted. The input gradient is a transposed convolution of ``grad_output``
+    with the same weight; the weight gradient is a correlation of the padded
+    input with ``grad_output`` (derivation in the module docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3); w = np.ones((1, 1, 2, 2))
+    >>> g = conv_vjp(np.ones((1, 1, 2, 2)), x, w)
+    >>> g.weight[0, 0]   # each weight meets four inputs
+    array([[ 8., 12.],
+           [20., 24.]])
+    """
+    fn = _fn
+    p = _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, p.w.shape[0])
+    algo = choose(fn, algorithm)
+    spec = p.spec
+    ct = compute_dtype(p.dtype)
+    x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
+    if flip_kernel:
+        w = _flip(w)
+    nd = spec.ndim
+    xp = pad_pairs(x, p.pads, spec.padding_mode, fn=fn)  # (N, C_in, *S_padded)
+    padded = xp.shape[2:]
+    # Input gradient: transposed convolution back to the padded size. The trailing
+    # elements no window reached get output_padding r = S_pad - ((O-1)*s + d*(k-1) + 1) < s.
+    slack = tuple(
+        sp - ((o - 1) * s + d * (k - 1) + 1)
+        for sp, o, s, d, k in zip(padded, p.out_size, spec.stride, spec.dilation, spec.kernel_size, strict=True)
+    )
+    if x.shape[0] == 0:
+        g_padded = np.zeros(xp.shape, dtype=ct)
+    else:
+        # The conv weight (C_out, C_in/g, *K) is already in the transposed layout for a map C_out -> C_in.
+        g_padded = _transpose_raw(gy, w, spec.stride, ((0, 0),) * nd, spec.dilation, spec.groups, slack, algo)
+    g_input = pad_pairs_vjp(g_padded, x.shape, p.pads, spec.padding_mode, fn=fn)
+    g_weight = _weight_grad_raw(xp, gy, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
+    if flip_kernel:
+        g_weight = _flip(g_weight)
+    g_bias = None if bias is None else gy.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+    if p.unbatched:
+        g_input = g_input[0]
+    return ConvGrads(
+        g_input.astype(p.dtype, copy=False),
+        g_weight.astype(p.dtype, copy=False),
+        None if g_bias is None else g_bias.astype(p.dtype, copy=False),
+    )
+
+
+def conv_transpose(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+    *,
+    output_size: Sequence[int] | None = None,
+    algorithm: str = "auto",
+    ndim: int | None = None,
+    _fn: str = "conv_transpose",
+) -> np.ndarray:
+    """N-d transposed convolution (also called deconvolution or fractionally strided convolution).
+
+    The adjoint of :func:`conv` with the same stride, padding, dilation and
+    groups: it maps an output-shaped array back to the input's shape, which is
+    why it undoes the size change (not the values) of a convolution.
+
+    Parameters
+    ----------
+    input : ndarray
+        ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
+    weight : ndarray
+        ``(C_in, C_out/groups, *kernel)``.
+    padding : int, tuple or (lo, hi) pairs
+        Removed from the output, as in PyTorch.
+    output_padding : int or tuple
+        Added on the high side of the output; each ``< max(stride, dilation)``.
+    output_size : tuple, optional
+        The wanted spatial size (with or without N and C), resolved to
+        ``output_padding``; an impossible size raises with the valid range.
+
+    Shape
+    -----
+    ``O = (I - 1)*s - p_lo - p_hi + d*(k-1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> conv_transpose(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), stride=2, padding=1).shape
+    (1, 1, 5, 5)
+    """
+    fn = _fn
+    p = _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           output_size)
+    algo = choose(fn, algorithm)
+    ct = compute_dtype(p.dtype)
+    spec = p.spec
+    y = _transpose_raw(p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), spec.stride, p.pads,
+                       spec.dilation, spec.groups, spec.output_padding, algo)
+    return _finish(y, p)
+
+
+def conv_transpose_vjp(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+    *,
+    output_size: Sequence[int] | None = None,
+    algorithm: str = "auto",
+    ndim: int | None = None,
+    _fn: str = "conv_transpose_vjp",
+) -> ConvGrads:
+    """Gradients of :func:`conv_transpose` with respect to input, weight and bias.
+
+    The transposed convolution is the adjoint of a convolution ``C`` whose
+    input lives in this function's output space, so its input gradient is
+    ``C`` applied to ``grad_output`` (a forward convolution, cropped where
+    ``output_padding >= stride`` left extra rows), and its weight gradient is
+    ``C``'s weight gradient with ``grad_output`` as the input and ``input`` as
+    the output gradient.
+    """
+    fn = _fn
+    p = _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
+                           output_size)
+    spec = p.spec
+    c_out = p.w.shape[1] * spec.groups
+    gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, c_out)
+    algo = choose(fn, algorithm)
+    ct = compute_dtype(p.dtype)
+    x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
+    nd = spec.ndim
+    in_size = x.shape[2:]
+    if x.shape[0] == 0:
+        g_input = np.zeros(x.shape, dtype=ct)
+    else:
+        g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups)
+        g_input = g_input[(slice(None), slice(None)) + tuple(slice(0, s) for s in in_size)]
+    gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
+    g_weight = _weight_grad_raw(gyp, x, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
+    g_bias = None if bias is None else gy.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+    if p.unbatched:
+        g_input = g_input[0]
+    return ConvGrads(
+        np.ascontiguousarray(g_input).astype(p.dtype, copy=False),
+        g_weight.astype(p.dtype, copy=False),
+        None if g_bias is None else g_bias.astype(p.dtype, copy=False),
+    )

@@ -1,0 +1,190 @@
+"""Padding of the trailing (spatial) dimensions in every mode, forward and backward.
+
+Each mode is an index map: padded position ``j`` (from ``-lo`` to ``S + hi - 1``)
+reads input position ``source(j)``, or the constant when ``source(j) = -1``.
+The forward pass gathers along that map; the backward pass scatters the
+gradient back along the same map, so both share one definition::
+
+    constant:   000 1234 000
+    reflect:    432 1234 321
+    replicate:  111 1234 444
+    circular:   234 1234 123
+    symmetric:  321 1234 432
+
+Negative amounts crop, as in ``torch.nn.functional.pad``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..spec import as_int
+from ._checks import as_array, check_budget
+
+__all__ = ["PAD_MODES", "pad", "pad_pairs", "pad_pairs_vjp", "source_index"]
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular", "symmetric")
+_CONV_MODE = {"zeros": "constant"}  # padding_mode names of the conv layers -> pad modes
+
+
+def source_index(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> np.ndarray:
+    """Input index read by each padded position along one dimension (-1: the constant).
+
+    Raises ValueError where the mode cannot produce that much padding from ``size``.
+    """
+    if mode == "replicate":
+        if size == 0 and (lo > 0 or hi > 0):
+            raise ValueError(f"{fn}: replicate padding needs a non-empty input, got size 0 in spatial dimension {dim}")
+    elif mode != "constant":
+        # PyTorch's limits: reflect needs pad < size, circular pad <= size; symmetric
+        # (the edge-repeating mirror) likewise pad <= size.
+        limit, rule = (size - 1, "smaller than") if mode == "reflect" else (size, "at most")
+        if max(lo, hi) > limit:
+            raise ValueError(
+                f"{fn}: {mode} padding (={(lo, hi)}) must be {rule} the input size (={size}) "
+                f"in spatial dimension {dim}"
+            )
+    j = np.arange(-lo, size + hi)
+    if mode == "constant":
+        return np.where((j >= 0) & (j < size), j, -1)
+    if mode == "replicate":
+        return np.clip(j, 0, size - 1)
+    if mode == "circular":
+        return j % size
+    if mode == "reflect":
+        return np.where(j < 0, -j, np.where(j >= size, 2 * (size - 1) - j, j))
+    # symmetric
+    return np.where(j < 0, -j - 1, np.where(j >= size, 2 * size - 1 - j, j))
+
+
+def _normalize_mode(fn: str, mode: str) -> str:
+    mode = _CONV_MODE.get(mode, mode)
+    if mode not in PAD_MODES:
+        raise ValueError(f"{fn}: `mode` (={mode!r}) must be one of {PAD_MODES} (or 'zeros')")
+    return mode
+
+
+def pad_pairs(
+    x: np.ndarray,
+    pairs: Sequence[tuple[int, int]],
+    mode: str = "constant",
+    value: float = 0.0,
+    *,
+    fn: str = "pad",
+) -> np.ndarray:
+    """Pad the last ``len(pairs)`` dimensions of ``x`` by ``(lo, hi)`` each.
+
+    Returns ``x`` itself when nothing is padded (callers must not write to it).
+    """
+    mode = _normalize_mode(fn, mode)
+    nd = len(pairs)
+    lead = x.ndim - nd
+    if lead < 0:
+        raise ValueError(f"{fn}: padding {nd} dimensions of an array with only {x.ndim} ({x.shape})")
+    if all(lo == 0 and hi == 0 for lo, hi in pairs):
+        return x
+    new_shape = list(x.shape)
+    for i, (lo, hi) in enumerate(pairs):
+        size = x.shape[lead + i]
+        new_shape[lead + i] = size + lo + hi
+        if size + lo + hi < 0:
+            raise ValueError(f"{fn}: cropping {(lo, hi)} removes more than the size (={size}) of dimension {lead + i}")
+    check_budget(fn, "padded array", new_shape, x.dtype.itemsize)
+    if mode == "constant":
+        out = np.full(new_shape, value, dtype=x.dtype)
+        dst, src = [slice(None)] * lead, [slice(None)] * lead
+        for i, (lo, hi) in enumerate(pairs):
+            size = x.shape[lead + i]
+            dst.append(slice(max(lo, 0), max(lo, 0) + size + min(lo, 0) + min(hi, 0)))
+            src.append(slice(max(-lo, 0), size - max(-hi, 0)))
+        out[tuple(dst)] = x[tuple(src)]
+        return out
+    # Check every dimension's limits before the first copy is made.
+    indices = [source_index(fn, mode, x.shape[lead + i], lo, hi, i) for i, (lo, hi) in enumerate(pairs)]
+    out = x
+    for i, idx in enumerate(indices):
+        out = np.take(out, idx, axis=lead + i)
+    return out
+
+
+def pad_pairs_vjp(
+    grad: np.ndarray,
+    input_shape: Sequence[int],
+    pairs: Sequence[tuple[int, int]],
+    mode: str = "constant",
+    *,
+    fn: str = "pad",
+) -> np.ndarray:
+    """Gradient of :func:`pad_pairs` with respect to its input.
+
+    The adjoint of a gather is a scatter-add: every padded position adds its
+    gradient to the input position it was read from (constant positions read
+    nothing, so their gradient is dropped).
+    """
+    mode = _normalize_mode(fn, mode)
+    nd = len(pairs)
+    lead = len(input_shape) - nd
+    g = grad
+    for i, (lo, hi) in enumerate(pairs):
+        axis = lead + i
+        size = int(input_shape[axis])
+        idx = source_index(fn, mode, size, lo, hi, i)
+        moved = np.moveaxis(g, axis, 0)  # (padded, ...)
+        out = np.zeros((size,) + moved.shape[1:], dtype=g.dtype)
+        # The interior maps one to one; only the border positions need scattering.
+        start, stop = max(lo, 0), max(lo, 0) + size + min(lo, 0) + min(hi, 0)
+        out[max(-lo, 0): max(-lo, 0) + (stop - start)] = moved[start:stop]
+        for j in list(range(0, start)) + list(range(stop, moved.shape[0])):
+            if idx[j] >= 0:
+                out[idx[j]] += moved[j]
+        g = np.moveaxis(out, 0, axis)
+    return g
+
+
+def pad(input: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> np.ndarray:
+    """Pad an array, with PyTorch's argument order (``torch.nn.functional.pad``).
+
+    Parameters
+    ----------
+    input : ndarray
+        Any shape.
+    pad : sequence of int
+        ``(last_lo, last_hi, second_last_lo, second_last_hi, ...)``: pairs for
+        the trailing dimensions, last dimension first. Negative values crop.
+    mode : {'constant', 'reflect', 'replicate', 'circular', 'symmetric'}
+        ``'symmetric'`` mirrors with the edge repeated, which PyTorch lacks.
+        For the non-constant modes each amount must be at most the size
+        (``reflect``: smaller than the size).
+    value : float
+        Fill value for ``'constant'``.
+
+    Shape
+    -----
+    ``out.shape[-i-1] = input.shape[-i-1] + pad[2*i] + pad[2*i+1]``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1, 2, 3, 4])
+    >>> pad(x, (3, 3), mode="reflect")
+    array([4, 3, 2, 1, 2, 3, 4, 3, 2, 1])
+    >>> pad(x, (3, 3), mode="symmetric")
+    array([3, 2, 1, 1, 2, 3, 4, 4, 3, 2])
+    >>> pad(x, (3, 3), mode="circular")
+    array([2, 3, 4, 1, 2, 3, 4, 1, 2, 3])
+    """
+    fn = "pad"
+    x = as_array(fn, "input", input)
+    if isinstance(pad, (int, np.integer)) or not isinstance(pad, Sequence):
+        raise TypeError(f"{fn}: `pad` must be a sequence of ints (last_lo, last_hi, ...), got {pad!r}")
+    amounts = [as_int(fn, f"pad[{i}]", p) for i, p in enumerate(pad)]
+    if len(amounts) % 2:
+        raise ValueError(f"{fn}: `pad` must have an even number of entries (lo, hi per dimension), got {len(amounts)}")
+    nd = len(amounts) // 2
+    if nd > x.ndim:
+        raise ValueError(f"{fn}: `pad` covers {nd} dimensions but the input has only {x.ndim} (shape {x.shape})")
+    # torch order is last dimension first; pairs are in array order.
+    pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(nd)][::-1]
+    return pad_pairs(x, pairs, mode, value, fn=fn)

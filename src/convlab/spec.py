@@ -1,0 +1,334 @@
+"""Hyperparameters of a convolution or a pooling, normalized and validated once.
+
+A :class:`ConvSpec` or :class:`PoolSpec` is built from the loose arguments a user
+passes (``3``, ``(3, 5)``, ``"same"``, ``((0, 1), (2, 2))`` ...) and holds only
+canonical tuples afterwards, one entry per spatial dimension. Everything
+downstream (shape rules, engine, analysis, CLI) receives the canonical spec and
+never re-parses user input.
+
+Padding forms (``padding=``), for a kernel ``k`` with dilation ``d``:
+
+* ``int`` -- the same amount on both sides of every spatial dimension;
+* a tuple with one ``int`` per dimension -- symmetric per dimension;
+* a tuple with one ``(lo, hi)`` pair per dimension -- asymmetric;
+* ``"valid"`` -- no padding;
+* ``"same"`` -- PyTorch semantics: stride 1 only, total ``d*(k-1)`` split with
+  the extra element on the right (high) side;
+* ``"same_tf"`` -- TensorFlow / Keras / JAX semantics, any stride: the output is
+  ``ceil(I / s)`` and the total padding ``max((O-1)*s + d*(k-1) + 1 - I, 0)``,
+  extra on the right. It depends on the input size, so it stays symbolic here
+  and is resolved by :func:`convlab.shapes.resolve_padding`;
+* ``"full"`` -- ``d*(k-1)`` on each side (every partial overlap);
+* ``"causal"`` -- ``d*(k-1)`` on the left only (output ``t`` sees inputs ``<= t``).
+
+Padding modes (``padding_mode=``), shown on ``1234`` padded by 3 on each side::
+
+    zeros:      000 1234 000
+    reflect:    432 1234 321     (mirror, edge not repeated; PyTorch/NumPy 'reflect')
+    replicate:  111 1234 444     (NumPy 'edge')
+    circular:   234 1234 123     (NumPy 'wrap')
+    symmetric:  321 1234 432     (mirror with the edge repeated; NumPy/TF 'symmetric')
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+
+__all__ = [
+    "PADDING_MODES",
+    "PADDING_STRINGS",
+    "ConvSpec",
+    "PoolSpec",
+    "as_int",
+    "as_tuple",
+]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+PADDING_STRINGS = ("valid", "same", "same_tf", "full", "causal")
+
+Pairs = tuple[tuple[int, int], ...]
+
+
+def as_int(fn: str, name: str, value: object) -> int:
+    """Return ``value`` as a Python int, or raise TypeError naming ``fn`` and ``name``.
+
+    Booleans and floats are refused even when they hold a whole number, because
+    ``stride=2.0`` or ``stride=True`` is almost always a mistake.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{fn}: `{name}` must be an integer, got {value!r} ({type(value).__name__})"
+        )
+    return int(value)
+
+
+def as_tuple(fn: str, name: str, value: object, ndim: int, *, minimum: int | None = None) -> tuple[int, ...]:
+    """Expand an int or check a sequence of ints to one entry per spatial dimension."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != ndim:
+            raise ValueError(
+                f"{fn}: `{name}` has {len(value)} entries {tuple(value)!r}, "
+                f"but the operation has {ndim} spatial dimension{'s' if ndim != 1 else ''}"
+            )
+        out = tuple(as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(value))
+    else:
+        out = (as_int(fn, name, value),) * ndim
+    if minimum is not None:
+        for i, v in enumerate(out):
+            if v < minimum:
+                where = name if ndim == 1 or not isinstance(value, (list, tuple)) else f"{name}[{i}]"
+                raise ValueError(f"{fn}: `{where}` (={v}) must be >= {minimum}")
+    return out
+
+
+def _padding_pairs(
+    fn: str,
+    padding: object,
+    ndim: int,
+    kernel_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    allowed_strings: tuple[str, ...],
+) -> Pairs | str:
+    """Turn any accepted padding form into ``(lo, hi)`` pairs (or the symbolic ``'same_tf'``)."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode not in allowed_strings:
+            raise ValueError(
+                f"{fn}: `padding` (={padding!r}) must be an int, a tuple, (lo, hi) pairs "
+                f"or one of {allowed_strings}"
+            )
+        spans = tuple(d * (k - 1) for k, d in zip(kernel_size, dilation, strict=True))
+        if mode == "valid":
+            return ((0, 0),) * ndim
+        if mode == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"{fn}: padding='same' (PyTorch semantics) requires stride 1, got stride={stride}; "
+                    "use padding='same_tf' for the TensorFlow/Keras/JAX rule that works with any stride"
+                )
+            # total d*(k-1); PyTorch puts the odd element on the right.
+            return tuple((t // 2, t - t // 2) for t in spans)
+        if mode == "full":
+            return tuple((t, t) for t in spans)
+        if mode == "causal":
+            return tuple((t, 0) for t in spans)
+        return "same_tf"
+    if isinstance(padding, (list, tuple)):
+        if len(padding) != ndim:
+            raise ValueError(
+                f"{fn}: `padding` has {len(padding)} entries {tuple(padding)!r}, but the operation has "
+                f"{ndim} spatial dimension{'s' if ndim != 1 else ''}; give one int or one (lo, hi) pair per dimension"
+            )
+        pairs = []
+        for i, p in enumerate(padding):
+            if isinstance(p, (list, tuple)):
+                if len(p) != 2:
+                    raise ValueError(f"{fn}: `padding[{i}]` (={tuple(p)!r}) must be an int or a (lo, hi) pair")
+                pairs.append((as_int(fn, f"padding[{i}][0]", p[0]), as_int(fn, f"padding[{i}][1]", p[1])))
+            else:
+                v = as_int(fn, f"padding[{i}]", p)
+                pairs.append((v, v))
+        out = tuple(pairs)
+    else:
+        v = as_int(fn, "padding", padding)
+        out = ((v, v),) * ndim
+    for i, (lo, hi) in enumerate(out):
+        if lo < 0 or hi < 0:
+            raise ValueError(
+                f"{fn}: `padding` must be >= 0 (cropping is not supported), got {(lo, hi)} in spatial dimension {i}"
+            )
+    return out
+
+
+def _ndim_of(fn: str, kernel_size: object, ndim: int | None) -> int:
+    if ndim is None:
+        if isinstance(kernel_size, (list, tuple)):
+            ndim = len(kernel_size)
+        else:
+            raise ValueError(f"{fn}: `ndim` is needed when `kernel_size` (={kernel_size!r}) is a single int")
+    ndim = as_int(fn, "ndim", ndim)
+    if ndim < 1:
+        raise ValueError(f"{fn}: the number of spatial dimensions (={ndim}) must be >= 1")
+    return ndim
+
+
+@dataclass(frozen=True, init=False)
+class ConvSpec:
+    """Canonical hyperparameters of an N-d (transposed) convolution.
+
+    Parameters
+    ----------
+    kernel_size, stride, dilation : int or tuple of int
+        One entry per spatial dimension (an int is repeated). All must be >= 1.
+    padding : int, tuple, (lo, hi) pairs or str
+        Any form listed in the module docstring.
+    groups : int
+        Channels are split into ``groups`` independent convolutions.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+    transposed : bool
+        A transposed convolution (the adjoint of the convolution with this spec).
+    output_padding : int or tuple of int
+        Transposed only: extra size on the high side, each ``< max(stride, dilation)``.
+    ndim : int, optional
+        Number of spatial dimensions, needed when ``kernel_size`` is an int.
+    name : str
+        The function name used in error messages.
+
+    Examples
+    --------
+    >>> spec = ConvSpec(3, stride=2, padding="same_tf", ndim=2)
+    >>> spec.kernel_size, spec.stride, spec.padding
+    ((3, 3), (2, 2), 'same_tf')
+    >>> ConvSpec((3, 4), padding="same").padding
+    ((1, 1), (1, 2))
+    """
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Pairs | str
+    dilation: tuple[int, ...]
+    groups: int
+    padding_mode: str
+    transposed: bool
+    output_padding: tuple[int, ...]
+    name: str = field(compare=False, repr=False)
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: object = 0,
+        dilation: int | tuple[int, ...] = 1,
+        groups: int = 1,
+        padding_mode: str = "zeros",
+        transposed: bool = False,
+        output_padding: int | tuple[int, ...] = 0,
+        *,
+        ndim: int | None = None,
+        name: str = "conv",
+    ) -> None:
+        fn = name
+        nd = _ndim_of(fn, kernel_size, ndim)
+        k = as_tuple(fn, "kernel_size", kernel_size, nd, minimum=1)
+        s = as_tuple(fn, "stride", stride, nd, minimum=1)
+        d = as_tuple(fn, "dilation", dilation, nd, minimum=1)
+        g = as_int(fn, "groups", groups)
+        if g < 1:
+            raise ValueError(f"{fn}: `groups` (={g}) must be >= 1")
+        if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
+            raise ValueError(f"{fn}: `padding_mode` (={padding_mode!r}) must be one of {PADDING_MODES}")
+        if not isinstance(transposed, bool):
+            raise TypeError(f"{fn}: `transposed` must be a bool, got {transposed!r}")
+        allowed = ("valid",) if transposed else PADDING_STRINGS
+        p = _padding_pairs(fn, padding, nd, k, s, d, allowed)
+        op = as_tuple(fn, "output_padding", output_padding, nd, minimum=0)
+        if transposed:
+            if padding_mode != "zeros":
+                raise ValueError(
+                    f"{fn}: only padding_mode='zeros' is supported for transposed convolution, got {padding_mode!r}"
+                )
+            for i, (o, si, di) in enumerate(zip(op, s, d, strict=True)):
+                if o >= max(si, di):
+                    raise ValueError(
+                        f"{fn}: `output_padding` (={o}) must be smaller than either stride (={si}) "
+                        f"or dilation (={di}) in spatial dimension {i}"
+                    )
+        elif any(op):
+            raise ValueError(f"{fn}: `output_padding` (={op}) is only meaningful for a transposed convolution")
+        for attr, value in (
+            ("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d), ("groups", g),
+            ("padding_mode", padding_mode), ("transposed", transposed), ("output_padding", op), ("name", fn),
+        ):
+            object.__setattr__(self, attr, value)
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions."""
+        return len(self.kernel_size)
+
+    @property
+    def effective_kernel_size(self) -> tuple[int, ...]:
+        """Extent of the dilated kernel, ``d*(k-1) + 1`` per dimension."""
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
+
+    def with_name(self, name: str) -> ConvSpec:
+        """The same spec, reporting errors as ``name``."""
+        new = object.__new__(ConvSpec)
+        for attr in self.__dataclass_fields__:
+            object.__setattr__(new, attr, getattr(self, attr))
+        object.__setattr__(new, "name", name)
+        return new
+
+
+@dataclass(frozen=True, init=False)
+class PoolSpec:
+    """Canonical hyperparameters of an N-d max or average pooling.
+
+    ``stride`` defaults to ``kernel_size`` (PyTorch). Padding is an int, one int per
+    dimension or ``(lo, hi)`` pairs, or ``'valid'``; as in PyTorch each side must be
+    at most half the kernel size (``pad <= k // 2``), so that every window
+    overlaps the input.
+
+    Examples
+    --------
+    >>> PoolSpec(2, ndim=2)
+    PoolSpec(kernel_size=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0)), dilation=(1, 1), ceil_mode=False, count_include_pad=True, divisor_override=None)
+    """
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: Pairs
+    dilation: tuple[int, ...]
+    ceil_mode: bool
+    count_include_pad: bool
+    divisor_override: int | None
+    name: str = field(compare=False, repr=False)
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] | None = None,
+        padding: object = 0,
+        dilation: int | tuple[int, ...] = 1,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override: int | None = None,
+        *,
+        ndim: int | None = None,
+        name: str = "pool",
+    ) -> None:
+        fn = name
+        nd = _ndim_of(fn, kernel_size, ndim)
+        k = as_tuple(fn, "kernel_size", kernel_size, nd, minimum=1)
+        # PyTorch: stride=None or an empty list means stride = kernel_size.
+        s = k if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else as_tuple(
+            fn, "stride", stride, nd, minimum=1
+        )
+        d = as_tuple(fn, "dilation", dilation, nd, minimum=1)
+        p = _padding_pairs(fn, padding, nd, k, s, d, ("valid",))
+        assert not isinstance(p, str)  # only 'valid' is allowed, which resolves to pairs
+        for i, ((lo, hi), ki) in enumerate(zip(p, k, strict=True)):
+            if max(lo, hi) > ki // 2:
+                raise ValueError(
+                    f"{fn}: `padding` (={(lo, hi)}) must be at most half the kernel size "
+                    f"(kernel_size={ki}, so at most {ki // 2}) in spatial dimension {i}"
+                )
+        for flag_name, flag in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{fn}: `{flag_name}` must be a bool, got {flag!r}")
+        if divisor_override is not None:
+            divisor_override = as_int(fn, "divisor_override", divisor_override)
+            if divisor_override == 0:
+                raise ValueError(f"{fn}: `divisor_override` must be non-zero, got 0")
+        for attr, value in (
+            ("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d), ("ceil_mode", ceil_mode),
+            ("count_include_pad", count_include_pad), ("divisor_override", divisor_override), ("name", fn),
+        ):
+            object.__setattr__(self, attr, value)
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions."""
+        return len(self.kernel_size)
