@@ -7,7 +7,7 @@ public face, named like ``torch.nn.functional``.
 
 from ._checks import MEMORY_BUDGET_BYTES
 from .conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
-from .padding import pad, pad_pairs, pad_pairs_vjp
+from .padding import pad, pad_pairs, pad_pairs_vjp, pad_vjp
 
 __all__ = [
     "MEMORY_BUDGET_BYTES",
@@ -19,4 +19,5 @@ __all__ = [
     "pad",
     "pad_pairs",
     "pad_pairs_vjp",
+    "pad_vjp",
 ]

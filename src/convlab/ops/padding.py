@@ -23,7 +23,7 @@ import numpy as np
 from ..spec import as_int
 from ._checks import as_array, check_budget
 
-__all__ = ["PAD_MODES", "pad", "pad_pairs", "pad_pairs_vjp", "source_index"]
+__all__ = ["PAD_MODES", "pad", "pad_pairs", "pad_pairs_vjp", "pad_vjp", "source_index"]
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular", "symmetric")
 _CONV_MODE = {"zeros": "constant"}  # padding_mode names of the conv layers -> pad modes
@@ -175,8 +175,37 @@ def pad(input: np.ndarray, pad: Sequence[int], mode: str = "constant", value: fl
     >>> pad(x, (3, 3), mode="circular")
     array([2, 3, 4, 1, 2, 3, 4, 1, 2, 3])
     """
-    fn = "pad"
+    x = as_array("pad", "input", input)
+    out = pad_pairs(x, _torch_order_pairs("pad", pad, x), mode, value, fn="pad")
+    return out.copy() if out is x else out  # always a new array: the caller's input is never aliased
+
+
+def pad_vjp(grad_output: np.ndarray, input: np.ndarray, pad: Sequence[int], mode: str = "constant",
+            value: float = 0.0) -> np.ndarray:
+    """Gradient of :func:`pad` with respect to its input (``value`` has no gradient of interest here).
+
+    Each padded element is a copy of one input element (or the constant), so the
+    gradient of an input element is the sum of the gradients of all its copies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pad_vjp(np.ones(7), np.zeros(4), (2, 1), mode="reflect")
+    array([1., 2., 3., 1.])
+    """
+    fn = "pad_vjp"
     x = as_array(fn, "input", input)
+    g = as_array(fn, "grad_output", grad_output)
+    pairs = _torch_order_pairs(fn, pad, x)
+    expected = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[x.ndim - len(pairs):], pairs))
+    if g.shape != x.shape[: x.ndim - len(pairs)] + expected:
+        raise ValueError(f"{fn}: `grad_output` must have the padded shape "
+                         f"{x.shape[: x.ndim - len(pairs)] + expected}, got {g.shape}")
+    return pad_pairs_vjp(g, x.shape, pairs, mode, fn=fn)
+
+
+def _torch_order_pairs(fn: str, pad: Sequence[int], x: np.ndarray) -> list[tuple[int, int]]:
+    """``(last_lo, last_hi, second_last_lo, ...)`` -> ``(lo, hi)`` pairs in array order."""
     if isinstance(pad, (int, np.integer)) or not isinstance(pad, Sequence):
         raise TypeError(f"{fn}: `pad` must be a sequence of ints (last_lo, last_hi, ...), got {pad!r}")
     amounts = [as_int(fn, f"pad[{i}]", p) for i, p in enumerate(pad)]
@@ -186,5 +215,4 @@ def pad(input: np.ndarray, pad: Sequence[int], mode: str = "constant", value: fl
     if nd > x.ndim:
         raise ValueError(f"{fn}: `pad` covers {nd} dimensions but the input has only {x.ndim} (shape {x.shape})")
     # torch order is last dimension first; pairs are in array order.
-    pairs = [(amounts[2 * i], amounts[2 * i + 1]) for i in range(nd)][::-1]
-    return pad_pairs(x, pairs, mode, value, fn=fn)
+    return [(amounts[2 * i], amounts[2 * i + 1]) for i in range(nd)][::-1]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import im2col, reference
+from . import im2col, matrix, reference
 
 __all__ = ["ALGORITHMS", "choose"]
 
 ALGORITHMS: dict[str, Callable] = {
     "reference": reference.conv_general,
     "im2col": im2col.conv_general,
+    "matrix": matrix.conv_general,
 }
 
 
