@@ -139,7 +139,8 @@ def pool_output_length(
     numerator = input_length + lo + hi - dilation * (kernel_size - 1) - 1
     body = f"({input_length} + {lo} + {hi} - {_span(kernel_size, dilation)} - 1) / {stride}"
     if not ceil_mode:
-        return Explained(numerator // stride + 1, "floor((I + p_lo + p_hi - d*(k-1) - 1) / s) + 1", f"floor({body}) + 1")
+        formula = "floor((I + p_lo + p_hi - d*(k-1) - 1) / s) + 1"
+        return Explained(numerator // stride + 1, formula, f"floor({body}) + 1")
     value = -(-numerator // stride) + 1
     text = f"ceil({body}) + 1"
     formula = "ceil((I + p_lo + p_hi - d*(k-1) - 1) / s) + 1, minus 1 if the last window starts in the right padding"
@@ -150,7 +151,9 @@ def pool_output_length(
     return Explained(value, formula, text)
 
 
-def same_tf_padding(input_length: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> tuple[Explained, Explained]:
+def same_tf_padding(
+    input_length: int, kernel_size: int, stride: int = 1, dilation: int = 1
+) -> tuple[Explained, Explained]:
     """TensorFlow/Keras/JAX ``'same'`` padding ``(lo, hi)`` along one dimension.
 
     ``O = ceil(I / s)``; ``total = max((O - 1)*s + d*(k-1) + 1 - I, 0)``;
@@ -195,7 +198,8 @@ def conv_output_shape(spec: ConvSpec, input_size: Sequence[int]) -> tuple[Explai
     _check_rank(fn, input_size, spec.ndim)
     pads = resolve_padding(spec, input_size)
     out = []
-    for i, (n, k, s, p, d) in enumerate(zip(input_size, spec.kernel_size, spec.stride, pads, spec.dilation, strict=True)):
+    dims = zip(input_size, spec.kernel_size, spec.stride, pads, spec.dilation, strict=True)
+    for i, (n, k, s, p, d) in enumerate(dims):
         o = conv_output_length(n, k, s, p, d)
         if o < 1:
             raise ValueError(

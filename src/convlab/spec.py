@@ -273,8 +273,9 @@ class PoolSpec:
 
     Examples
     --------
-    >>> PoolSpec(2, ndim=2)
-    PoolSpec(kernel_size=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0)), dilation=(1, 1), ceil_mode=False, count_include_pad=True, divisor_override=None)
+    >>> spec = PoolSpec(2, ndim=2)
+    >>> spec.kernel_size, spec.stride, spec.padding
+    ((2, 2), (2, 2), ((0, 0), (0, 0)))
     """
 
     kernel_size: tuple[int, ...]

@@ -87,7 +87,7 @@ def _ndim_from_weight(fn: str, w: np.ndarray, ndim: int | None) -> int:
     if w.ndim != ndim + 2:
         layout = "C_in, C_out/groups" if "transpose" in fn else "C_out, C_in/groups"
         raise ValueError(
-            f"{fn}: `weight` must have {ndim + 2} dimensions ({layout}, {', '.join('k' + str(i) for i in range(ndim))}), "
+            f"{fn}: `weight` must have {ndim + 2} dimensions ({layout}, *kernel), "
             f"got shape {w.shape}"
         )
     return ndim
