@@ -233,7 +233,9 @@ def output_padding_for_size(spec: ConvSpec, input_size: Sequence[int], output_si
     """Resolve a requested transposed-convolution ``output_size`` to ``output_padding``.
 
     Each size must lie in ``[O_min, O_min + max(s, d) - 1]`` where ``O_min`` is
-    the output size with ``output_padding = 0`` (PyTorch's rule). ``output_size``
+    the output size with ``output_padding = 0``, since ``output_padding < max(s, d)``
+    (the rule of ``torch.nn.functional.conv_transpose*``; the ``nn.ConvTranspose``
+    module allows only ``stride - 1``). ``output_size``
     may also include the batch and channel dimensions, which are ignored.
     """
     fn = spec.name

@@ -94,6 +94,12 @@ def _padding_pairs(
     """Turn any accepted padding form into ``(lo, hi)`` pairs (or the symbolic ``'same_tf'``)."""
     if isinstance(padding, str):
         mode = padding.lower()
+        if mode in PADDING_STRINGS and mode != "valid" and "transpose" in fn:
+            raise ValueError(
+                f"{fn}: `padding` (={padding!r}) is not supported for a transposed convolution; give an int, "
+                "a tuple or (lo, hi) pairs (removed from the output), or 'valid', and use `output_size=` to "
+                "choose the output size"
+            )
         if mode not in allowed_strings:
             raise ValueError(
                 f"{fn}: `padding` (={padding!r}) must be an int, a tuple, (lo, hi) pairs "
@@ -132,7 +138,12 @@ def _padding_pairs(
                 pairs.append((v, v))
         out = tuple(pairs)
     else:
-        v = as_int(fn, "padding", padding)
+        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
+            raise TypeError(
+                f"{fn}: `padding` must be an int, a tuple of ints or (lo, hi) pairs, or one of {allowed_strings}, "
+                f"got {padding!r} ({type(padding).__name__})"
+            )
+        v = int(padding)
         out = ((v, v),) * ndim
     for i, (lo, hi) in enumerate(out):
         if lo < 0 or hi < 0:

@@ -42,7 +42,8 @@ from ..shapes import (
 from ..spec import ConvSpec
 from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, split_batch
 from .algorithms import choose
-from .padding import pad_pairs, pad_pairs_vjp
+from .algorithms import im2col
+from .padding import check_pad_limits, pad_pairs, pad_pairs_vjp
 
 __all__ = [
     "ConvGrads",
@@ -104,9 +105,33 @@ def _check_bias(fn: str, b: np.ndarray | None, c_out: int) -> None:
 
 
 def _check_im2col(fn: str, spec: ConvSpec, c_in: int, positions: int, itemsize: int) -> None:
-    # One sample of one group's window matrix must fit: (positions, C_in/groups * prod(kernel)).
-    check_budget(fn, "im2col buffer of one sample", (positions, c_in // spec.groups * math.prod(spec.kernel_size)),
-                 itemsize)
+    # im2col works on blocks of samples and groups; one group of one sample must fit:
+    # (positions, C_in/groups * prod(kernel)).
+    check_budget(fn, "im2col buffer of one sample and group",
+                 (positions, c_in // spec.groups * math.prod(spec.kernel_size)), itemsize)
+
+
+def _check_channels(fn: str, x: np.ndarray, xb: np.ndarray, unbatched: bool, w: np.ndarray, expected: int,
+                    what: str) -> None:
+    c_in = xb.shape[1]
+    if c_in == expected:
+        return
+    read = f" (input shape {x.shape}, read as unbatched (C, *spatial))" if unbatched else ""
+    raise ValueError(
+        f"{fn}: the input has {c_in} channel{'s' if c_in != 1 else ''}{read}, but `weight` of shape {w.shape} "
+        f"expects {what} = {expected}"
+    )
+
+
+def _split_input(fn: str, x: np.ndarray, w: np.ndarray, nd: int, ndim: int | None) -> tuple[np.ndarray, bool]:
+    if ndim is None and x.ndim not in (nd + 1, nd + 2):
+        # The generic N-d op takes the number of spatial dims from the weight: say so.
+        raise ValueError(
+            f"{fn}: `input` of shape {x.shape} has {x.ndim} dimensions, but `weight` of shape {w.shape} means "
+            f"{nd} spatial dimension{'s' if nd != 1 else ''}, so the input must have {nd + 2} (N, C, *spatial) "
+            f"or {nd + 1} (C, *spatial)"
+        )
+    return split_batch(fn, "input", x, nd)
 
 
 def _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode) -> _Prepared:
@@ -114,7 +139,7 @@ def _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, grou
     w = as_array(fn, "weight", weight)
     b = None if bias is None else as_array(fn, "bias", bias)
     nd = _ndim_from_weight(fn, w, ndim)
-    xb, unbatched = split_batch(fn, "input", x, nd)
+    xb, unbatched = _split_input(fn, x, w, nd, ndim)
     dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
     _check_kernel(fn, w)
     spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, ndim=nd, name=fn)
@@ -125,15 +150,15 @@ def _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, grou
         raise ValueError(
             f"{fn}: `groups` (={spec.groups}) must divide the output channels (weight.shape[0]={c_out})"
         )
-    if w.shape[1] * spec.groups != c_in:
-        raise ValueError(
-            f"{fn}: the input has {c_in} channels, but `weight` of shape {w.shape} with groups={spec.groups} "
-            f"expects weight.shape[1] * groups = {w.shape[1] * spec.groups}"
-        )
+    _check_channels(fn, x, xb, unbatched, w, w.shape[1] * spec.groups,
+                    f"weight.shape[1] * groups (={spec.groups})")
     _check_bias(fn, b, c_out)
     spatial = xb.shape[2:]
     pads = resolve_padding(spec, spatial)
     out_size = conv_output_shape(spec, spatial)
+    if spec.padding_mode != "zeros":
+        for i, (size, (lo, hi)) in enumerate(zip(spatial, pads)):
+            check_pad_limits(fn, spec.padding_mode, size, lo, hi, i)
     itemsize = compute_dtype(dtype).itemsize
     check_budget(fn, "output", (xb.shape[0], c_out) + tuple(out_size), itemsize)
     check_budget(fn, "padded input", (xb.shape[0], c_in) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads)),
@@ -148,7 +173,7 @@ def _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_pa
     w = as_array(fn, "weight", weight)
     b = None if bias is None else as_array(fn, "bias", bias)
     nd = _ndim_from_weight(fn, w, ndim)
-    xb, unbatched = split_batch(fn, "input", x, nd)
+    xb, unbatched = _split_input(fn, x, w, nd, ndim)
     dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
     _check_kernel(fn, w)
     spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
@@ -156,11 +181,8 @@ def _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_pa
     c_in = xb.shape[1]
     if c_in % spec.groups:
         raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the input channels (={c_in})")
-    if w.shape[0] != c_in:
-        raise ValueError(
-            f"{fn}: the input has {c_in} channels, but `weight` of shape {w.shape} expects "
-            f"weight.shape[0] = {w.shape[0]} (transposed weights are (C_in, C_out/groups, *kernel))"
-        )
+    _check_channels(fn, x, xb, unbatched, w, w.shape[0],
+                    "weight.shape[0] (transposed weights are (C_in, C_out/groups, *kernel))")
     c_out = w.shape[1] * spec.groups
     _check_bias(fn, b, c_out)
     spatial = xb.shape[2:]
@@ -241,11 +263,19 @@ def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm) -> np.
     cg, og = c_in // groups, c_out // groups
     sp, out = xp.shape[2:], gy.shape[2:]
     sp_axes = tuple(range(3, 3 + nd))
-    xt = xp.reshape((n, groups, cg) + sp).transpose((2, 1, 0) + sp_axes).reshape((cg, groups * n) + sp)
-    wt = gy.reshape((n, groups, og) + out).transpose((1, 2, 0) + sp_axes).reshape((groups * og, n) + out)
-    r = algorithm(xt, wt, tuple(dilation), ((0, 0),) * nd, tuple(stride), (1,) * nd, groups)  # (Cg, C_out, *K')
-    r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
-    return np.ascontiguousarray(r.swapaxes(0, 1))  # (C_out, Cg, *K)
+    # The sum over the batch is split into blocks so the window matrix (prod(K) x block*prod(O) per
+    # channel) stays small; each block's contribution is itself such a correlation.
+    block = max(1, im2col.CHUNK_BYTES // max(math.prod(kernel) * math.prod(out) * xp.dtype.itemsize, 1))
+    total = None
+    for start in range(0, max(n, 1), block):
+        xs, gs = xp[start:start + block], gy[start:start + block]
+        m = xs.shape[0]
+        xt = xs.reshape((m, groups, cg) + sp).transpose((2, 1, 0) + sp_axes).reshape((cg, groups * m) + sp)
+        wt = gs.reshape((m, groups, og) + out).transpose((1, 2, 0) + sp_axes).reshape((groups * og, m) + out)
+        r = algorithm(xt, wt, tuple(dilation), ((0, 0),) * nd, tuple(stride), (1,) * nd, groups)  # (Cg, C_out, *K')
+        r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
+        total = r if total is None else total + r
+    return np.ascontiguousarray(total.swapaxes(0, 1))  # (C_out, Cg, *K)
 
 
 # --------------------------------------------------------------------------- public

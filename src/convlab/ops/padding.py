@@ -23,17 +23,14 @@ import numpy as np
 from ..spec import as_int
 from ._checks import as_array, check_budget
 
-__all__ = ["PAD_MODES", "pad", "pad_pairs", "pad_pairs_vjp", "pad_vjp", "source_index"]
+__all__ = ["PAD_MODES", "check_pad_limits", "pad", "pad_pairs", "pad_pairs_vjp", "pad_vjp", "source_index"]
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular", "symmetric")
 _CONV_MODE = {"zeros": "constant"}  # padding_mode names of the conv layers -> pad modes
 
 
-def source_index(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> np.ndarray:
-    """Input index read by each padded position along one dimension (-1: the constant).
-
-    Raises ValueError where the mode cannot produce that much padding from ``size``.
-    """
+def check_pad_limits(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> None:
+    """Raise ValueError where ``mode`` cannot produce ``(lo, hi)`` padding from ``size`` elements."""
     if mode == "replicate":
         if size == 0 and (lo > 0 or hi > 0):
             raise ValueError(f"{fn}: replicate padding needs a non-empty input, got size 0 in spatial dimension {dim}")
@@ -46,6 +43,14 @@ def source_index(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> n
                 f"{fn}: {mode} padding (={(lo, hi)}) must be {rule} the input size (={size}) "
                 f"in spatial dimension {dim}"
             )
+
+
+def source_index(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> np.ndarray:
+    """Input index read by each padded position along one dimension (-1: the constant).
+
+    Raises ValueError where the mode cannot produce that much padding from ``size``.
+    """
+    check_pad_limits(fn, mode, size, lo, hi, dim)
     j = np.arange(-lo, size + hi)
     if mode == "constant":
         return np.where((j >= 0) & (j < size), j, -1)
@@ -210,7 +215,10 @@ def _torch_order_pairs(fn: str, pad: Sequence[int], x: np.ndarray) -> list[tuple
         raise TypeError(f"{fn}: `pad` must be a sequence of ints (last_lo, last_hi, ...), got {pad!r}")
     amounts = [as_int(fn, f"pad[{i}]", p) for i, p in enumerate(pad)]
     if len(amounts) % 2:
-        raise ValueError(f"{fn}: `pad` must have an even number of entries (lo, hi per dimension), got {len(amounts)}")
+        raise ValueError(
+            f"{fn}: `pad` must have an even number of entries (lo, hi per dimension), "
+            f"got {len(amounts)}: {tuple(amounts)}"
+        )
     nd = len(amounts) // 2
     if nd > x.ndim:
         raise ValueError(f"{fn}: `pad` covers {nd} dimensions but the input has only {x.ndim} (shape {x.shape})")

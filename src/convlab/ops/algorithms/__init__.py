@@ -24,8 +24,10 @@ ALGORITHMS: dict[str, Callable] = {
 
 def choose(fn: str, algorithm: str) -> Callable:
     """The primitive for ``algorithm`` (``'auto'`` is im2col + GEMM for now)."""
+    if not isinstance(algorithm, str):
+        raise TypeError(f"{fn}: `algorithm` must be a string ('auto' or one of {tuple(ALGORITHMS)}), got {algorithm!r}")
     if algorithm == "auto":
         return ALGORITHMS["im2col"]
-    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
+    if algorithm not in ALGORITHMS:
         raise ValueError(f"{fn}: `algorithm` (={algorithm!r}) must be 'auto' or one of {tuple(ALGORITHMS)}")
     return ALGORITHMS[algorithm]

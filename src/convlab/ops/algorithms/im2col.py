@@ -40,17 +40,26 @@ def conv_general(
     dtype = np.result_type(x, weight)
     y = np.empty((n, c_out) + out_size, dtype=dtype)
     w_mat = weight.reshape(groups, og, cg * taps).transpose(0, 2, 1)  # (G, Cg*K, Og)
-    per_sample = max(groups * positions * cg * taps * dtype.itemsize, 1)
-    chunk = max(1, CHUNK_BYTES // per_sample)
+    # Blocks of samples (and, when one sample is too large, of groups) keep the window matrix small.
+    per_group = max(positions * cg * taps * dtype.itemsize, 1)
+    if groups * per_group <= CHUNK_BYTES:
+        sample_block, group_block = max(1, CHUNK_BYTES // (groups * per_group)), groups
+    else:
+        sample_block, group_block = 1, max(1, CHUNK_BYTES // per_group)
     o_axes = tuple(range(3, 3 + nd))
     k_axes = tuple(range(3 + nd, 3 + 2 * nd))
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
+    for start in range(0, n, sample_block):
+        stop = min(n, start + sample_block)
         m = stop - start
         win = sliding_windows(xp[start:stop], kernel, stride, dilation, out_size)  # (m, C, *O, *K)
         win = win.reshape((m, groups, cg) + out_size + kernel)  # (m, G, Cg, *O, *K)
-        cols = win.transpose((1, 0) + o_axes + (2,) + k_axes).reshape(groups, m * positions, cg * taps)
-        out = np.matmul(cols, w_mat)  # (G, m*P, Og)
-        out = out.reshape((groups, m) + out_size + (og,))  # (G, m, *O, Og)
-        y[start:stop] = out.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd))).reshape((m, c_out) + out_size)
+        for g0 in range(0, groups, group_block):
+            g1 = min(groups, g0 + group_block)
+            cols = win[:, g0:g1].transpose((1, 0) + o_axes + (2,) + k_axes)
+            cols = cols.reshape(g1 - g0, m * positions, cg * taps)  # (g, m*P, Cg*K), the im2col copy
+            out = np.matmul(cols, w_mat[g0:g1])  # (g, m*P, Og)
+            out = out.reshape((g1 - g0, m) + out_size + (og,))  # (g, m, *O, Og)
+            y[start:stop, g0 * og:g1 * og] = out.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd))).reshape(
+                (m, (g1 - g0) * og) + out_size
+            )
     return y
