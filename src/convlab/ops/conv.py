@@ -41,8 +41,7 @@ from ..shapes import (
 )
 from ..spec import ConvSpec
 from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, split_batch
-from .algorithms import choose
-from .algorithms import im2col
+from .algorithms import choose, im2col
 from .padding import check_pad_limits, pad_pairs, pad_pairs_vjp
 
 __all__ = [
