@@ -247,7 +247,12 @@ def output_padding_for_size(spec: ConvSpec, input_size: Sequence[int], output_si
             f"{fn}: `output_size` (={tuple(output_size)}) must have {spec.ndim} entries "
             f"(or {spec.ndim + 2} with batch and channels)"
         )
-    base = conv_transpose_output_shape(spec, input_size, (0,) * spec.ndim)
+    _check_rank(fn, input_size, spec.ndim)
+    # The size with output_padding 0 may itself be <= 0; a larger output_padding can still reach >= 1.
+    base = [
+        conv_transpose_output_length(n, k, s, p, d, 0)
+        for n, k, s, p, d in zip(input_size, spec.kernel_size, spec.stride, spec.padding, spec.dilation, strict=True)
+    ]
     out = []
     for i, (want, lo, s, d) in enumerate(zip(size, base, spec.stride, spec.dilation, strict=True)):
         hi = lo + max(s, d) - 1

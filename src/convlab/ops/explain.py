@@ -130,6 +130,7 @@ def explain_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
     pads = resolve_padding(spec, x.shape[2:])
     out_size = tuple(int(o) for o in conv_output_shape(spec, x.shape[2:]))
     n, c_out, *p = _output_index(fn, position, (x.shape[0], w.shape[0]) + out_size, unbatched)
+    kernel = spec.kernel_size
     if flip_kernel:
         w = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
     mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
@@ -144,8 +145,10 @@ def explain_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
             inside = all(si >= 0 for si in src)
             at_edge = any(qi < lo or qi >= lo + s for qi, (lo, _), s in zip(q, pads, x.shape[2:]))
             value = x[(n, group * cg + c) + src] if inside else x.dtype.type(0)
+            # With flip_kernel the tap meets the user's weight at the mirrored index.
+            k_user = tuple(kk - 1 - ki for kk, ki in zip(kernel, k)) if flip_kernel else k
             taps.append(Tap(group * cg + c, k, q, src if inside else None, at_edge, value, w[(c_out, c) + k],
-                            (c_out, c) + k))
+                            (c_out, c) + k_user))
     total = sum((t.product for t in taps), start=x.dtype.type(0))
     b = None if bias is None else np.asarray(bias)[c_out]
     result = total + b if b is not None else total

@@ -19,9 +19,9 @@ import numpy as np
 
 from ..costs import Cost, conv_cost
 from ..shapes import conv_output_shape
-from ..spec import ConvSpec, as_tuple
-from ._checks import as_array
-from .conv import conv
+from ..spec import ConvSpec
+from ._checks import as_array, compute_dtype
+from .conv import _finish, _prepare_conv, conv
 
 __all__ = [
     "CostComparison",
@@ -71,7 +71,7 @@ def _output_size(kernel, input_size, stride, padding, dilation, name) -> tuple[i
 
 
 def pointwise_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1,
-                   groups: int = 1) -> np.ndarray:
+                   groups: int = 1, *, ndim: int | None = None) -> np.ndarray:
     """1x1 (pointwise) convolution, computed as the matrix product over channels that it is.
 
     ``y[n, o, *p] = sum_c weight[o, c] * x[n, c, *(p*stride)]``: at every pixel
@@ -83,6 +83,10 @@ def pointwise_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | Non
     ----------
     weight : ndarray
         ``(C_out, C_in/groups)`` or the conv layout ``(C_out, C_in/groups, 1, ..., 1)``.
+    ndim : int, optional
+        Number of spatial dimensions. A conv-layout weight says it; with a 2-D
+        weight the input is taken as batched ``(N, C, *spatial)`` unless
+        ``ndim`` is given (then ``(C, *spatial)`` is read as unbatched).
 
     Examples
     --------
@@ -95,21 +99,20 @@ def pointwise_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | Non
     fn = "pointwise_conv"
     x = as_array(fn, "input", input)
     w = as_array(fn, "weight", weight)
-    if w.ndim > 2 and any(k != 1 for k in w.shape[2:]):
+    if w.ndim < 2 or (w.ndim > 2 and any(k != 1 for k in w.shape[2:])):
         raise ValueError(f"{fn}: `weight` must be (C_out, C_in/groups) or have a 1x1 kernel, got shape {w.shape}")
-    nd = x.ndim - 2 if x.ndim >= 3 else 1
-    w4 = w.reshape(w.shape[:2] + (1,) * nd)
-    if groups != 1 or x.ndim < 3:
-        return conv(x, w4, bias, stride, 0, 1, groups, ndim=nd, _fn=fn)
-    # Validate through the shared checks, then compute as a matmul over channels.
-    strides = as_tuple(fn, "stride", stride, nd, minimum=1)
-    if x.shape[1] != w.shape[1]:
-        return conv(x, w4, bias, stride, ndim=nd, _fn=fn)  # raises the channel-mismatch error
-    xs = x[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in strides)]
-    y = np.einsum("oc,nc...->no...", w.reshape(w.shape[:2]), xs)  # (N, C_out, *O)
-    if bias is not None:
-        y = y + as_array(fn, "bias", bias).reshape((1, -1) + (1,) * nd)
-    return y.astype(x.dtype, copy=False)
+    nd = w.ndim - 2 if w.ndim > 2 else (ndim if ndim is not None else x.ndim - 2)
+    if nd < 1:
+        raise ValueError(f"{fn}: `input` of shape {x.shape} has no spatial dimension; expected (N, C, *spatial)")
+    w_full = w.reshape(w.shape[:2] + (1,) * nd)  # (C_out, C_in/g, 1, ..., 1)
+    if groups != 1:
+        return conv(x, w_full, bias, stride, 0, 1, groups, ndim=nd, _fn=fn)
+    p = _prepare_conv(fn, nd, x, w_full, bias, stride, 0, 1, 1, "zeros")  # every check, nothing computed
+    ct = compute_dtype(p.dtype)
+    xs = p.x[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in p.spec.stride)]  # (N, C_in, *O)
+    y = np.einsum("oc,nc...->no...", w_full.reshape(w.shape[:2]).astype(ct, copy=False),
+                  xs.astype(ct, copy=False))  # (N, C_out, *O)
+    return _finish(y, p)
 
 
 def depthwise_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
@@ -165,7 +168,7 @@ def depthwise_separable_conv(
     mid = depthwise_conv(input, depthwise_weight, depthwise_bias, stride, padding, dilation,
                          padding_mode=padding_mode, algorithm=algorithm)
     pw = as_array("depthwise_separable_conv", "pointwise_weight", pointwise_weight)
-    return pointwise_conv(mid, pw.reshape(pw.shape[:2]), pointwise_bias)
+    return pointwise_conv(mid, pw.reshape(pw.shape[:2]), pointwise_bias, ndim=np.ndim(depthwise_weight) - 2)
 
 
 def depthwise_separable_equivalent_weight(depthwise_weight: np.ndarray, pointwise_weight: np.ndarray,
@@ -488,11 +491,10 @@ def flattened_cost(in_channels: int, out_channels: int, kernel_size: Sequence[in
     out = _output_size(kernel_size, input_size, stride, padding, 1, fn)
     kh, kw = kernel_size
     standard = conv_cost(in_channels, out_channels, kernel_size, out)
-    spec = ConvSpec(tuple(kernel_size), stride, padding, ndim=2, name=fn)
     mid_h = out[0]
     channel = conv_cost(in_channels, out_channels, (1, 1), input_size)
-    vertical = conv_cost(out_channels, out_channels, (kh, 1), (mid_h, input_size[1] + sum(spec.padding[1])),
-                         groups=out_channels)
+    # flattened_conv pads the height in the vertical pass and the width only in the horizontal one.
+    vertical = conv_cost(out_channels, out_channels, (kh, 1), (mid_h, input_size[1]), groups=out_channels)
     horizontal = conv_cost(out_channels, out_channels, (1, kw), out, groups=out_channels)
     return CostComparison(standard, channel + vertical + horizontal)
 

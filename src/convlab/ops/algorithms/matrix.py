@@ -140,7 +140,7 @@ def conv_matrix(
     if len(input_size) != nd:
         raise ValueError(f"{fn}: `input_size` (={input_size}) must have {nd} entries for a {nd}-d kernel")
     if transposed:
-        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
+        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, transposed=True,
                         output_padding=output_padding, ndim=nd, name=fn)
         if output_size is not None:
             op = output_padding_for_size(spec, input_size, output_size)
@@ -199,6 +199,7 @@ def conv_general(
     n, c_in = x.shape[:2]
     size = x.shape[2:]
     kernel = weight.shape[2:]
+    c_out = weight.shape[0]
     maps = []
     for s, ld, (lo, hi) in zip(size, input_dilation, padding, strict=True):
         dilated = (s - 1) * ld + 1 if s > 0 else 0
@@ -206,8 +207,9 @@ def conv_general(
         maps.append(np.where((u >= 0) & (u < dilated) & (u % ld == 0), u // ld, -1))
     padded = tuple(len(m) for m in maps)
     out_size = primitive_output_size(padded, kernel, stride, dilation)
+    if n == 0:
+        return np.zeros((0, c_out) + out_size, dtype=np.result_type(x, weight))
     rows, cols, vals = _entries(weight, size, out_size, stride, dilation, groups, maps, "conv")
-    c_out = weight.shape[0]
     matrix = scipy.sparse.csr_array(
         (vals, (rows, cols)), shape=(c_out * math.prod(out_size), c_in * math.prod(size))
     )
