@@ -21,9 +21,44 @@ import numpy as np
 
 from .ops.conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
 from .ops.padding import pad
+from .ops.pool import (
+    adaptive_avg_pool,
+    adaptive_avg_pool_vjp,
+    adaptive_max_pool,
+    adaptive_max_pool_vjp,
+    avg_pool,
+    avg_pool_vjp,
+    global_avg_pool,
+    global_avg_pool_vjp,
+    global_max_pool,
+    global_max_pool_vjp,
+    max_pool,
+    max_pool_vjp,
+    max_unpool,
+    max_unpool_vjp,
+)
+from .ops.shuffle import channel_shuffle, channel_shuffle_vjp
+from .ops.unfold import fold, fold_vjp, unfold, unfold_vjp
 
 __all__ = [
     "ConvGrads",
+    "adaptive_avg_pool",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_avg_pool_vjp",
+    "adaptive_max_pool",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "adaptive_max_pool_vjp",
+    "avg_pool",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "avg_pool_vjp",
+    "channel_shuffle",
+    "channel_shuffle_vjp",
     "conv",
     "conv1d",
     "conv2d",
@@ -34,7 +69,25 @@ __all__ = [
     "conv_transpose3d",
     "conv_transpose_vjp",
     "conv_vjp",
+    "fold",
+    "fold_vjp",
+    "global_avg_pool",
+    "global_avg_pool_vjp",
+    "global_max_pool",
+    "global_max_pool_vjp",
+    "max_pool",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool_vjp",
+    "max_unpool",
+    "max_unpool1d",
+    "max_unpool2d",
+    "max_unpool3d",
+    "max_unpool_vjp",
     "pad",
+    "unfold",
+    "unfold_vjp",
 ]
 
 
@@ -68,8 +121,8 @@ def conv2d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     >>> x = np.array([[0, 1, 2, 3], [2, 1, 3, 2], [0, 1, 3, 0], [0, 4, 1, 2]], dtype=float)
     >>> k = np.array([[2, 1, 0], [2, 1, 0], [1, 0, 2]], dtype=float)
     >>> conv2d(x[None, None], k[None, None])[0, 0]
-    array([[13., 17.],
-           [ 8., 20.]])
+    array([[12., 10.],
+           [ 8., 18.]])
     """
     return conv(input, weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
                 flip_kernel=flip_kernel, algorithm=algorithm, ndim=2, _fn="conv2d")
@@ -137,3 +190,226 @@ def conv_transpose3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | N
     """
     return conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
                           output_size=output_size, algorithm=algorithm, ndim=3, _fn="conv_transpose3d")
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def max_pool1d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """1-D max pooling: input ``(N, C, L)`` or ``(C, L)``. See :func:`max_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_pool1d(np.array([[[1.0, 3.0, 2.0, 5.0, 4.0]]]), 2, return_indices=True)
+    (array([[[3., 5.]]]), array([[[1, 3]]]))
+    """
+    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, ndim=1,
+                    _fn="max_pool1d")
+
+
+def max_pool2d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """2-D max pooling: input ``(N, C, H, W)`` or ``(C, H, W)``. See :func:`max_pool`.
+
+    Shape
+    -----
+    ``H_out = floor_or_ceil((H + p_top + p_bottom - d*(kh-1) - 1) / s) + 1``, likewise ``W_out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
+    array([[ 5.,  7.],
+           [13., 15.]])
+    """
+    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, ndim=2,
+                    _fn="max_pool2d")
+
+
+def max_pool3d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+               return_indices: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """3-D max pooling: input ``(N, C, D, H, W)`` or ``(C, D, H, W)``. See :func:`max_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_pool3d(np.arange(8.0).reshape(1, 1, 2, 2, 2), 2, return_indices=True)[1].ravel()
+    array([7])
+    """
+    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, ndim=3,
+                    _fn="max_pool3d")
+
+
+def avg_pool1d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> np.ndarray:
+    """1-D average pooling: input ``(N, C, L)`` or ``(C, L)``. See :func:`avg_pool`.
+
+    ``divisor_override`` goes beyond ``torch.nn.functional.avg_pool1d``, which lacks it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), 2)
+    array([[[2., 4.]]])
+    >>> avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), 2, divisor_override=1)
+    array([[[4., 8.]]])
+    """
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, ndim=1,
+                    _fn="avg_pool1d")
+
+
+def avg_pool2d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> np.ndarray:
+    """2-D average pooling: input ``(N, C, H, W)`` or ``(C, H, W)``. See :func:`avg_pool`.
+
+    Shape
+    -----
+    ``H_out = floor_or_ceil((H + p_top + p_bottom - kh) / s) + 1``, likewise ``W_out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, ndim=2,
+                    _fn="avg_pool2d")
+
+
+def avg_pool3d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> np.ndarray:
+    """3-D average pooling: input ``(N, C, D, H, W)`` or ``(C, D, H, W)``. See :func:`avg_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> avg_pool3d(np.arange(8.0).reshape(1, 1, 2, 2, 2), 2).ravel()
+    array([3.5])
+    """
+    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, ndim=3,
+                    _fn="avg_pool3d")
+
+
+def adaptive_max_pool1d(input: np.ndarray, output_size, return_indices: bool = False
+                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """1-D adaptive max pooling: ``(N, C, L) -> (N, C, output_size)``. See :func:`adaptive_max_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> adaptive_max_pool1d(np.array([[[1.0, 4.0, 2.0, 3.0, 0.0]]]), 2)
+    array([[[4., 3.]]])
+    """
+    return adaptive_max_pool(input, output_size, return_indices, ndim=1, _fn="adaptive_max_pool1d")
+
+
+def adaptive_max_pool2d(input: np.ndarray, output_size, return_indices: bool = False
+                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """2-D adaptive max pooling: ``(N, C, H, W) -> (N, C, *output_size)``. See :func:`adaptive_max_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> adaptive_max_pool2d(np.arange(20.0).reshape(1, 1, 4, 5), (2, None)).shape   # None keeps W
+    (1, 1, 2, 5)
+    """
+    return adaptive_max_pool(input, output_size, return_indices, ndim=2, _fn="adaptive_max_pool2d")
+
+
+def adaptive_max_pool3d(input: np.ndarray, output_size, return_indices: bool = False
+                        ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """3-D adaptive max pooling: ``(N, C, D, H, W) -> (N, C, *output_size)``. See :func:`adaptive_max_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> adaptive_max_pool3d(np.arange(27.0).reshape(3, 1, 3, 3), 1)[:, 0, 0, 0]   # unbatched
+    array([ 8., 17., 26.])
+    """
+    return adaptive_max_pool(input, output_size, return_indices, ndim=3, _fn="adaptive_max_pool3d")
+
+
+def adaptive_avg_pool1d(input: np.ndarray, output_size) -> np.ndarray:
+    """1-D adaptive average pooling: ``(N, C, L) -> (N, C, output_size)``. See :func:`adaptive_avg_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> adaptive_avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), 2)
+    array([[[2., 4.]]])
+    """
+    return adaptive_avg_pool(input, output_size, ndim=1, _fn="adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input: np.ndarray, output_size) -> np.ndarray:
+    """2-D adaptive average pooling: ``(N, C, H, W) -> (N, C, *output_size)``. See :func:`adaptive_avg_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> adaptive_avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 1)[0, 0]   # global average pooling
+    array([[7.5]])
+    """
+    return adaptive_avg_pool(input, output_size, ndim=2, _fn="adaptive_avg_pool2d")
+
+
+def adaptive_avg_pool3d(input: np.ndarray, output_size) -> np.ndarray:
+    """3-D adaptive average pooling: ``(N, C, D, H, W) -> (N, C, *output_size)``. See :func:`adaptive_avg_pool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> adaptive_avg_pool3d(np.ones((2, 3, 4, 5, 6)), (None, 2, 3)).shape
+    (2, 3, 4, 2, 3)
+    """
+    return adaptive_avg_pool(input, output_size, ndim=3, _fn="adaptive_avg_pool3d")
+
+
+def max_unpool1d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=None, padding=0,
+                 output_size: Sequence[int] | None = None) -> np.ndarray:
+    """1-D max unpooling: ``(N, C, L_in) -> (N, C, L_out)``. See :func:`max_unpool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_unpool1d(np.array([[[3.0, 5.0]]]), np.array([[[1, 3]]]), 2)
+    array([[[0., 3., 0., 5.]]])
+    """
+    return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=1, _fn="max_unpool1d")
+
+
+def max_unpool2d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=None, padding=0,
+                 output_size: Sequence[int] | None = None) -> np.ndarray:
+    """2-D max unpooling: ``(N, C, H_in, W_in) -> (N, C, H_out, W_out)``. See :func:`max_unpool`.
+
+    Shape
+    -----
+    Default ``H_out = (H_in - 1)*s - 2*p + kh``, likewise ``W_out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> values, indices = max_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2, return_indices=True)
+    >>> max_unpool2d(values, indices, 2)[0, 0]
+    array([[ 0.,  0.,  0.,  0.],
+           [ 0.,  5.,  0.,  7.],
+           [ 0.,  0.,  0.,  0.],
+           [ 0., 13.,  0., 15.]])
+    """
+    return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=2, _fn="max_unpool2d")
+
+
+def max_unpool3d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=None, padding=0,
+                 output_size: Sequence[int] | None = None) -> np.ndarray:
+    """3-D max unpooling: ``(N, C, D_in, H_in, W_in) -> (N, C, D_out, H_out, W_out)``. See :func:`max_unpool`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> max_unpool3d(np.ones((1, 1, 1, 1, 1)), np.array([[[[[7]]]]]), 2).ravel()
+    array([0., 0., 0., 0., 0., 0., 0., 1.])
+    """
+    return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=3, _fn="max_unpool3d")

@@ -8,16 +8,54 @@ public face, named like ``torch.nn.functional``.
 from ._checks import MEMORY_BUDGET_BYTES
 from .conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
 from .padding import pad, pad_pairs, pad_pairs_vjp, pad_vjp
+from .pool import (
+    adaptive_avg_pool,
+    adaptive_avg_pool_vjp,
+    adaptive_max_pool,
+    adaptive_max_pool_vjp,
+    avg_pool,
+    avg_pool_vjp,
+    global_avg_pool,
+    global_avg_pool_vjp,
+    global_max_pool,
+    global_max_pool_vjp,
+    max_pool,
+    max_pool_vjp,
+    max_unpool,
+    max_unpool_vjp,
+)
+from .shuffle import channel_shuffle, channel_shuffle_vjp
+from .unfold import fold, fold_vjp, unfold, unfold_vjp
 
 __all__ = [
     "MEMORY_BUDGET_BYTES",
     "ConvGrads",
+    "adaptive_avg_pool",
+    "adaptive_avg_pool_vjp",
+    "adaptive_max_pool",
+    "adaptive_max_pool_vjp",
+    "avg_pool",
+    "avg_pool_vjp",
+    "channel_shuffle",
+    "channel_shuffle_vjp",
     "conv",
     "conv_transpose",
     "conv_transpose_vjp",
     "conv_vjp",
+    "fold",
+    "fold_vjp",
+    "global_avg_pool",
+    "global_avg_pool_vjp",
+    "global_max_pool",
+    "global_max_pool_vjp",
+    "max_pool",
+    "max_pool_vjp",
+    "max_unpool",
+    "max_unpool_vjp",
     "pad",
     "pad_pairs",
     "pad_pairs_vjp",
     "pad_vjp",
+    "unfold",
+    "unfold_vjp",
 ]
