@@ -25,6 +25,7 @@ import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import convlab.functional as F
 from convlab.costs import conv_cost
 from convlab.ops.conv import conv
 from convlab.ops.family import (
@@ -609,3 +610,35 @@ def test_flipping_twice_is_the_identity(nd):
                  conv(x, w, stride=2, padding=1))
     assert_close(conv(x, w, flip_kernel=True), conv(x, flipped))
     assert not np.allclose(conv(x, w, flip_kernel=True), conv(x, w))  # the flip matters for this kernel
+
+
+# --------------------------------------------------------------------------- shuffled grouped convolution
+
+
+@pytest.mark.parametrize(("groups", "kernel"), [(2, 1), (3, 1), (3, 3), (4, 3)])
+def test_shuffled_grouped_conv_matches_torch_conv_then_channel_shuffle(groups, kernel):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(groups * 10 + kernel)
+    x = rng.standard_normal((2, 2 * groups, 5, 6))
+    w = rng.standard_normal((3 * groups, 2, kernel, kernel))
+    b = rng.standard_normal(3 * groups)
+    ours = F.shuffled_grouped_conv(x, w, b, padding=kernel // 2, groups=groups)
+    y = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                                   padding=kernel // 2, groups=groups)
+    expected = torch.nn.functional.channel_shuffle(y, groups).numpy()
+    assert_close(ours, expected)
+
+
+def test_shuffle_lets_every_next_group_see_every_previous_group():
+    # Two stacked grouped 1x1 convolutions: without the shuffle, output group 0 depends on input group 0 only.
+    groups, width = 3, 3  # each group of the next layer reads width >= groups shuffled channels
+    w = np.ones((groups * width, width, 1, 1))
+    for shuffled, expect_all in ((False, False), (True, True)):
+        seen = []
+        for g in range(groups):
+            x = np.zeros((1, groups * width, 1, 1))
+            x[0, g * width:(g + 1) * width] = 1.0
+            mid = F.shuffled_grouped_conv(x, w, groups=groups) if shuffled else F.conv2d(x, w, groups=groups)
+            out = F.conv2d(mid, w, groups=groups)
+            seen.append(bool(out[0, :width].any()))  # does output group 0 react to input group g?
+        assert all(seen) is expect_all

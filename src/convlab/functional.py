@@ -19,7 +19,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .ops.algorithms.matrix import conv_matrix
 from .ops.conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
+from .ops.explain import explain_conv, explain_conv_transpose, explain_pool
+from .ops.family import (
+    bottleneck,
+    depthwise_conv,
+    depthwise_separable_conv,
+    flattened_conv,
+    pointwise_conv,
+    separable_conv,
+    shuffled_grouped_conv,
+)
 from .ops.padding import pad
 from .ops.pool import (
     adaptive_avg_pool,
@@ -57,18 +68,26 @@ __all__ = [
     "avg_pool2d",
     "avg_pool3d",
     "avg_pool_vjp",
+    "bottleneck",
     "channel_shuffle",
     "channel_shuffle_vjp",
     "conv",
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_matrix",
     "conv_transpose",
     "conv_transpose1d",
     "conv_transpose2d",
     "conv_transpose3d",
     "conv_transpose_vjp",
     "conv_vjp",
+    "depthwise_conv",
+    "depthwise_separable_conv",
+    "explain_conv",
+    "explain_conv_transpose",
+    "explain_pool",
+    "flattened_conv",
     "fold",
     "fold_vjp",
     "global_avg_pool",
@@ -86,6 +105,9 @@ __all__ = [
     "max_unpool3d",
     "max_unpool_vjp",
     "pad",
+    "pointwise_conv",
+    "separable_conv",
+    "shuffled_grouped_conv",
     "unfold",
     "unfold_vjp",
 ]

@@ -22,6 +22,7 @@ from ..shapes import conv_output_shape
 from ..spec import ConvSpec
 from ._checks import as_array, compute_dtype
 from .conv import _finish, _prepare_conv, conv
+from .shuffle import channel_shuffle
 
 __all__ = [
     "CostComparison",
@@ -42,6 +43,7 @@ __all__ = [
     "separable_conv",
     "separable_factors",
     "separable_rank",
+    "shuffled_grouped_conv",
     "spatially_separable_cost",
 ]
 
@@ -232,6 +234,32 @@ def grouped_cost(in_channels: int, out_channels: int, kernel_size: Sequence[int]
     out = _output_size(kernel_size, input_size, stride, padding, dilation, "grouped_cost")
     return CostComparison(conv_cost(in_channels, out_channels, kernel_size, out),
                           conv_cost(in_channels, out_channels, kernel_size, out, groups=groups))
+
+
+def shuffled_grouped_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1,
+                          padding=0, dilation=1, groups: int = 1, *, padding_mode: str = "zeros",
+                          algorithm: str = "auto") -> np.ndarray:
+    """Grouped convolution followed by a channel shuffle with the same number of groups (ShuffleNet).
+
+    A stack of grouped convolutions never lets information cross between
+    groups; shuffling the output channels (``0 1 2 | 3 4 5 -> 0 3 1 4 2 5``)
+    gives every group of the next layer channels from every group of this one.
+    With a 1x1 kernel this is ShuffleNet's pointwise group convolution + shuffle
+    (Zhang et al., arXiv:1707.01083). The shuffle is a permutation: it costs no
+    multiplications, so the cost is that of the grouped convolution
+    (:func:`grouped_cost`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(4.0).reshape(1, 4, 1, 1)
+    >>> shuffled_grouped_conv(x, np.ones((4, 2, 1, 1)), groups=2)[0, :, 0, 0]   # group sums, interleaved
+    array([1., 5., 1., 5.])
+    """
+    fn = "shuffled_grouped_conv"
+    y = conv(input, weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
+             algorithm=algorithm, _fn=fn)
+    return channel_shuffle(y, groups, ndim=np.ndim(weight) - 2)
 
 
 # --------------------------------------------------------------------------- spatially separable
