@@ -19,11 +19,13 @@ learning", arXiv:1603.07285 (relationships 1-15); PyTorch's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from .spec import ConvSpec, Pairs, PoolSpec
 
 __all__ = [
     "Explained",
+    "ReceptiveField",
     "adaptive_pool_window",
     "conv_output_length",
     "conv_output_shape",
@@ -32,6 +34,7 @@ __all__ = [
     "output_padding_for_size",
     "pool_output_length",
     "pool_output_shape",
+    "receptive_field",
     "resolve_padding",
     "same_tf_padding",
 ]
@@ -297,3 +300,49 @@ def adaptive_pool_window(input_length: int, output_length: int, index: int) -> t
     start = (index * input_length) // output_length
     end = -(-((index + 1) * input_length) // output_length)
     return start, end
+
+
+class ReceptiveField(NamedTuple):
+    """Receptive field of one output unit of a stack of layers, along one dimension.
+
+    ``size``: how many input positions can influence one output unit;
+    ``jump``: how far apart (in input positions) neighbouring output units' fields are
+    (the product of the strides, also called the effective stride);
+    ``start``: input coordinate of the first output unit's field's first position
+    (negative when it begins in the padding); ``center`` = ``start + (size - 1) / 2``.
+    """
+
+    size: int
+    jump: int
+    start: int
+
+    @property
+    def center(self) -> float:
+        return self.start + (self.size - 1) / 2
+
+
+def receptive_field(layers: Sequence[tuple[int, int, int, int]]) -> ReceptiveField:
+    """Receptive field of a sequential stack along one dimension; each layer is ``(k, s, p_lo, d)``.
+
+    Araujo, Norris & Sim, "Computing Receptive Fields of Convolutional Neural
+    Networks", Distill 2019, eqs. (2)-(4) with the dilated kernel ``d*(k-1) + 1``::
+
+        size  = 1 + sum_l d_l*(k_l - 1) * prod_{i<l} s_i
+        jump  = prod_l s_l
+        start = -sum_l p_l * prod_{i<l} s_i
+
+    Pooling layers count like convolutions (their window is the kernel). For a
+    transposed convolution or upsampling the stride is a fraction and this
+    integer rule does not apply.
+
+    >>> receptive_field([(3, 1, 0, 1), (3, 1, 0, 2), (3, 1, 0, 4)]).size   # dilations 1, 2, 4
+    15
+    >>> receptive_field([(3, 1, 1, 1), (2, 2, 0, 1), (3, 1, 1, 1)])
+    ReceptiveField(size=8, jump=2, start=-3)
+    """
+    size, jump, start = 1, 1, 0
+    for k, s, p, d in layers:
+        size += d * (k - 1) * jump
+        start -= p * jump
+        jump *= s
+    return ReceptiveField(size, jump, start)
