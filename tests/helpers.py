@@ -102,7 +102,9 @@ def check_against_torch(
     if ours.dtype.kind == "c":
         grad_output = grad_output + 1j * rng.standard_normal(ours.shape)
     grad_output = grad_output.astype(ours.dtype)
-    theirs.backward(t.from_numpy(grad_output.copy()))
+    # For complex outputs torch's backward(v) returns J^H v, while a vjp is J^T g = conj(J^H conj(g)):
+    # feed torch conj(g) here and conjugate its gradient below.
+    theirs.backward(t.from_numpy(np.conj(grad_output) if grad_output.dtype.kind == "c" else grad_output.copy()))
     grads = _as_mapping(vjp(grad_output, **inputs))
     for name, tensor in tensors.items():
         if tensor is None or not tensor.requires_grad:
