@@ -191,18 +191,23 @@ def explain_conv_transpose(input: np.ndarray, weight: np.ndarray, bias: np.ndarr
 
 def explain_pool(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, *, position: Sequence[int],
                  mode: str = "max", ceil_mode: bool = False, count_include_pad: bool = True,
-                 divisor_override: int | None = None) -> OutputExplanation:
+                 divisor_override: int | None = None, ndim: int | None = None) -> OutputExplanation:
     """Explain output ``position`` of max or average pooling (``mode='max'`` or ``'avg'``).
 
     Max pooling never picks the padding (it is -inf); average pooling divides
     by the window's size within the padded input (``count_include_pad``), by
-    the number of real input elements, or by ``divisor_override``.
+    the number of real input elements, or by ``divisor_override``. The number
+    of spatial dimensions is ``len(kernel_size)``, or ``ndim``, or else the
+    input is taken as batched.
     """
     fn = "explain_pool"
     if mode not in ("max", "avg"):
         raise ValueError(f"{fn}: `mode` (={mode!r}) must be 'max' or 'avg'")
     x = as_array(fn, "input", input)
-    nd = len(kernel_size) if isinstance(kernel_size, (tuple, list)) else x.ndim - 2
+    if isinstance(kernel_size, (tuple, list)):
+        nd = len(kernel_size)
+    else:
+        nd = ndim if ndim is not None else x.ndim - 2
     x, unbatched = split_batch(fn, "input", x, nd)
     spec = PoolSpec(kernel_size, stride, padding, dilation, ceil_mode, count_include_pad, divisor_override,
                     ndim=nd, name=fn)

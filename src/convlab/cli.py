@@ -1,0 +1,345 @@
+"""The ``convlab`` command: ``convlab conv``, ``convlab demo`` and ``convlab bench``.
+
+Only the standard library is imported here; each subcommand imports what it
+needs when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main", "parse_array", "parse_ints", "parse_padding"]
+
+_PADDING_STRINGS = ("valid", "same", "same_tf", "full", "causal")  # the spec's forms; the spec validates
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot be parsed; printed as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _number(option: str, token: str) -> int | float:
+    try:
+        return int(token)
+    except ValueError:
+        pass
+    try:
+        return float(token)
+    except ValueError:
+        raise UsageError(f"`{option}`: {token!r} is not a number") from None
+
+
+def _matrix(option: str, text: str, where: str) -> list:
+    """One channel: rows separated by ';', values by spaces or commas.
+
+    Without ';' it is 1-D; a trailing ';' ends the last row, so ``"1 -1;"`` is a 2-D array of one row.
+    """
+    text = text.strip()
+    two_d = ";" in text
+    if text.endswith(";"):
+        text = text[:-1].rstrip()
+    if not text:
+        raise UsageError(f"`{option}`: {where} is empty")
+    if not two_d:
+        return [_number(option, t) for t in re.split(r"[\s,]+", text) if t]
+    rows = []
+    for i, row_text in enumerate(text.split(";")):
+        row = [_number(option, t) for t in re.split(r"[\s,]+", row_text.strip()) if t]
+        if not row:
+            raise UsageError(f"`{option}`: row {i} of {where} is empty")
+        if rows and len(row) != len(rows[0]):
+            raise UsageError(
+                f"`{option}`: row {i} of {where} has {len(row)} value{'s' * (len(row) != 1)}, "
+                f"but row 0 has {len(rows[0])}"
+            )
+        rows.append(row)
+    return rows
+
+
+def _shape(nested: list) -> tuple[int, ...]:
+    return (len(nested),) + (_shape(nested[0]) if nested and isinstance(nested[0], list) else ())
+
+
+def parse_array(option: str, text: str, *, filters: bool) -> list:
+    """Parse the text syntax into nested lists.
+
+    ``'|'`` separates channels; with ``filters`` (the kernel) ``'||'`` separates
+    filters as well, giving ``(filters, channels, *k)``; otherwise ``(channels, *spatial)``.
+
+    >>> parse_array("--input", "0 1; 2 3 | 4 5; 6 7", filters=False)
+    [[[0, 1], [2, 3]], [[4, 5], [6, 7]]]
+    >>> parse_array("--kernel", "1 -1", filters=True)
+    [[[1, -1]]]
+    >>> parse_array("--kernel", "1 -1;", filters=True)
+    [[[[1, -1]]]]
+    """
+    if not filters and "||" in text:
+        raise UsageError(f"`{option}`: '||' separates kernel filters; the input takes channels separated by '|'")
+    groups = text.split("||") if filters else [text]
+    out = []
+    for f, group in enumerate(groups):
+        channels = []
+        for c, channel_text in enumerate(group.split("|")):
+            where = (f"filter {f}, channel {c}" if filters else f"channel {c}")
+            channel = _matrix(option, channel_text, where)
+            if channels and _shape(channel) != _shape(channels[0]):
+                raise UsageError(
+                    f"`{option}`: {where} has shape {_shape(channel)}, but channel 0 has {_shape(channels[0])}"
+                )
+            channels.append(channel)
+        if out and _shape(channels) != _shape(out[0]):
+            raise UsageError(f"`{option}`: filter {f} has shape {_shape(channels)}, but filter 0 has {_shape(out[0])}")
+        out.append(channels)
+    return out if filters else out[0]
+
+
+def parse_ints(option: str, text: str) -> int | tuple[int, ...]:
+    """``'2'`` -> 2, ``'2,1'`` -> (2, 1).
+
+    >>> parse_ints("--stride", "2,1")
+    (2, 1)
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"`{option}` (={text!r}) must be an integer or a comma list of integers") from None
+    return values[0] if len(values) == 1 else values
+
+
+def parse_padding(text: str) -> int | str | tuple:
+    """``'1'``, ``'1,2'``, ``'same_tf'`` or ``lo:hi`` pairs like ``'1:0,0:1'``.
+
+    >>> parse_padding("1:0,0:1")
+    ((1, 0), (0, 1))
+    >>> parse_padding("same")
+    'same'
+    """
+    text = text.strip()
+    if text.lower() in _PADDING_STRINGS:
+        return text.lower()
+    if "," not in text and ":" not in text:
+        return parse_ints("--padding", text)
+    entries: list[int | tuple[int, int]] = []
+    for part in text.split(","):
+        if ":" in part:
+            lo, _, hi = part.partition(":")
+            pair = parse_ints("--padding", f"{lo},{hi}")
+            entries.append(pair)  # type: ignore[arg-type]
+        else:
+            entries.append(parse_ints("--padding", part))  # type: ignore[arg-type]
+    if any(isinstance(e, tuple) and len(e) != 2 for e in entries):
+        raise UsageError(f"`--padding` (={text!r}): each pair must be lo:hi")
+    return tuple(entries)
+
+
+# --------------------------------------------------------------------------- subcommands
+
+CONV_EPILOG = """\
+text syntax for --input, --kernel and --bias:
+  Values are separated by spaces or commas, rows by ';' and channels by '|'.
+  Without ';' an array is 1-D; a trailing ';' makes one row 2-D ("1 -1;").
+  In the kernel, '|' separates the input channels of one filter and '||'
+  separates filters (output channels): the PyTorch layout
+  (C_out, C_in/groups, kh, kw). With --transposed the kernel has the
+  transposed layout (C_in, C_out/groups, kh, kw): '||' separates input
+  channels and '|' the output channels of a group. Integers in give integers
+  out (computed exactly in int64); any decimal point makes everything float64.
+  Quote the values. A value that starts with '-' and has no space must be
+  attached with '=': --kernel=-1,1 (or use spaces: -k "-1 1").
+
+worked example (Dive into Deep Learning, figure 5.1):
+  $ convlab conv -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3"
+  ...
+  output (1 channel, 2x2, int64):
+    19  25
+    37  43
+  output size: O = floor((I + p_lo + p_hi - d*(k-1) - 1) / s) + 1
+    H_out = floor((3 + 0 + 0 - (2-1) - 1) / 1) + 1 = 2
+    W_out = floor((3 + 0 + 0 - (2-1) - 1) / 1) + 1 = 2
+
+more examples:
+  convlab conv -i "0 1 2 3; 2 1 3 2; 0 1 3 0; 0 4 1 2" -k "2 1 0; 2 1 0; 1 0 2" --stride 2
+  convlab conv -i "1 2 3 4 5" -k "1 1 1" --padding causal             # 1-D
+  convlab conv -i "1 2 3 4" -k "1" --padding 2 --padding-mode symmetric
+  convlab conv -i "1 2; 3 4 | 5 6; 7 8" -k "1 0; 0 1 || 0 1; 1 0" --groups 2
+  convlab conv -i "1 2; 3 4" -k "1 1 1; 1 1 1; 1 1 1" --transposed --stride 2 --padding 1 --output-padding 1
+  convlab conv -i "1 2 3; 4 5 6" -k "1 -1;" --padding 0:1,1:0 --bias 0.5   # 1x2 kernel
+  convlab conv -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3" --explain 1,1       # 4*0 + 5*1 + 7*2 + 8*3 = 43
+"""
+
+
+def _conv_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "conv",
+        help="compute one small convolution given on the command line and explain its output size",
+        description="Compute one small (transposed) convolution with the engine and print the input,\n"
+                    "kernel, settings, output and the output-size formula with the numbers substituted.",
+        epilog=CONV_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-i", "--input", required=True, metavar="TEXT",
+                   help="input (C_in, *spatial), e.g. \"0 1 2; 3 4 5; 6 7 8\"; channels separated by '|'")
+    p.add_argument("-k", "--kernel", required=True, metavar="TEXT",
+                   help="kernel, e.g. \"0 1; 2 3\"; '|' separates channels, '||' filters")
+    p.add_argument("--bias", metavar="TEXT", help="one value per output channel, e.g. \"0.5, -1\"")
+    p.add_argument("-s", "--stride", default="1", metavar="S", help="int or comma list per dimension (default 1)")
+    p.add_argument("-p", "--padding", default="0", metavar="P",
+                   help="int, comma list, lo:hi pairs (\"1:0,0:1\") or one of "
+                        f"{', '.join(_PADDING_STRINGS)} (default 0)")
+    p.add_argument("-d", "--dilation", default="1", metavar="D", help="int or comma list (default 1)")
+    p.add_argument("-g", "--groups", default="1", metavar="G", help="number of channel groups (default 1)")
+    p.add_argument("--padding-mode", default="zeros", metavar="MODE",
+                   help=f"one of {', '.join(_PADDING_MODES)} (default zeros)")
+    p.add_argument("--flip-kernel", action="store_true",
+                   help="true convolution: flip the kernel in every spatial dimension")
+    p.add_argument("--transposed", action="store_true",
+                   help="transposed convolution (deconvolution), with the transposed kernel layout")
+    p.add_argument("--output-padding", default="0", metavar="OP",
+                   help="with --transposed: extra size on the high side, int or comma list (default 0)")
+    p.add_argument("--explain", metavar="POS",
+                   help="write one output element out as products and a sum: its spatial index, e.g. \"0,1\" "
+                        "(or \"channel,i,j\")")
+    p.set_defaults(run=_run_conv)
+
+
+def _run_conv(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .demo import worked_example
+
+    input = parse_array("--input", args.input, filters=False)
+    kernel = parse_array("--kernel", args.kernel, filters=True)
+    bias = None
+    if args.bias is not None:
+        bias = [_number("--bias", t) for t in re.split(r"[\s,]+", args.bias.strip()) if t]
+    stride = parse_ints("--stride", args.stride)
+    dilation = parse_ints("--dilation", args.dilation)
+    output_padding = parse_ints("--output-padding", args.output_padding)
+    groups = parse_ints("--groups", args.groups)
+    if isinstance(groups, tuple):
+        raise UsageError(f"`--groups` (={args.groups!r}) must be one integer")
+    padding = parse_padding(args.padding)
+    if not args.transposed and any(v != 0 for v in _as_tuple(output_padding)):
+        raise UsageError("`--output-padding` only applies with --transposed")
+    if args.transposed and args.padding_mode != "zeros":
+        raise UsageError(f"`--padding-mode` (={args.padding_mode!r}) only applies to convolution, not --transposed")
+    if args.transposed and args.flip_kernel:
+        raise UsageError("`--flip-kernel` only applies to convolution, not --transposed")
+    input_dims, kernel_dims = len(_shape(input)) - 1, len(_shape(kernel)) - 2
+    if input_dims != kernel_dims:
+        raise UsageError(
+            f"`--kernel` has {kernel_dims} spatial dimension{'s' * (kernel_dims != 1)} but `--input` has {input_dims}; "
+            "end a one-row 2-D array with ';' (\"1 -1;\") to make it 2-D"
+        )
+    values = list(_flatten([input, kernel] + ([bias] if bias is not None else [])))
+    floating = any(isinstance(v, float) for v in values)
+    dtype = np.float64 if floating else np.int64
+    if not floating and any(not -(2**63) <= v < 2**63 for v in values):
+        raise UsageError("`--input`/`--kernel`/`--bias`: integers must fit in int64 "
+                         "(write them with a decimal point for float64)")
+    example = worked_example(
+        np.array(input, dtype=dtype), np.array(kernel, dtype=dtype),
+        None if bias is None else np.array(bias, dtype=dtype),
+        stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=args.padding_mode,
+        flip_kernel=args.flip_kernel, transposed=args.transposed, output_padding=output_padding,
+        explain=None if args.explain is None else _position(args.explain),
+    )
+    print(example.text())
+    return 0
+
+
+def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _position(text: str) -> tuple[int, ...]:
+    return _as_tuple(parse_ints("--explain", text))
+
+
+def _flatten(nested):
+    for item in nested:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _demo_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo", help="walk through the tutorials' worked examples, computed by the engine",
+        description="Walk through the worked examples of the tutorials (seeds): each is computed by the engine "
+                    "and printed with its input, kernel, settings, output and output-size formula.")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run()
+    return 0
+
+
+def _bench_parser(subparsers) -> None:
+    from .bench import add_arguments  # standard library only at import time
+
+    p = subparsers.add_parser(
+        "bench", help="benchmark the engine against torch on ResNet-18 layers (forward and backward)",
+        description="Time convlab's default path (forward, and backward via conv_vjp) against "
+                    "torch.nn.functional.conv2d with autograd on a few ResNet-18 layers, interleaved in one run. "
+                    "Reports medians, ratios convlab/torch and GFLOP/s. A measurement, not a test.")
+    add_arguments(p)
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+
+    return bench_main(args.argv_for_bench)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="convlab",
+        description="convlab: every convolution used in deep learning, computable, explainable, measurable "
+                    "and trainable, in Python.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _conv_parser(subparsers)
+    _demo_parser(subparsers)
+    _bench_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``convlab`` command; returns the exit status (2 for bad input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        # The benchmark may re-run itself in a fresh interpreter; hand it the raw arguments.
+        args.argv_for_bench = argv[argv.index("bench") + 1:]
+    try:
+        if args.command != "conv":
+            return args.run(args)
+        try:
+            return args.run(args)
+        except (ValueError, TypeError) as exc:  # the engine's and the parser's messages name the parameter
+            message = " ".join(str(exc).split())
+            print(f"convlab conv: error: {message}", file=sys.stderr)
+            return 2
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (Python docs, "Note on SIGPIPE")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The `convlab` command: `conv` computes and explains, errors are one clean line, `bench` reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from convlab.cli import main
+
+
+def output_matrix(text: str) -> list:
+    """The numbers printed under ``output (...)``: a list of rows per channel."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("output ("))
+    channels: list[list[list[float]]] = []
+    for line in lines[start + 1:]:
+        if line.startswith("output size"):
+            break
+        if line.strip().startswith("channel"):
+            channels.append([])
+            continue
+        if not channels:
+            channels.append([])
+        channels[-1].append([float(v) if "." in v or "e" in v else int(v) for v in line.split()])
+    return channels
+
+
+def run_conv(capsys, *args: str) -> tuple[int, str, str]:
+    status = main(["conv", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+SEED000_INPUT = "0 1 2 3; 2 1 3 2; 0 1 3 0; 0 4 1 2"
+SEED000_KERNEL = "2 1 0; 2 1 0; 1 0 2"
+
+
+def test_seed_example_gives_the_tutorials_numbers(capsys):
+    status, out, _ = run_conv(capsys, "-i", "0 1 2; 3 4 5; 6 7 8", "-k", "0 1; 2 3")
+    assert status == 0
+    assert output_matrix(out) == [[[19, 25], [37, 43]]]
+    assert "int64" in out
+    # the shape explanation comes with the numbers substituted, one line per spatial dimension
+    assert "H_out = floor((3 + 0 + 0 - (2-1) - 1) / 1) + 1 = 2" in out
+    assert "W_out = floor((3 + 0 + 0 - (2-1) - 1) / 1) + 1 = 2" in out
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--stride", "2"], [[[12]]]),
+        (["--padding", "1"], [[[2, 9, 9, 10], [4, 12, 10, 18], [10, 8, 18, 15], [0, 5, 14, 10]]]),
+        (["-s", "2,1", "-p", "0,1"], [[[4, 12, 10, 18]]]),  # = torch's
+    ],
+)
+def test_stride_and_padding(capsys, args, expected):
+    status, out, _ = run_conv(capsys, "-i", SEED000_INPUT, "-k", SEED000_KERNEL, *args)
+    assert status == 0
+    assert output_matrix(out) == expected
+
+
+def test_dilation_equals_kernel_with_holes(capsys):
+    _, dilated, _ = run_conv(capsys, "-i", SEED000_INPUT, "-k", "2 1; 2 1", "--dilation", "2")
+    _, holes, _ = run_conv(capsys, "-i", SEED000_INPUT, "-k", "2 0 1; 0 0 0; 2 0 1")
+    assert output_matrix(dilated) == output_matrix(holes) == [[[5, 7], [8, 14]]]
+    assert "H_out = floor((4 + 0 + 0 - 2*(2-1) - 1) / 1) + 1 = 2" in dilated
+
+
+def test_groups_and_bias(capsys):
+    status, out, _ = run_conv(capsys, "-i", "1 2; 3 4 | 5 6; 7 8", "-k", "1 0; 0 1 || 0 1; 1 0",
+                              "--groups", "2", "--bias", "1, -1")
+    assert status == 0
+    assert output_matrix(out) == [[[6]], [[12]]]
+
+
+def test_transposed(capsys):
+    status, out, _ = run_conv(capsys, "-i", "1 2; 3 4", "-k", "1 1 1; 1 1 1; 1 1 1", "--transposed",
+                              "--stride", "2", "--padding", "1", "--output-padding", "1")
+    assert status == 0
+    assert output_matrix(out) == [[[1, 3, 2, 2], [4, 10, 6, 6], [3, 7, 4, 4], [3, 7, 4, 4]]]  # = torch's
+    assert "H_out = (2 - 1)*2 - 1 - 1 + (3-1) + 1 + 1 = 4" in out
+
+
+@pytest.mark.parametrize(
+    "mode, expected",
+    [
+        ("zeros", [0, 0, 1, 2, 3, 4, 0, 0]),
+        ("reflect", [3, 2, 1, 2, 3, 4, 3, 2]),
+        ("replicate", [1, 1, 1, 2, 3, 4, 4, 4]),
+        ("circular", [3, 4, 1, 2, 3, 4, 1, 2]),
+        ("symmetric", [2, 1, 1, 2, 3, 4, 4, 3]),
+    ],
+)
+def test_padding_modes(capsys, mode, expected):
+    status, out, _ = run_conv(capsys, "-i", "1 2 3 4", "-k", "1", "--padding", "2", "--padding-mode", mode)
+    assert status == 0
+    assert output_matrix(out) == [[expected]]
+
+
+def test_padding_strings_pairs_and_floats(capsys):
+    _, causal, _ = run_conv(capsys, "-i", "1 2 3 4 5", "-k", "1 1 1", "--padding", "causal")
+    assert output_matrix(causal) == [[[1, 3, 6, 9, 12]]]
+    _, same_tf, _ = run_conv(capsys, "-i", SEED000_INPUT, "-k", SEED000_KERNEL, "-s", "2", "-p", "same_tf")
+    assert output_matrix(same_tf) == [[[12, 18], [5, 10]]]
+    assert "p_hi(H) = max((ceil(4/2) - 1)*2 + (3-1) + 1 - 4, 0) - 0 = 1" in same_tf
+    _, pairs, _ = run_conv(capsys, "-i", "1 2 3; 4 5 6", "-k", "1 -1;", "--padding", "0:1,1:0", "--bias", "0.5")
+    assert output_matrix(pairs) == [[[-0.5, -0.5, -0.5], [-3.5, -0.5, -0.5], [0.5, 0.5, 0.5]]]
+    assert "float64" in pairs
+
+
+def test_explain_writes_one_element_out(capsys):
+    status, out, _ = run_conv(capsys, "-i", "0 1 2; 3 4 5; 6 7 8", "-k", "0 1; 2 3", "--explain", "1,1")
+    assert status == 0
+    assert "= 4*0 + 5*1 + 7*2 + 8*3\n" in out and out.rstrip().endswith("= 43")
+    status, _, err = run_conv(capsys, "-i", "0 1 2; 3 4 5; 6 7 8", "-k", "0 1; 2 3", "--explain", "5,5")
+    assert status == 2 and "`position`" in err
+
+
+def test_flip_kernel_is_true_convolution(capsys):
+    _, out, _ = run_conv(capsys, "-i", "0 1 2; 3 4 5; 6 7 8", "-k", "0 1; 2 3", "--flip-kernel")
+    assert output_matrix(out) == [[[5, 11], [23, 29]]]
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["-i", "1 2 3 4", "-k", "1 1", "--stride", "0"], "`stride`"),
+        (["-i", "1 2 3 | 4 5 6", "-k", "1 1 | 1 1", "--groups", "3"], "`groups`"),
+        (["-i", "1 2; 3", "-k", "1"], "`--input`"),
+        (["-i", "1 2 x", "-k", "1"], "`--input`"),
+        (["-i", "1 2; 3 4", "-k", "1 1"], "`--kernel`"),
+        (["-i", "1 2 3", "-k", "1 1 1 1 1"], "kernel"),
+        (["-i", "1 2 3", "-k", "1", "--padding-mode", "mirror"], "`padding_mode`"),
+        (["-i", "1 2 3", "-k", "1", "--padding", "1:2:3"], "`--padding`"),
+        (["-i", "1 2", "-k", "1 1", "--transposed", "--output-padding", "3"], "`output_padding`"),
+        (["-i", "1 2", "-k", "1 1", "--bias", "1, 2"], "`bias`"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_parameter(capsys, args, named):
+    status, out, err = run_conv(capsys, *args)
+    assert status == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("convlab conv: error: ")
+    assert named in lines[0]
+
+
+def test_bad_input_has_no_traceback_from_the_command():
+    proc = subprocess.run([sys.executable, "-m", "convlab.cli", "conv", "-i", "1 2 3", "-k", "1 1", "--stride", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "convlab conv: error: conv1d: `stride` (=0) must be >= 1"
+
+
+def test_help_is_enough_to_use_it(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["conv", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for needle in ("--input", "--kernel", "--padding", "same_tf", "--groups", "--transposed", "--flip-kernel",
+                   "worked example", "19  25", "37  43"):
+        assert needle in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "conv" in capsys.readouterr().out
+
+
+def test_demo_subcommand(capsys):
+    assert main(["demo"]) == 0
+    assert "19  25" in capsys.readouterr().out
+
+
+def test_bench_quick_reports_a_table_and_json(tmp_path):
+    pytest.importorskip("torch")
+    path = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "convlab.cli", "bench", "--quick", "--layers", "layer2.0.downsample.0",
+         "--repeat", "1", "--json", str(path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if line.startswith("| layer"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "layer", "pass", "convlab ms", "torch ms", "convlab/torch", "convlab GFLOP/s", "torch GFLOP/s"]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| layer2.0.downsample.0")]
+    assert [r.split("|")[2].strip() for r in rows] == ["forward", "backward"]
+    report = json.loads(path.read_text())
+    assert report["batch"] == 1 and report["threads"] == 2
+    (layer,) = report["layers"]
+    assert layer["name"] == "layer2.0.downsample.0"
+    assert layer["output_shape"] == [1, 128, 28, 28]
+    for key in ("forward", "backward"):
+        assert set(layer[key]) == {"convlab_ms", "torch_ms", "ratio", "flops", "convlab_gflops", "torch_gflops"}
+    assert layer["backward"]["flops"] == 2 * layer["forward"]["flops"] == 2 * 2 * 128 * 28 * 28 * 64
+    assert max(layer["max_relative_error"].values()) < 1e-4  # both sides computed the same convolution
+
+
+def test_bench_rejects_an_unknown_layer():
+    proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--quick", "--layers", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown layer" in proc.stderr
