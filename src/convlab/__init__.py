@@ -6,3 +6,7 @@ from .spec import ConvSpec, PoolSpec
 __version__ = "0.1.0"
 
 __all__ = ["ConvSpec", "PoolSpec", "__version__", "functional", "ops", "shapes", "spec"]
+
+from . import nn  # the layers, imported after the engine they build on
+
+__all__ += ["nn"]

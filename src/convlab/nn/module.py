@@ -1,0 +1,606 @@
+"""Parameters and modules: the base class every layer and container derives from.
+
+A :class:`Module` registers what is assigned to it, like ``torch.nn.Module``:
+a :class:`Parameter` becomes a parameter, a :class:`Module` a child, and
+:meth:`Module.register_buffer` adds a buffer (state that is saved but not
+trained, e.g. BatchNorm's running statistics). ``state_dict()`` uses PyTorch's
+key names (``layer1.0.conv1.weight``), so weights move between the two
+frameworks by name.
+
+Forward and backward
+--------------------
+``module(x)`` runs ``forward`` and caches what ``backward`` needs: always,
+except inside ``with convlab.nn.no_grad():``. ``module.backward(grad_output)``
+returns the gradient with respect to the input and *adds* the parameter
+gradients to each ``Parameter.grad`` (``zero_grad()`` clears them).
+Backward may be called again on the same cache (it is not freed), e.g. once
+per output unit for an effective receptive field.
+
+A module instance may be called only once per forward pass (the outermost
+``module(x)`` call is one pass); a second call raises, because its cache would
+overwrite the first. The exceptions are the stateless activations (ReLU, ReLU6,
+Sigmoid, Tanh, Hardswish, Softmax), Identity, Flatten and Upsample
+(``_reusable = True``): they keep one cache per call and backward uses them in
+reverse order, which is the order containers run backward in. So a ResNet
+block may register one ``relu`` and use it in both its body and its post step,
+like torchvision. Call modules (``module(x)``), not ``module.forward(x)``:
+the call is where the pass is tracked.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "IncompatibleKeys",
+    "Module",
+    "Parameter",
+    "is_grad_enabled",
+    "no_grad",
+]
+
+
+# --------------------------------------------------------------------------- gradient mode and forward passes
+
+
+class _PassState:
+    """Global bookkeeping: whether forward caches, how deep the calls are, which pass is running."""
+
+    grad_enabled: bool = True
+    depth: int = 0
+    pass_id: int = 0
+
+
+_STATE = _PassState()
+
+
+class no_grad:
+    """Context manager: forward passes inside it cache nothing, so backward is unavailable (saves memory).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convlab.nn import ReLU, no_grad
+    >>> relu = ReLU()
+    >>> with no_grad():
+    ...     y = relu(np.array([-1.0, 2.0]))
+    >>> y
+    array([0., 2.])
+    """
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> no_grad:
+        self._previous.append(_STATE.grad_enabled)
+        _STATE.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _STATE.grad_enabled = self._previous.pop()
+
+
+def is_grad_enabled() -> bool:
+    """False inside :class:`no_grad`."""
+    return _STATE.grad_enabled
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _to_numpy(value: object) -> np.ndarray:
+    """An ndarray from an ndarray, a torch tensor (duck-typed, torch is not imported) or a nested list."""
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class Parameter:
+    """A trainable array: ``data``, its accumulated ``grad`` (None until a backward) and ``requires_grad``.
+
+    Parameters
+    ----------
+    data : ndarray
+        A floating-point array; it is used as given, not copied.
+    requires_grad : bool
+        False freezes the parameter: backward leaves its ``grad`` alone and
+        ``num_parameters(trainable_only=True)`` skips it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = Parameter(np.zeros((2, 3), dtype=np.float32))
+    >>> p
+    Parameter(shape=(2, 3), dtype=float32)
+    >>> p.grad is None
+    True
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data: np.ndarray, requires_grad: bool = True) -> None:
+        array = _to_numpy(data)
+        if array.dtype.kind not in "fc":
+            raise TypeError(f"Parameter: data must have a floating-point dtype, got {array.dtype}")
+        if not isinstance(requires_grad, bool):
+            raise TypeError(f"Parameter: requires_grad must be a bool, got {requires_grad!r}")
+        self.data: np.ndarray = array
+        self.grad: np.ndarray | None = None
+        self.requires_grad: bool = requires_grad
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.data, dtype=dtype)
+
+    def __repr__(self) -> str:
+        frozen = ", requires_grad=False" if not self.requires_grad else ""
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}{frozen})"
+
+    def accumulate_grad(self, grad: np.ndarray | None) -> None:
+        """Add ``grad`` to ``self.grad`` (no-op when frozen or when ``grad`` is None)."""
+        if grad is None or not self.requires_grad:
+            return
+        grad = np.asarray(grad, dtype=self.data.dtype)
+        if grad.shape != self.data.shape:
+            raise ValueError(f"Parameter.accumulate_grad: gradient shape {grad.shape} != parameter shape {self.shape}")
+        self.grad = grad.copy() if self.grad is None else self.grad + grad
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` did not load (both empty after a strict load)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _add_indent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return text
+    return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+# --------------------------------------------------------------------------- modules
+
+
+class Module:
+    """Base class of every layer and container (numpy counterpart of ``torch.nn.Module``).
+
+    Subclasses call ``super().__init__()`` first, then assign parameters,
+    children and buffers; they implement ``forward`` (which calls
+    ``self._save(...)`` with what backward needs) and ``backward``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convlab.nn import Linear, ReLU, Sequential
+    >>> model = Sequential(Linear(4, 3, rng=np.random.default_rng(0)), ReLU())
+    >>> list(model.state_dict())
+    ['0.weight', '0.bias']
+    >>> model.num_parameters()
+    15
+    >>> y = model(np.ones((2, 4), dtype=np.float32))
+    >>> grad_input = model.backward(np.ones_like(y))
+    >>> model[0].weight.grad.shape
+    (3, 4)
+    """
+
+    #: Stateless modules that may be called more than once in one forward pass.
+    _reusable: ClassVar[bool] = False
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_caches", [])
+        object.__setattr__(self, "_cache_position", 0)
+        object.__setattr__(self, "_pass_id", -1)
+
+    # ----------------------------------------------------------------------- registration
+
+    def _registries(self) -> tuple[dict, dict, dict]:
+        try:
+            d = self.__dict__
+            return d["_parameters"], d["_buffers"], d["_modules"]
+        except KeyError:
+            raise TypeError(
+                f"{type(self).__name__}: call super().__init__() in __init__ before assigning attributes"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        params, buffers, modules = self._registries()
+        if isinstance(value, Parameter):
+            self.__dict__.pop(name, None)
+            buffers.pop(name, None)
+            modules.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            self.__dict__.pop(name, None)
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to parameter {name!r} "
+                    f"(a convlab.nn.Parameter or None is expected; to change the values, assign to {name}.data)"
+                )
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to child module {name!r} "
+                    f"(a convlab.nn.Module or None is expected)"
+                )
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(
+                    f"{type(self).__name__}: cannot assign {type(value).__name__} to buffer {name!r} "
+                    f"(an ndarray or None is expected)"
+                )
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: parameters, buffers and children live in the registries.
+        d = self.__dict__
+        for registry in ("_parameters", "_buffers", "_modules"):
+            if registry in d and name in d[registry]:
+                return d[registry][name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        params, buffers, modules = self._registries()
+        for registry in (params, buffers, modules):
+            if name in registry:
+                del registry[name]
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or None: a declared but absent parameter, like a conv's ``bias=False``)."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"{type(self).__name__}.register_parameter: {name!r} must be a Parameter or None, "
+                f"got {type(param).__name__}"
+            )
+        params, buffers, modules = self._registries()
+        self.__dict__.pop(name, None)
+        buffers.pop(name, None)
+        modules.pop(name, None)
+        params[name] = param
+
+    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
+        """Register a buffer: saved in ``state_dict()``, not a parameter (e.g. running statistics)."""
+        if array is not None and not isinstance(array, np.ndarray):
+            raise TypeError(
+                f"{type(self).__name__}.register_buffer: {name!r} must be an ndarray or None, "
+                f"got {type(array).__name__}"
+            )
+        params, buffers, modules = self._registries()
+        self.__dict__.pop(name, None)
+        params.pop(name, None)
+        modules.pop(name, None)
+        buffers[name] = array
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name`` (names that are not identifiers, like "0", too)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: {name!r} must be a Module or None, got {type(module).__name__}"
+            )
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"{type(self).__name__}.add_module: a child name must be a non-empty str without '.', "
+                             f"got {name!r}")
+        params, buffers, modules = self._registries()
+        self.__dict__.pop(name, None)
+        params.pop(name, None)
+        buffers.pop(name, None)
+        modules[name] = module
+
+    # ----------------------------------------------------------------------- traversal
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct children in registration order (None placeholders skipped)."""
+        seen: set[int] = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """Every module of the tree in pre-order, ``''`` for self; a module reachable twice is listed once."""
+        seen: set[int] = set()
+
+        def walk(module: Module, name: str) -> Iterator[tuple[str, Module]]:
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield name, module
+            for child_name, child in module._modules.items():
+                if child is not None:
+                    yield from walk(child, f"{name}.{child_name}" if name else child_name)
+
+        yield from walk(self, prefix)
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter of the tree, with its dotted name; a shared parameter is listed once."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, param in self.named_parameters():
+            yield param
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self) -> Iterator[np.ndarray]:
+        for _, buffer in self.named_buffers():
+            yield buffer
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at the dotted path ``target`` (``''`` is self), e.g. ``'layer1.0.conv1'``."""
+        module: Module = self
+        if target == "":
+            return module
+        walked = []
+        for part in target.split("."):
+            child = module._modules.get(part)
+            if child is None:
+                where = ".".join(walked) or "the model"
+                raise ValueError(
+                    f"{type(self).__name__}.get_submodule: {where} has no child {part!r} (looking for {target!r}); "
+                    f"its children are {[n for n, m in module._modules.items() if m is not None]}"
+                )
+            walked.append(part)
+            module = child
+        return module
+
+    def apply(self, fn: Callable[[Module], object]) -> Module:
+        """Call ``fn`` on every child (recursively, children first) and then on self; return self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    # ----------------------------------------------------------------------- state
+
+    def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, Module, str, bool]]:
+        """(key, owner, attribute, is_parameter) in PyTorch's order: own parameters, own buffers, children."""
+        for name, param in self._parameters.items():
+            if param is not None:
+                yield prefix + name, self, name, True
+        for name, buffer in self._buffers.items():
+            if buffer is not None:
+                yield prefix + name, self, name, False
+        for name, module in self._modules.items():
+            if module is not None:
+                yield from module._state_entries(f"{prefix}{name}.")
+
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Parameters and buffers by PyTorch key name (``features.0.weight``, ``bn1.running_mean``).
+
+        The arrays are copies: later training does not change a saved state dict.
+        """
+        out: OrderedDict[str, np.ndarray] = OrderedDict()
+        for key, owner, attr, is_param in self._state_entries():
+            array = owner._parameters[attr].data if is_param else owner._buffers[attr]
+            out[key] = np.array(array, copy=True)
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays (or torch tensors) into the parameters and buffers of the same names.
+
+        Every key and shape is checked before anything is written. With
+        ``strict=True`` (default) missing or unexpected keys raise; with
+        ``strict=False`` they are returned. A shape mismatch always raises.
+        Values are cast to the dtype of the parameter or buffer they fill.
+        """
+        fn = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(strict, bool):
+            raise TypeError(f"{fn}: strict must be a bool, got {strict!r}")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{fn}: expected a mapping of name -> array, got {type(state_dict).__name__}")
+        targets = {key: (owner, attr, is_param) for key, owner, attr, is_param in self._state_entries()}
+        for key in state_dict:
+            if not isinstance(key, str):
+                raise TypeError(f"{fn}: state dict keys must be str, got {key!r} ({type(key).__name__})")
+        missing = [key for key in targets if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in targets]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys (in the model, not in the state dict): {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys (in the state dict, not in the model): {unexpected}")
+        values = {}
+        for key, (owner, attr, is_param) in targets.items():
+            if key not in state_dict:
+                continue
+            value = _to_numpy(state_dict[key])
+            if value.dtype.kind not in "iuf":
+                problems.append(f"{key!r} has dtype {value.dtype}, not a real number type")
+                continue
+            current = owner._parameters[attr].data if is_param else owner._buffers[attr]
+            if value.shape != current.shape:
+                problems.append(
+                    f"{key!r} has shape {tuple(value.shape)} in the state dict but {tuple(current.shape)} in the model"
+                )
+                continue
+            values[key] = value
+        if problems:
+            raise ValueError(f"{fn}: the state dict does not match the model: " + "; ".join(problems))
+        for key, value in values.items():
+            owner, attr, is_param = targets[key]
+            current = owner._parameters[attr].data if is_param else owner._buffers[attr]
+            np.copyto(current, value, casting="unsafe")
+        return IncompatibleKeys(missing, unexpected)
+
+    def to(self, dtype: type | np.dtype | str) -> Module:
+        """Cast every floating-point parameter, gradient and buffer to ``dtype`` (in place); return self."""
+        target = _float_dtype(type(self).__name__, dtype)
+        for module in self.modules():
+            for param in module._parameters.values():
+                if param is not None:
+                    param.data = param.data.astype(target)
+                    if param.grad is not None:
+                        param.grad = param.grad.astype(target)
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind == "f":
+                    module._buffers[name] = buffer.astype(target)
+        return self
+
+    # ----------------------------------------------------------------------- modes and gradients
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and every descendant; return self."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"{type(self).__name__}.train: mode must be a bool, got {mode!r}")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode (``train(False)``): BatchNorm uses running statistics, Dropout is the identity."""
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's gradient (to None, or to zeros with ``set_to_none=False``)."""
+        for param in self.parameters():
+            if set_to_none or param.grad is None:
+                param.grad = None
+            else:
+                param.grad = np.zeros_like(param.data)
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of parameter elements (each shared parameter once); ``trainable_only`` skips frozen ones."""
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ----------------------------------------------------------------------- forward and backward
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        state = _STATE
+        if state.depth == 0:
+            state.pass_id += 1  # the outermost call starts a forward pass
+        elif self._pass_id == state.pass_id and not self._reusable:
+            raise ValueError(
+                f"{type(self).__name__}: this module instance is called a second time in one forward pass; "
+                f"that is not supported for modules with state or parameters (only stateless activations, "
+                f"Identity, Flatten and Upsample may be reused): register a second instance"
+            )
+        if self._pass_id != state.pass_id:
+            self._caches.clear()
+            object.__setattr__(self, "_pass_id", state.pass_id)
+        state.depth += 1
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            state.depth -= 1
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        """Gradient with respect to the input of the last forward; adds parameter gradients to ``.grad``."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def _save(self, *items: Any) -> None:
+        """Cache ``items`` for backward (nothing under :class:`no_grad`)."""
+        if not _STATE.grad_enabled:
+            return
+        if _STATE.depth == 0:  # forward() called directly, outside any module call: a pass of its own
+            self._caches.clear()
+        self._caches.append(items)
+        object.__setattr__(self, "_cache_position", len(self._caches) - 1)
+
+    def _saved(self) -> tuple:
+        """What forward cached; for a module used k times in a pass, the uses in reverse order, cyclically."""
+        caches = self._caches
+        if not caches:
+            raise ValueError(
+                f"{type(self).__name__}.backward: no forward pass is cached (call the module on an input first; "
+                f"forward caches nothing inside convlab.nn.no_grad())"
+            )
+        position = self._cache_position
+        object.__setattr__(self, "_cache_position", (position - 1) % len(caches))
+        return caches[position]
+
+    def _call_child(self, name: str, child: Module, *args: Any) -> Any:
+        """Call a child; an error raised inside it gets a note naming the child (the path shows in tracebacks)."""
+        try:
+            return child(*args)
+        except (ValueError, TypeError) as exc:
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"  in child {name!r} ({type(child).__name__}) of {type(self).__name__}")
+            raise
+
+    # ----------------------------------------------------------------------- repr
+
+    def extra_repr(self) -> str:
+        """The settings shown inside ``repr()``: only those that differ from the defaults."""
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        children = [f"({name}): {_add_indent(repr(module), 2)}" for name, module in self._modules.items()]
+        if not children:
+            return f"{type(self).__name__}({extra})"
+        body = "\n  ".join(lines + children)
+        return f"{type(self).__name__}(\n  {body}\n)"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers) | set(self._modules))
+
+
+# --------------------------------------------------------------------------- helpers shared by the layers
+
+
+def _float_dtype(layer: str, dtype: object) -> np.dtype:
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{layer}: dtype (={dtype!r}) is not a NumPy dtype") from None
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{layer}: dtype (={resolved}) must be float32 or float64")
+    return resolved
