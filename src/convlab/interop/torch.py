@@ -1,4 +1,9 @@
-"""PyTorch front-end of the analysis: any ``torch.nn.Module`` -> a graph of layer facts -> a report.
+"""PyTorch interop: analysis of any ``torch.nn.Module``, and conversion to and from ``convlab.nn``.
+
+Conversion (:func:`to_torch`, :func:`from_torch`) lives in
+:mod:`convlab.interop.torch_convert` and is re-exported here. The rest of this
+module is the PyTorch front-end of the analysis: any ``torch.nn.Module`` -> a
+graph of layer facts -> a report.
 
 torch is imported inside the functions, so importing this module costs nothing
 without torch.
@@ -45,8 +50,18 @@ from ..analysis.facts import analyze_graph
 from ..analysis.graph import Graph
 from ..analysis.report import Report
 from ..spec import ConvSpec, PoolSpec
+from .torch_convert import MIRROR_CLASSES, NamedConcat, NamedResidual, from_torch, to_torch
 
-__all__ = ["analyze", "graph_from_torch"]
+__all__ = ["NamedConcat", "NamedResidual", "analyze", "from_torch", "graph_from_torch", "to_torch"]
+
+
+def __getattr__(name: str) -> Any:
+    """The torch classes for convlab's containers (``TorchResidual`` ...), created on first access."""
+    if name in MIRROR_CLASSES:
+        from . import torch_convert
+
+        return getattr(torch_convert, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ----------------------------------------------------------------------------- values seen by the mapper
