@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 __all__ = ["ConvSpec", "PoolSpec", "__version__", "functional", "ops", "shapes", "spec"]
 
-from . import nn  # the layers, imported after the engine they build on
+# The layers, the zoo and the symbolic analysis, imported after the engine they build on.
+from . import analysis, models, nn
 
-__all__ += ["nn"]
+__all__ += ["analysis", "models", "nn"]
