@@ -394,7 +394,7 @@ def conv_vjp(
     fn = _fn
     p = _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, p.w.shape[0])
-    algo = choose(fn, algorithm)
+    algo = choose(fn, algorithm, fallback="gemm")
     spec = p.spec
     ct = compute_dtype(p.dtype)
     x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
@@ -515,7 +515,7 @@ def conv_transpose_vjp(
     spec = p.spec
     c_out = p.w.shape[1] * spec.groups
     gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, c_out)
-    algo = choose(fn, algorithm)
+    algo = choose(fn, algorithm, fallback="gemm")
     ct = compute_dtype(p.dtype)
     x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
     nd = spec.ndim

@@ -1,0 +1,178 @@
+"""FFT convolution: transform, multiply (or a GEMM per frequency), transform back.
+
+The convolution theorem (Mathieu, Henaff & LeCun, "Fast training of
+convolutional networks through FFTs", arXiv:1312.5851, for its use in deep
+learning): a correlation with a kernel is a product in the frequency domain,
+so its cost hardly depends on the kernel size. It pays for large kernels
+(a 31x31 depthwise kernel costs 961 multiply-adds per output directly) and
+for large single-channel images.
+
+One spatial dimension, padded input ``x`` of length ``S``, kernel extent
+``E = d*(k-1) + 1``: the stride-1 correlation ``y[t] = sum_u w[u] x[t + u*d]``
+for ``t < S - E + 1`` is the linear convolution of ``x`` with the flipped,
+dilated kernel ``v[E-1-u*d] = w[u]``, read from index ``E - 1``. A circular
+convolution of any length ``n >= S`` gives those entries exactly (the
+wrap-around only reaches indices below ``E - 1``), so ``n`` is the next fast
+FFT length at or above ``S`` (``scipy.fft.next_fast_len``). Then:
+
+* ``X = rfftn(x, s=n)`` ``(N, C_in, *F)``: scipy zero-pads the end to ``n``, and
+  the left padding ``lo`` is not copied in but read as a circular shift of the
+  output by ``lo`` (the ``n - S`` zeros at the end wrap around to play it);
+  negative pads are slices; only input dilation needs a materialized copy;
+* ``V``, the kernel's transform ``(C_out, C_in/g, *F)``, as a pruned FFT (one
+  axis at a time, so the untransformed axes keep the kernel's small extent: a
+  full-size FFT of the mostly-zero padded kernel would cost as much as an
+  input plane, a third of the work for one large image);
+* depthwise-like calls (one input channel per group) multiply elementwise,
+  broadcasting over the channel multiplier; otherwise the channel sum is, per
+  frequency, a complex GEMM ``(N, C_in/g) @ (C_in/g, C_out/g)``, all
+  frequencies and groups in one ``np.matmul``;
+* ``irfftn``, then the valid entries ``E-1, E-1+s, ...``: a strided call is
+  computed at stride 1 and subsampled, so it does ``prod(s)`` times the
+  necessary work, which the cost model weighs;
+* dilation is a dilated kernel; input dilation is materialized (zeros).
+
+Real inputs use the real-input transforms (``rfftn``, half the spectrum);
+complex inputs the full ones. float32 stays in single precision (complex64).
+The rounding error of an FFT convolution is about ``eps * log2(n)`` relative to
+the largest input-kernel products, spread evenly over the output (not
+proportional to each output's magnitude): small outputs next to large ones
+have a larger relative error than with direct sums, within the tolerance of
+the tests for the sizes of deep learning. Integers are refused (not exact).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.fft
+
+from ._layout import Call, budget_bytes, check_applies, empty_result, padded_channels_first
+
+__all__ = ["WORKERS", "conv_general", "fft_lengths", "largest_buffer", "unsupported"]
+
+#: Threads ``scipy.fft`` may use (its ``workers=``); the benchmark runs both libraries on 2 threads.
+WORKERS = 2
+
+
+def unsupported(call: Call) -> str | None:
+    """FFT convolution needs floating-point (or complex) numbers, and spectra within the memory budget."""
+    if call.dtype.kind not in "fc":
+        return (f"it needs a floating-point dtype, got {call.dtype} (FFT rounding would make integer "
+                f"results inexact)")
+    name, shape, nbytes = largest_buffer(call)
+    if nbytes > budget_bytes():
+        return (f"its {name} of shape {shape} would need {nbytes:,} bytes, more than the memory budget of "
+                f"{budget_bytes():,} bytes (convlab.ops.MEMORY_BUDGET_BYTES)")
+    return None
+
+
+def largest_buffer(call: Call) -> tuple[str, tuple[int, ...], int]:
+    """The largest array the FFT path allocates: its name, shape and bytes."""
+    lengths = fft_lengths(call)
+    complex_data = call.dtype.kind == "c"
+    freq = lengths if complex_data else lengths[:-1] + (lengths[-1] // 2 + 1,)
+    spectral = np.dtype(np.complex64 if call.dtype in (np.float32, np.complex64) else np.complex128).itemsize
+    n, c_in, c_out, cg = call.batch, call.c_in, call.c_out, call.cg
+    candidates = [
+        ("input spectrum", (n, c_in) + freq, spectral),
+        ("kernel spectrum", (c_out, cg) + freq, spectral),
+        ("output spectrum", (n, c_out) + freq, spectral),
+        ("stride-1 output", (n, c_out) + lengths, call.dtype.itemsize),
+    ]
+    return max(((name, shape, math.prod(shape) * item) for name, shape, item in candidates), key=lambda t: t[2])
+
+
+def fft_lengths(call: Call) -> tuple[int, ...]:
+    """Transform length per spatial dimension: the next fast length at or above the padded size."""
+    real = call.dtype.kind != "c"
+    nd = call.nd
+    return tuple(scipy.fft.next_fast_len(max(s, 1), real=real and i == nd - 1)
+                 for i, s in enumerate(call.padded_size))
+
+
+def conv_general(
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    input_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`, for float and complex dtypes."""
+    call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
+    check_applies("fft", unsupported(call))
+    if call.is_empty or call.cg == 0:
+        return empty_result(call)
+    nd, n, groups, cg, og, c_out = call.nd, call.batch, call.groups, call.cg, call.og, call.c_out
+    dtype = call.dtype
+    complex_data = dtype.kind == "c"
+    lengths = fft_lengths(call)
+    axes = tuple(range(2, 2 + nd))
+    forward, inverse = (scipy.fft.fftn, scipy.fft.ifftn) if complex_data else (scipy.fft.rfftn, scipy.fft.irfftn)
+    extent = call.effective_kernel
+    if any(ld != 1 for ld in call.input_dilation):
+        # Input dilation: materialize the zeros, padded straight to the transform length.
+        extra = tuple(length - p for length, p in zip(lengths, call.padded_size, strict=True))
+        source = padded_channels_first(x, call.padding, call.input_dilation, extra=extra, dtype=dtype)
+        shift = (0,) * nd
+    else:
+        # Crops are slices; the zero padding is the transform's own (scipy pads the end to the
+        # length), and a left pad ``lo`` becomes a circular shift of the output by ``lo``: the
+        # length covers the padded size, so the wrapped-around entries are those zeros.
+        source = x[(slice(None), slice(None)) + tuple(slice(max(0, -lo), size + min(0, hi)) for size, (lo, hi) in
+                                                      zip(call.size, call.padding, strict=True))]
+        source = source.astype(dtype, copy=False)
+        shift = tuple(max(0, lo) for lo, _ in call.padding)
+    spectrum_x = forward(source, s=lengths, axes=axes, workers=WORKERS)  # (N, C_in, *F)
+    del source
+    spectrum_w = _kernel_spectrum(weight, call.dilation, extent, lengths, complex_data, spectrum_x.dtype)
+    freq = spectrum_x.shape[2:]
+    n_freq = math.prod(freq)
+    if cg == 1:
+        # One input channel per group: multiply, broadcasting over the og filters of each group.
+        product = spectrum_x.reshape(n, groups, 1, n_freq) * spectrum_w.reshape(groups, og, n_freq)  # (N, G, og, F)
+    else:
+        # Per frequency and group: (N, Cg) @ (Cg, og), as one batched complex GEMM.
+        xs = np.ascontiguousarray(spectrum_x.reshape(n, groups, cg, n_freq).transpose(3, 1, 0, 2))  # (F, G, N, Cg)
+        del spectrum_x
+        ws = np.ascontiguousarray(spectrum_w.reshape(groups, og, cg, n_freq).transpose(3, 0, 2, 1))  # (F, G, Cg, og)
+        product = np.matmul(xs, ws).transpose(2, 1, 3, 0)  # (N, G, og, F)
+    product = np.ascontiguousarray(product).reshape((n, c_out) + freq)
+    full = inverse(product, s=lengths, axes=axes, workers=WORKERS)  # (N, C_out, *lengths)
+    # Output t of dimension i is entry (t*s + E - 1 - shift) mod length of the circular convolution.
+    starts = [e - 1 - sh for e, sh in zip(extent, shift, strict=True)]
+    if all(0 <= a and a + (o - 1) * st < length for a, o, st, length in
+           zip(starts, call.out_size, call.stride, lengths, strict=True)):
+        valid = tuple(slice(a, a + (o - 1) * st + 1, st) for a, o, st in zip(starts, call.out_size, call.stride,
+                                                                          strict=True))
+        result = full[(slice(None), slice(None)) + valid]
+    else:
+        result = full
+        for i, (a, o, st, length) in enumerate(zip(starts, call.out_size, call.stride, lengths, strict=True)):
+            result = np.take(result, (a + st * np.arange(o)) % length, axis=2 + i)
+    return result.astype(dtype, copy=False)
+
+
+def _kernel_spectrum(weight: np.ndarray, dilation: Sequence[int], extent: Sequence[int], lengths: Sequence[int],
+                     complex_data: bool, spectral: np.dtype) -> np.ndarray:
+    """The transform of the flipped, dilated kernel ``v[E-1-u*d] = w[u]``, zero-padded to ``lengths``.
+
+    A pruned multidimensional FFT: one axis at a time from the last, each 1-D
+    transform zero-padded to its length, so the axes not yet transformed keep
+    their small kernel extent instead of the transform length. For a 31x31
+    kernel on a 1024x1024 image that is ``31`` row transforms plus the column
+    transforms, about half of a full ``rfftn`` of the padded kernel (a third
+    of the work of the whole convolution).
+    """
+    nd = len(extent)
+    flipped = np.zeros(weight.shape[:2] + tuple(extent), dtype=weight.dtype)
+    flipped[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilation)] = weight
+    spectrum = flipped[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
+    for i in reversed(range(nd)):
+        transform = scipy.fft.rfft if (i == nd - 1 and not complex_data) else scipy.fft.fft
+        spectrum = transform(spectrum, n=lengths[i], axis=2 + i, workers=WORKERS)
+    return spectrum.astype(spectral, copy=False)

@@ -1,0 +1,170 @@
+"""im2col + GEMM, tuned: channels-last windows, one matrix product per block, 1x1 as a plain GEMM.
+
+The classic lowering of a convolution to a matrix product (Chellapilla et al.,
+"High performance convolutional neural networks for document processing",
+2006; the ``unfold`` of :mod:`convlab.ops.unfold`), arranged for NumPy:
+
+* the input is copied once into a zero-padded **channels-last** buffer
+  ``(N, *S_padded, C)`` (the copy also inserts the zeros of input dilation and
+  crops negative pads), so every kernel window is a run of contiguous
+  ``(k_last, C)`` blocks and the window gather copies long contiguous runs;
+* the window matrix of a block of output rows, ``(rows, prod(K) * C_in/g)``,
+  is gathered into one reused buffer of about :data:`CHUNK_BYTES` (it stays in
+  the last-level cache; a block is several samples, or part of one sample when
+  a sample is large), then multiplied by the weight matrix
+  ``(prod(K) * C_in/g, C_out/g)`` straight into the output with ``out=``:
+  ``(rows, K*C) @ (K*C, C_out)``, no transposes, the orientation in which
+  OpenBLAS splits the long ``rows`` axis over its threads;
+* the output is produced channels-last ``(N, *O, C_out)`` and returned as the
+  ``(N, C_out, *O)`` transposed *view* (no copy; NumPy reads it like any
+  array, and a following convolution copies it into its own channels-last
+  buffer anyway);
+* a 1x1 kernel needs no windows: one GEMM ``(N*P, C_in) @ (C_in, C_out)``
+  on the input moved to channels-last (a strided 1x1 subsamples it in the
+  same copy). The NCHW alternative, ``W @ x[n]`` per sample with no copy at
+  all, was measured up to 6x slower: OpenBLAS splits those wide products
+  (few rows, many columns) badly over its threads, worst of all when another
+  process shares the cores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ._layout import Call, as_view, block_bytes, empty_result, padded_channels_first, padded_channels_last
+
+__all__ = ["CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "unsupported"]
+
+#: Target size of one gathered window-matrix block: it stays in the last-level
+#: cache while it is multiplied (measured on a 2-core Zen 5: 2-8 MiB within a
+#: few percent of each other, 32-64 MiB 20-40% slower). A block has at least
+#: :data:`MIN_ROWS` rows, so the GEMMs of calls with huge kernels and few
+#: outputs (weight gradients) are not cut into thin slices.
+CHUNK_BYTES = 4 * 2**20
+MIN_ROWS = 512
+
+
+def unsupported(call: Call) -> str | None:
+    """im2col + GEMM covers every call of the primitive (integers are exact: NumPy's matmul)."""
+    return None
+
+
+def conv_general(
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    input_dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`.
+
+    The result may be a transposed view of a channels-last buffer.
+    """
+    call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
+    if call.is_empty or call.cg == 0:
+        return empty_result(call)
+    x = x.astype(call.dtype, copy=False)
+    weight = weight.astype(call.dtype, copy=False)
+    if all(k == 1 for k in call.kernel):
+        return _pointwise(call, x, weight)
+    return _windows(call, x, weight)
+
+
+def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """1x1 kernels: one GEMM ``(N*P, C_in/g) @ (C_in/g, C_out/g)`` per group on the channels-last input.
+
+    The only copy is the one that moves the (subsampled, padded) input to
+    channels-last; no windows are gathered.
+    """
+    nd, groups, cg, og = call.nd, call.groups, call.cg, call.og
+    if any(p != (0, 0) for p in call.padding) or any(ld != 1 for ld in call.input_dilation):
+        x = padded_channels_first(x, call.padding, call.input_dilation)
+    xs = x[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in call.stride)]  # (N, C, *O)
+    rows = call.batch * call.positions
+    xc = np.ascontiguousarray(np.moveaxis(xs, 1, -1)).reshape(rows, groups, cg)  # (N*P, G, Cg)
+    w = weight.reshape(groups, og, cg).transpose(0, 2, 1)  # (G, Cg, Og)
+    y = np.empty((call.batch,) + call.out_size + (call.c_out,), dtype=call.dtype)  # channels-last
+    np.matmul(xc.transpose(1, 0, 2), w, out=as_view(y, (rows, groups, og)).transpose(1, 0, 2))  # (G, N*P, Og)
+    return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
+
+
+def _blocks(n: int, rows: int, sample_bytes: int, row_bytes: int,
+            gemm_row_bytes: int) -> Iterator[tuple[int, int, int, int]]:
+    """Blocks ``(n0, n1, r0, r1)`` of samples and first-axis output rows, each about :data:`CHUNK_BYTES`.
+
+    A block holds at least :data:`MIN_ROWS` rows of the window matrix (``gemm_row_bytes`` each), and at
+    most a quarter of the memory budget (:data:`convlab.ops.MEMORY_BUDGET_BYTES`).
+    """
+    chunk = block_bytes(max(CHUNK_BYTES, MIN_ROWS * gemm_row_bytes))
+    if sample_bytes <= chunk:
+        per = max(1, chunk // max(sample_bytes, 1))
+        for n0 in range(0, n, per):
+            yield n0, min(n, n0 + per), 0, rows
+        return
+    per = max(1, chunk // max(row_bytes, 1))
+    for n0 in range(n):
+        for r0 in range(0, rows, per):
+            yield n0, n0 + 1, r0, min(rows, r0 + per)
+
+
+def _windows(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    xp = padded_channels_last(x, call.padding, call.input_dilation)  # (N, *S_padded, C)
+    y = channels_last(xp, weight, call.stride, call.dilation, call.out_size, call.groups)  # (N, *O, C_out)
+    nd = call.nd
+    return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
+
+
+def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dilation: Sequence[int],
+                  out: Sequence[int], groups: int) -> np.ndarray:
+    """The windowed GEMM on an already padded channels-last input ``xp`` ``(N, *S_padded, C_in)``.
+
+    Returns the channels-last output ``(N, *out, C_out)``. ``xp`` may be a view
+    (a slice of a larger padded buffer, as the sub-pixel phases use).
+    """
+    n, c_in = xp.shape[0], xp.shape[-1]
+    c_out = weight.shape[0]
+    kernel = tuple(weight.shape[2:])
+    out = tuple(out)
+    nd = len(kernel)
+    cg, og = c_in // groups, c_out // groups
+    taps = math.prod(kernel)
+    dtype = xp.dtype
+    st = xp.strides
+    # view[n, *o, *k, c] = xp[n, *(o*stride + k*dilation), c]; length-1 axes get stride 0 (no overflow).
+    o_strides = tuple(0 if o == 1 else st[1 + i] * s for i, (o, s) in enumerate(zip(out, stride)))
+    k_strides = tuple(0 if k == 1 else st[1 + i] * d for i, (k, d) in enumerate(zip(kernel, dilation)))
+    win = as_strided(xp, (n,) + out + kernel + (c_in,), (st[0],) + o_strides + k_strides + (st[-1],),
+                     writeable=False)  # (N, *O, *K, C)
+    # Weight matrix with rows ordered like a window: (G, *K, Cg) -> (G, K*Cg, Og).
+    k_axes = tuple(range(3, 3 + nd))
+    w_mat = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0,) + k_axes + (2, 1)),
+                                 dtype=dtype)
+    w_mat = w_mat.reshape(groups, taps * cg, og)
+    y = np.empty((n,) + out + (c_out,), dtype=dtype)  # channels-last output
+    inner = math.prod(out[1:])
+    row_bytes = inner * taps * c_in * dtype.itemsize
+    blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, taps * c_in * dtype.itemsize))
+    buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * inner * taps * c_in, dtype=dtype)
+    for n0, n1, r0, r1 in blocks:
+        v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
+        rows = (n1 - n0) * (r1 - r0) * inner
+        target = as_view(y[n0:n1, r0:r1], (rows, c_out))
+        if groups == 1:
+            cols = as_view(buffer[:rows * taps * c_in], v.shape)
+            np.copyto(cols, v)  # the im2col copy: runs of (k_last, C) contiguous elements
+            np.matmul(as_view(cols, (rows, taps * c_in)), w_mat[0], out=target)
+            continue
+        # Grouped: (b, r, *O', *K, G, Cg) -> (G, b, r, *O', *K, Cg), one GEMM per group.
+        v = v.reshape(v.shape[:-1] + (groups, cg))
+        order = (v.ndim - 2,) + tuple(range(v.ndim - 2)) + (v.ndim - 1,)
+        cols = as_view(buffer[:rows * taps * c_in], (groups,) + v.shape[:-2] + (cg,))
+        np.copyto(cols, v.transpose(order))
+        res = np.matmul(as_view(cols, (groups, rows, taps * cg)), w_mat)  # (G, rows, Og)
+        np.copyto(as_view(target, (rows, groups, og)), res.transpose(1, 0, 2))
+    return y
