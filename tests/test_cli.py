@@ -1,8 +1,7 @@
-"""The `convlab` command: `conv` computes and explains, errors are one clean line, `bench` reports."""
+"""The `convlab` command: `conv` computes and explains, errors are one clean line (`bench`: test_bench.py)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
@@ -173,35 +172,3 @@ def test_help_is_enough_to_use_it(capsys):
 def test_demo_subcommand(capsys):
     assert main(["demo"]) == 0
     assert "19  25" in capsys.readouterr().out
-
-
-def test_bench_quick_reports_a_table_and_json(tmp_path):
-    pytest.importorskip("torch")
-    path = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "convlab.cli", "bench", "--quick", "--layers", "layer2.0.downsample.0",
-         "--repeat", "1", "--json", str(path)],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    header = next(line for line in proc.stdout.splitlines() if line.startswith("| layer"))
-    assert [c.strip() for c in header.strip("|").split("|")] == [
-        "layer", "pass", "convlab ms", "torch ms", "convlab/torch", "convlab GFLOP/s", "torch GFLOP/s"]
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("| layer2.0.downsample.0")]
-    assert [r.split("|")[2].strip() for r in rows] == ["forward", "backward"]
-    report = json.loads(path.read_text())
-    assert report["batch"] == 1 and report["threads"] == 2
-    (layer,) = report["layers"]
-    assert layer["name"] == "layer2.0.downsample.0"
-    assert layer["output_shape"] == [1, 128, 28, 28]
-    for key in ("forward", "backward"):
-        assert set(layer[key]) == {"convlab_ms", "torch_ms", "ratio", "flops", "convlab_gflops", "torch_gflops"}
-    assert layer["backward"]["flops"] == 2 * layer["forward"]["flops"] == 2 * 2 * 128 * 28 * 28 * 64
-    assert max(layer["max_relative_error"].values()) < 1e-4  # both sides computed the same convolution
-
-
-def test_bench_rejects_an_unknown_layer():
-    proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--quick", "--layers", "nope"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2
-    assert "unknown layer" in proc.stderr

@@ -1,0 +1,213 @@
+"""`convlab bench`: the suite, the targets and the report's structure (no timing is asserted: it is a measurement)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from convlab import bench
+from convlab.costs import conv_cost, conv_transpose_cost
+
+ISSUE4_SHAPES = {
+    # name: (class, C_in, C_out, kernel, spatial size, stride, padding, dilation, groups, transposed)
+    "resnet18.conv1": ("stem/strided", 3, 64, 7, (224, 224), 2, 3, 1, 1, False),
+    "resnet18.layer1.0.conv1": ("3x3", 64, 64, 3, (56, 56), 1, 1, 1, 1, False),
+    "resnet18.layer2.1.conv1": ("3x3", 128, 128, 3, (28, 28), 1, 1, 1, 1, False),
+    "resnet18.layer3.1.conv1": ("3x3", 256, 256, 3, (14, 14), 1, 1, 1, 1, False),
+    "resnet18.layer4.1.conv1": ("3x3", 512, 512, 3, (7, 7), 1, 1, 1, 1, False),
+    "resnet18.layer2.0.conv1": ("stem/strided", 64, 128, 3, (56, 56), 2, 1, 1, 1, False),
+    "resnet50.layer1.0.conv3": ("1x1", 64, 256, 1, (56, 56), 1, 0, 1, 1, False),
+    "resnet50.layer1.1.conv1": ("1x1", 256, 64, 1, (56, 56), 1, 0, 1, 1, False),
+    "resnet50.layer3.1.conv1": ("1x1", 1024, 256, 1, (14, 14), 1, 0, 1, 1, False),
+    "resnet50.layer3.0.conv3": ("1x1", 256, 1024, 1, (14, 14), 1, 0, 1, 1, False),
+    "resnet50.layer2.0.downsample.0": ("stem/strided", 256, 512, 1, (56, 56), 2, 0, 1, 1, False),
+    "vgg16.conv3_1": ("3x3", 128, 256, 3, (56, 56), 1, 1, 1, 1, False),
+    "vgg16.conv3_2": ("3x3", 256, 256, 3, (56, 56), 1, 1, 1, 1, False),
+    "mobilenetv2.features.2.conv.1.0": ("depthwise small", 96, 96, 3, (112, 112), 2, 1, 1, 96, False),
+    "mobilenetv2.features.3.conv.1.0": ("depthwise small", 144, 144, 3, (56, 56), 1, 1, 1, 144, False),
+    "mobilenetv2.features.8.conv.1.0": ("depthwise small", 384, 384, 3, (14, 14), 1, 1, 1, 384, False),
+    "mobilenetv2.features.15.conv.1.0": ("depthwise small", 960, 960, 3, (7, 7), 1, 1, 1, 960, False),
+    "convnext_tiny.features.1.0.block.0": ("depthwise small", 96, 96, 7, (56, 56), 1, 3, 1, 96, False),
+    "convnext_tiny.features.5.0.block.0": ("depthwise small", 384, 384, 7, (14, 14), 1, 3, 1, 384, False),
+    "replknet31b.stage1.large_kernel": ("depthwise large", 128, 128, 31, (56, 56), 1, 15, 1, 128, False),
+    "replknet31b.stage2.large_kernel": ("depthwise large", 256, 256, 31, (28, 28), 1, 15, 1, 256, False),
+    "wav2vec2.feature_extractor.conv_layers.0": ("1-D", 1, 512, 10, (16000,), 5, 0, 1, 1, False),
+    "conv1d.k9.c128": ("1-D", 128, 128, 9, (16384,), 1, 4, 1, 1, False),
+    "conv3d.k3.c64": ("3-D", 64, 64, 3, (8, 56, 56), 1, 1, 1, 1, False),
+    "dcgan.up4x4s2.c128": ("transposed", 128, 64, 4, (28, 28), 2, 1, 1, 1, True),
+    "unet.up2x2s2.c256": ("transposed", 256, 128, 2, (28, 28), 2, 0, 1, 1, True),
+    "deeplab.3x3d2.c256": ("dilated", 256, 256, 3, (28, 28), 1, 2, 2, 1, False),
+    "image1024.k3": ("single-channel", 1, 1, 3, (1024, 1024), 1, 1, 1, 1, False),
+    "image1024.k11": ("single-channel", 1, 1, 11, (1024, 1024), 1, 5, 1, 1, False),
+    "image1024.k31": ("single-channel", 1, 1, 31, (1024, 1024), 1, 15, 1, 1, False),
+}
+
+
+def test_the_default_suite_is_the_issue4_list():
+    layers = {name: bench._BY_NAME[name] for name in bench.SUITES["issue4"]}
+    assert {name: (la.layer_class, la.in_channels, la.out_channels, la.kernel_size, la.size, la.stride, la.padding,
+                   la.dilation, la.groups, la.transposed) for name, la in layers.items()} == ISSUE4_SHAPES
+    assert bench._BY_NAME["conv3d.k3.c64"].batch == 2  # batch 2, depth 8
+    assert all(la.batch is None for name, la in layers.items() if name != "conv3d.k3.c64")
+    assert {la.layer_class for la in layers.values()} == set(bench.CLASSES)
+    for suite, names in bench.SUITES.items():
+        assert names and set(names) <= set(bench.SUITES["issue4"]), suite
+
+
+def test_every_layer_has_a_time_target_and_the_limits_follow_the_issue():
+    by_name = {t.name: t for t in bench.TARGETS}
+    for layer in bench.LAYERS:
+        assert any(t.applies(layer) and t.versus == "torch" for t in bench.TARGETS), layer.name
+    big = by_name["3x3 s1, >= 128 ch, >= 56x56"]
+    assert [la.name for la in bench.LAYERS if big.applies(la)] == ["vgg16.conv3_1", "vgg16.conv3_2"]
+    assert bench._pass_limit(big, "forward") == (0.55, False)
+    assert bench._pass_limit(big, "input_grad") == pytest.approx((0.66, False))
+    assert bench._pass_limit(big, "backward") is None
+    large = by_name["depthwise >= 13x13"]
+    assert bench._pass_limit(large, "weight_grad") == (0.1, False)
+    assert bench._pass_limit(large, "input_grad") == pytest.approx((0.12, False))
+    assert bench._pass_limit(by_name["3-D"], "forward") == (1.5, False)
+    scipy_target = by_name["single channel vs fastest SciPy"]
+    assert bench._pass_limit(scipy_target, "forward") == (1.0, True)  # faster than: strictly below 1
+    assert bench._pass_limit(scipy_target, "weight_grad") is None
+    assert not bench._meets(1.0, 1.0, strict=True) and bench._meets(1.0, 1.0, strict=False)
+
+
+def test_flops_come_from_the_cost_rule():
+    layer = bench._BY_NAME["dcgan.up4x4s2.c128"]
+    assert bench.conv_flops(layer, 8, (56, 56)) == 8 * conv_transpose_cost(128, 64, (4, 4), (28, 28), (56, 56)).flops
+    layer = bench._BY_NAME["mobilenetv2.features.3.conv.1.0"]
+    assert bench.conv_flops(layer, 2, (56, 56)) == 2 * conv_cost(144, 144, (3, 3), (56, 56), groups=144).flops
+    assert bench._pass_flops(10, "backward") == 20 and bench._pass_flops(10, "weight_grad") == 10
+
+
+def _entry(name: str, layer_class: str, ratios: dict[str, float]) -> dict:
+    passes = {pass_: {"ratio": ratios.get(pass_), "ratio_channels_last": None, "memory_ratio": None}
+              for pass_ in bench.PASSES}
+    return {"name": name, "class": layer_class, "passes": passes,
+            "targets": bench._layer_targets(bench._BY_NAME[name], passes)}
+
+
+def test_summaries_take_geometric_means_and_the_worst_layer_per_target():
+    entries = [
+        _entry("resnet18.layer1.0.conv1", "3x3", {"forward": 0.5, "input_grad": 1.0}),
+        _entry("resnet18.layer2.1.conv1", "3x3", {"forward": 2.0, "input_grad": 1.3}),
+        _entry("vgg16.conv3_1", "3x3", {"forward": 0.5}),
+    ]
+    classes, targets = bench._summaries(entries)
+    assert list(classes) == ["3x3"]
+    assert classes["3x3"]["geomean_ratio"]["forward"] == pytest.approx((0.5 * 2.0 * 0.5) ** (1 / 3))
+    assert classes["3x3"]["geomean_ratio"]["backward"] is None
+    rows = {(t["target"], t["pass"]): t for t in targets}
+    other = rows[("3x3 s1, other", "forward")]
+    assert (other["figure"], other["worst_layer"], other["met"]) == (2.0, "resnet18.layer2.1.conv1", False)
+    assert other["not_met"] == ["resnet18.layer2.1.conv1"]
+    assert rows[("3x3 s1, other", "input_grad")]["not_met"] == ["resnet18.layer2.1.conv1"]  # 1.3 > 1.2
+    assert rows[("3x3 s1, >= 128 ch, >= 56x56", "forward")]["met"] is True
+    assert ("3x3 s1, other", "weight_grad") not in rows  # no figure, no check
+
+
+def test_list_shows_the_suites_and_layers(capsys):
+    assert bench.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    assert "issue4 (30 layers)" in out
+    assert "replknet31b.stage1.large_kernel" in out and "31x31 128->128 at 56x56" in out
+
+
+def test_an_unknown_layer_is_rejected():
+    proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--quick", "--layers", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "unknown layer" in proc.stderr
+
+
+def _table(lines: list[str], first_header_cell: str, after: int = 0) -> list[list[str]]:
+    """The rows (cells) of the first Markdown table whose header starts with ``first_header_cell``."""
+    start = next(i for i, line in enumerate(lines) if i >= after and line.startswith(f"| {first_header_cell} "))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return [rows[0]] + rows[2:]  # without the rule
+
+
+def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("scipy")
+    path = tmp_path / "bench.json"
+    layers = "resnet50.layer3.1.conv1,image1024.k3"
+    proc = subprocess.run([sys.executable, "-m", "convlab.cli", "bench", "--quick", "--layers", layers,
+                           "--json", str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+
+    main_table = _table(lines, "layer")
+    assert main_table[0] == ["layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms",
+                             "convlab/torch", "convlab/torch CL", "convlab GFLOP/s", "torch GFLOP/s", "convlab MiB",
+                             "torch MiB", "memory ratio", "target"]
+    assert [row[:2] for row in main_table[1:]] == [
+        [name, label] for name in layers.split(",") for label in ("forward", "backward", "input grad", "weight grad")]
+    scipy_table = _table(lines, "layer", after=lines.index(next(x for x in lines if "against SciPy" in x)))
+    assert scipy_table[0][3:6] == ["signal.correlate", "signal.fftconvolve", "ndimage.correlate"]
+    assert [row[0] for row in scipy_table[1:]] == ["image1024.k3"]
+    assert [row[0] for row in _table(lines, "class")[1:]] == ["1x1", "single-channel"]
+    targets_table = _table(lines, "target")
+    assert targets_table[0] == ["target", "layers", "forward", "backward", "input grad", "weight grad"]
+    assert [row[0] for row in targets_table[1:]] == [
+        "1x1", "single channel vs torch", "single channel vs fastest SciPy", "peak memory vs torch"]
+    assert all(cell == "-" or cell.endswith(("met", "NOT MET")) for row in targets_table[1:] for cell in row[2:])
+
+    report = json.loads(path.read_text())
+    assert {"date", "machine", "load_average", "threads", "batch", "repeat", "dtype", "versions", "memory_method",
+            "suite", "layers", "classes", "targets", "other_processes_cpu_share"} <= set(report)
+    assert (report["batch"], report["repeat"], report["threads"], report["suite"]) == (1, 1, 2, "custom")
+    one_by_one, image = report["layers"]
+    assert (one_by_one["name"], one_by_one["class"], one_by_one["output_shape"]) == (
+        "resnet50.layer3.1.conv1", "1x1", [1, 256, 14, 14])
+    assert one_by_one["flops"] == 2 * 1024 * 256 * 14 * 14
+    for entry, impls in ((one_by_one, {"convlab", "torch", "torch_channels_last"}),
+                         (image, {"convlab", "torch", "torch_channels_last"})):
+        assert set(entry["passes"]) == set(bench.PASSES)
+        assert entry["other_processes_cpu_share"] is None or 0 <= entry["other_processes_cpu_share"] <= 1
+        for pass_, r in entry["passes"].items():
+            expected = impls | (set(bench._SCIPY) if entry is image and pass_ == "forward" else set())
+            assert set(r["ms"]) == set(r["min_ms"]) == set(r["gflops"]) == set(r["peak_memory_mib"]) == expected
+            assert all(n == 1 for n in r["timed_calls"].values())  # --quick: one timed call each
+            assert r["flops"] == (2 if pass_ == "backward" else 1) * entry["flops"]
+            assert r["ratio"] == pytest.approx(r["ms"]["convlab"] / r["ms"]["torch"])
+            assert all(v is None or v >= 0 for v in r["peak_memory_mib"].values())
+            # every implementation computed the same numbers as torch NCHW
+            assert max(entry["max_relative_error"][pass_].values()) < 1e-3, (entry["name"], pass_)
+    assert image["passes"]["forward"]["fastest_scipy"] in bench._SCIPY
+    assert set(report["classes"]) == {"1x1", "single-channel"}
+    assert set(report["classes"]["1x1"]["geomean_ratio"]) == set(bench.PASSES)
+    forward_ratio = one_by_one["passes"]["forward"]["ratio"]
+    assert report["classes"]["1x1"]["geomean_ratio"]["forward"] == pytest.approx(forward_ratio)
+    checks = {(t["target"], t["pass"]) for t in report["targets"]}
+    assert {("1x1", "forward"), ("1x1", "input_grad"), ("1x1", "weight_grad"),
+            ("single channel vs fastest SciPy", "forward"), ("peak memory vs torch", "backward")} <= checks
+    for t in report["targets"]:
+        assert {"target", "pass", "limit", "strict", "figure", "worst_layer", "layers", "not_met", "met"} <= set(t)
+        assert t["met"] == (not t["not_met"]) and math.isfinite(t["figure"])
+
+
+def test_a_failing_implementation_is_reported_and_the_rest_measured(monkeypatch):
+    pytest.importorskip("torch")
+    import convlab.functional as F
+
+    def broken(*args, **kwargs):
+        raise ValueError("conv2d: broken on purpose")
+
+    monkeypatch.setattr(F, "conv2d", broken)
+    report = bench.run([bench._BY_NAME["resnet50.layer3.1.conv1"]], batch=1, repeat=1, threads=1)
+    (entry,) = report["layers"]
+    assert entry["failures"] == {"forward": {"convlab": "ValueError: conv2d: broken on purpose"}}
+    forward = entry["passes"]["forward"]
+    assert set(forward["ms"]) == {"torch", "torch_channels_last"} and forward["ratio"] is None
+    assert entry["passes"]["backward"]["ratio"] is not None
+    assert ("1x1", "forward") not in {(t["target"], t["pass"]) for t in report["targets"]}
