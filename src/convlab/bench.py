@@ -59,6 +59,11 @@ Fairness: OpenBLAS worker threads busy-wait after each NumPy BLAS call and slow
 the next torch call three- to four-fold. So the run sets
 ``OPENBLAS_THREAD_TIMEOUT=1`` and the same thread count for both libraries
 (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``torch.set_num_threads``).
+The other way round, torch's OpenMP worker threads spin after each torch call
+and slowed the NumPy call that followed by up to 2x (a 1x1 layer: 13.2 ms
+against 6.2 ms); ``OMP_WAIT_POLICY=PASSIVE`` puts them to sleep instead, which
+left torch's own times within the run-to-run noise (4.00 against 3.99 ms on
+the same layer).
 OpenBLAS reads these when NumPy is loaded, and importing :mod:`convlab` loads
 NumPy, so when they are not already set :func:`main` re-runs the benchmark in a
 fresh interpreter (``python -m convlab.bench ...``) with them set.
@@ -303,7 +308,8 @@ def _timed(fn: Callable[[], object]) -> float:
 def _environment_ready(threads: int) -> bool:
     return (os.environ.get("OPENBLAS_THREAD_TIMEOUT") == "1"
             and os.environ.get("OPENBLAS_NUM_THREADS") == str(threads)
-            and os.environ.get("OMP_NUM_THREADS") == str(threads))
+            and os.environ.get("OMP_NUM_THREADS") == str(threads)
+            and os.environ.get("OMP_WAIT_POLICY") == "PASSIVE")
 
 
 def _machine() -> dict[str, object]:
@@ -943,7 +949,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr)
         else:
             env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(args.threads),
-                       OMP_NUM_THREADS=str(args.threads), **{_CHILD_MARK: "1"})
+                       OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
             return subprocess.call([sys.executable, "-m", "convlab.bench", *argv], env=env)
     try:
         import scipy  # noqa: F401
