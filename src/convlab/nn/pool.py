@@ -245,6 +245,23 @@ class _GlobalPool(Module):
                              f"dimension, got shape {x.shape}")
         return x
 
+    # The adaptive pooling to size 1 and its vjp, set by each subclass.
+    _pool = staticmethod(adaptive_avg_pool)
+    _pool_vjp = staticmethod(adaptive_avg_pool_vjp)
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        x = self._check_input(input)
+        nd = x.ndim - 2
+        y = self._pool(x, (1,) * nd, ndim=nd, _fn=type(self).__name__)
+        self._save(x)
+        return y
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        (x,) = self._saved()
+        nd = x.ndim - 2
+        g = check_grad(type(self).__name__, grad_output, x.shape[:2] + (1,) * nd, x.dtype)
+        return self._pool_vjp(g, x, (1,) * nd, ndim=nd, _fn=f"{type(self).__name__}.backward")
+
 
 class GlobalAvgPool(_GlobalPool):
     """Global average pooling, keeping the spatial dims: ``(N, C, *S) -> (N, C, 1, ..., 1)``.
@@ -260,19 +277,6 @@ class GlobalAvgPool(_GlobalPool):
     array([[1.5, 5.5]])
     """
 
-    def forward(self, input: np.ndarray) -> np.ndarray:
-        x = self._check_input(input)
-        nd = x.ndim - 2
-        y = adaptive_avg_pool(x, (1,) * nd, ndim=nd, _fn=type(self).__name__)
-        self._save(x)
-        return y
-
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        (x,) = self._saved()
-        nd = x.ndim - 2
-        g = check_grad(type(self).__name__, grad_output, x.shape[:2] + (1,) * nd, x.dtype)
-        return adaptive_avg_pool_vjp(g, x, (1,) * nd, ndim=nd, _fn=f"{type(self).__name__}.backward")
-
 
 class GlobalMaxPool(_GlobalPool):
     """Global max pooling, keeping the spatial dims: ``(N, C, *S) -> (N, C, 1, ..., 1)`` (``AdaptiveMaxPool2d(1)``).
@@ -284,18 +288,8 @@ class GlobalMaxPool(_GlobalPool):
     array([[3., 7.]])
     """
 
-    def forward(self, input: np.ndarray) -> np.ndarray:
-        x = self._check_input(input)
-        nd = x.ndim - 2
-        y = adaptive_max_pool(x, (1,) * nd, ndim=nd, _fn=type(self).__name__)
-        self._save(x)
-        return y
-
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        (x,) = self._saved()
-        nd = x.ndim - 2
-        g = check_grad(type(self).__name__, grad_output, x.shape[:2] + (1,) * nd, x.dtype)
-        return adaptive_max_pool_vjp(g, x, (1,) * nd, ndim=nd, _fn=f"{type(self).__name__}.backward")
+    _pool = staticmethod(adaptive_max_pool)
+    _pool_vjp = staticmethod(adaptive_max_pool_vjp)
 
 
 class MaxPool1d(_MaxPoolNd):
