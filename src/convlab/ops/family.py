@@ -270,6 +270,12 @@ def separable_rank(kernel: np.ndarray, tol: float | None = None) -> int:
 
     ``tol`` defaults to NumPy's ``matrix_rank`` rule, ``s_max * max(shape) * eps``.
     A kernel is spatially separable exactly when its rank is 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> separable_rank(np.outer([1, 2, 1], [-1, 0, 1])), separable_rank(np.eye(3))
+    (1, 3)
     """
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim != 2:
@@ -463,6 +469,19 @@ def flatten_filters(weight: np.ndarray, iterations: int = 100) -> FlattenedFilte
     Found by alternating least squares (higher-order power iteration) started
     from the leading singular vectors of each unfolding; exact for rank-1
     filters, and the error is reported for a general filter.
+
+    Shape
+    -----
+    ``weight (C_out, C_in, kh, kw)`` -> ``channel (C_out, C_in)``, ``vertical (C_out, kh)``,
+    ``horizontal (C_out, kw)``: ``C_in + kh + kw`` numbers per filter instead of ``C_in*kh*kw``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.einsum("c,h,w->chw", [1.0, 2.0], [1.0, 0.0, -1.0], [1.0, 2.0, 1.0])[None]   # rank 1
+    >>> f = flatten_filters(w)
+    >>> f.channel.shape, f.vertical.shape, f.horizontal.shape, f.relative_error < 1e-12
+    ((1, 2), (1, 3), (1, 3), True)
     """
     fn = "flatten_filters"
     w = as_array(fn, "weight", weight).astype(np.float64)
@@ -496,6 +515,18 @@ def flattened_conv(input: np.ndarray, channel: np.ndarray, vertical: np.ndarray,
     Equal to the 2-D convolution with filters ``channel[o] (x) vertical[o] (x)
     horizontal[o]``; costs ``C_in + kh + kw`` weights per filter instead of
     ``C_in * kh * kw``.
+
+    Shape
+    -----
+    As :func:`convlab.ops.conv` with kernel ``(kh, kw)``:
+    ``O = floor((I + p_lo + p_hi - (k-1) - 1) / s) + 1`` per spatial dimension.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.ones((1, 2, 5, 5))
+    >>> flattened_conv(x, np.ones((4, 2)), np.ones((4, 3)), np.ones((4, 3)), padding=1).shape
+    (1, 4, 5, 5)
     """
     fn = "flattened_conv"
     x = as_array(fn, "input", input)
@@ -514,7 +545,14 @@ def flattened_conv(input: np.ndarray, channel: np.ndarray, vertical: np.ndarray,
 
 def flattened_cost(in_channels: int, out_channels: int, kernel_size: Sequence[int], input_size: Sequence[int],
                    stride=1, padding=0) -> CostComparison:
-    """Standard 2-D convolution vs. its flattened form (channel, vertical, horizontal passes)."""
+    """Standard 2-D convolution vs. its flattened form (channel, vertical, horizontal passes).
+
+    Examples
+    --------
+    >>> c = flattened_cost(64, 64, (3, 3), (32, 32), padding=1)
+    >>> round(c.ratio, 3)
+    0.122
+    """
     fn = "flattened_cost"
     out = _output_size(kernel_size, input_size, stride, padding, 1, fn)
     kh, kw = kernel_size
@@ -532,7 +570,18 @@ def flattened_cost(in_channels: int, out_channels: int, kernel_size: Sequence[in
 
 def bottleneck(input: np.ndarray, reduce_weight: np.ndarray, conv_weight: np.ndarray, expand_weight: np.ndarray,
                stride=1, groups: int = 1) -> np.ndarray:
-    """1x1 reduce, 3x3 (padding 1), 1x1 expand -- the ResNet bottleneck without norms and activations."""
+    """1x1 reduce, 3x3 (padding 1), 1x1 expand -- the ResNet bottleneck without norms and activations.
+
+    Weights: ``reduce (C_mid, C)``, ``conv (C_mid, C_mid/groups, 3, 3)``, ``expand (C_out, C_mid)``
+    (the 1x1 weights may also be in the conv layout); ``stride`` applies to the 3x3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.ones((1, 256, 8, 8))
+    >>> bottleneck(x, np.ones((64, 256)), np.ones((64, 64, 3, 3)), np.ones((256, 64)), stride=2).shape
+    (1, 256, 4, 4)
+    """
     mid = pointwise_conv(input, reduce_weight)
     mid = conv(mid, conv_weight, None, stride, 1, 1, groups, _fn="bottleneck")
     return pointwise_conv(mid, expand_weight)
