@@ -29,85 +29,9 @@ from convlab import models, nn  # noqa: E402
 from convlab.analysis import analyze, analyze_graph  # noqa: E402
 from convlab.interop.torch import analyze as analyze_torch  # noqa: E402
 from convlab.interop.torch import graph_from_torch  # noqa: E402
-
-# --------------------------------------------------------------------------- a compact torchvision-style ResNet
-
-
-class TorchBasicBlock(tnn.Module):
-    expansion = 1
-
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(planes)
-        self.relu = tnn.ReLU(inplace=True)
-        self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = tnn.BatchNorm2d(planes)
-        self.downsample = _downsample(inplanes, planes, stride, self.expansion)
-
-    def forward(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        out += identity
-        return self.relu(out)
-
-
-class TorchBottleneck(tnn.Module):
-    expansion = 4
-
-    def __init__(self, inplanes, planes, stride=1):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = tnn.BatchNorm2d(planes)
-        self.conv2 = tnn.Conv2d(planes, planes, 3, stride, 1, bias=False)
-        self.bn2 = tnn.BatchNorm2d(planes)
-        self.conv3 = tnn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = tnn.BatchNorm2d(planes * 4)
-        self.relu = tnn.ReLU(inplace=True)
-        self.downsample = _downsample(inplanes, planes, stride, self.expansion)
-
-    def forward(self, x):
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        out += identity
-        return self.relu(out)
-
-
-def _downsample(inplanes, planes, stride, expansion):
-    if stride == 1 and inplanes == planes * expansion:
-        return None
-    return tnn.Sequential(tnn.Conv2d(inplanes, planes * expansion, 1, stride, bias=False),
-                          tnn.BatchNorm2d(planes * expansion))
-
-
-class TorchResNet(tnn.Module):
-    def __init__(self, block, layers, num_classes=1000):
-        super().__init__()
-        self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-        self.bn1 = tnn.BatchNorm2d(64)
-        self.relu = tnn.ReLU(inplace=True)
-        self.maxpool = tnn.MaxPool2d(3, 2, 1)
-        inplanes = 64
-        for i, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
-            blocks = []
-            for j in range(count):
-                blocks.append(block(inplanes, planes, 2 if i > 0 and j == 0 else 1))
-                inplanes = planes * block.expansion
-            setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
-        self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-        self.fc = tnn.Linear(inplanes, num_classes)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+from tests.torch_resnet import BasicBlock as TorchBasicBlock  # noqa: E402
+from tests.torch_resnet import Bottleneck as TorchBottleneck  # noqa: E402
+from tests.torch_resnet import ResNet as TorchResNet  # noqa: E402
 
 
 def rows_without_op(report):

@@ -353,69 +353,7 @@ def _torch_references():
     tnn = torch.nn
     F = torch.nn.functional
 
-    class BasicBlock(tnn.Module):
-        expansion = 1
-
-        def __init__(self, inplanes, planes, stride, downsample, groups, width_per_group):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(planes)
-            self.relu = tnn.ReLU()
-            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = tnn.BatchNorm2d(planes)
-            self.downsample = downsample
-
-        def forward(self, x):
-            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
-            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-    class Bottleneck(tnn.Module):
-        expansion = 4
-
-        def __init__(self, inplanes, planes, stride, downsample, groups, width_per_group):
-            super().__init__()
-            width = int(planes * (width_per_group / 64.0)) * groups
-            self.conv1 = tnn.Conv2d(inplanes, width, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(width)
-            self.conv2 = tnn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False)
-            self.bn2 = tnn.BatchNorm2d(width)
-            self.conv3 = tnn.Conv2d(width, planes * 4, 1, bias=False)
-            self.bn3 = tnn.BatchNorm2d(planes * 4)
-            self.relu = tnn.ReLU()
-            self.downsample = downsample
-
-        def forward(self, x):
-            out = self.relu(self.bn1(self.conv1(x)))
-            out = self.relu(self.bn2(self.conv2(out)))
-            out = self.bn3(self.conv3(out))
-            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
-
-    class ResNet(tnn.Module):
-        def __init__(self, block, layers, num_classes, groups=1, width_per_group=64):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = tnn.BatchNorm2d(64)
-            self.relu = tnn.ReLU()
-            self.maxpool = tnn.MaxPool2d(3, 2, 1)
-            inplanes = 64
-            for index, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
-                blocks = []
-                for i in range(count):
-                    stride = 2 if index > 0 and i == 0 else 1
-                    downsample = None
-                    if stride != 1 or inplanes != planes * block.expansion:
-                        downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes * block.expansion, 1, stride,
-                                                               bias=False), tnn.BatchNorm2d(planes * block.expansion))
-                    blocks.append(block(inplanes, planes, stride, downsample, groups, width_per_group))
-                    inplanes = planes * block.expansion
-                setattr(self, f"layer{index + 1}", tnn.Sequential(*blocks))
-            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-            self.fc = tnn.Linear(inplanes, num_classes)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
+    from tests.torch_resnet import BasicBlock, Bottleneck, ResNet
 
     def conv_bn_act(i, o, k, s=1, g=1, act=tnn.ReLU6):
         return tnn.Sequential(tnn.Conv2d(i, o, k, s, (k - 1) // 2, groups=g, bias=False), tnn.BatchNorm2d(o), act())
