@@ -118,6 +118,12 @@ def test_list_shows_the_suites_and_layers(capsys):
     assert "replknet31b.stage1.large_kernel" in out and "31x31 128->128 at 56x56" in out
 
 
+def test_a_bad_blas_core_is_rejected():
+    proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--quick", "--blas-core", "x;rm"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--blas-core (='x;rm') must be an OpenBLAS core name" in proc.stderr
+
+
 def test_an_unknown_layer_is_rejected():
     proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--quick", "--layers", "nope"],
                           capture_output=True, text=True, timeout=120)
@@ -142,9 +148,12 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
     path = tmp_path / "bench.json"
     layers = "resnet50.layer3.1.conv1,image1024.k3"
     proc = subprocess.run([sys.executable, "-m", "convlab.cli", "bench", "--quick", "--layers", layers,
-                           "--json", str(path)], capture_output=True, text=True, timeout=300)
+                           "--json", str(path), "--blas-core", "Haswell"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
+    # --blas-core sets OPENBLAS_CORETYPE for the run; the header says which kernels each library ran
+    assert any(line.startswith("kernels: NumPy's OpenBLAS Haswell (set by OPENBLAS_CORETYPE=Haswell); torch ")
+               for line in lines), proc.stdout[:2000]
 
     main_table = _table(lines, "layer")
     assert main_table[0] == ["layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms",
@@ -163,6 +172,8 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
     assert all(cell == "-" or cell.endswith(("met", "NOT MET")) for row in targets_table[1:] for cell in row[2:])
 
     report = json.loads(path.read_text())
+    assert report["kernels"]["OPENBLAS_CORETYPE"] == "Haswell"
+    assert report["kernels"]["openblas_core"] == "Haswell" and report["kernels"]["openblas_core_avx512"] is False
     assert {"date", "machine", "load_average", "threads", "batch", "repeat", "dtype", "versions", "memory_method",
             "suite", "layers", "classes", "targets", "other_processes_cpu_share"} <= set(report)
     assert (report["batch"], report["repeat"], report["threads"], report["suite"]) == (1, 1, 2, "custom")

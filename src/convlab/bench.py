@@ -10,15 +10,13 @@ and single-channel 1024x1024 layers, batch 8, float32) it times four passes:
 * ``backward``: both gradients together, ``convlab.functional.conv_vjp`` /
   ``conv_transpose_vjp`` against ``torch.ops.aten.convolution_backward`` with
   ``output_mask=[True, True, False]`` (what autograd runs);
-* ``input_grad``: the input gradient alone. convlab: ``conv_transpose`` of the
-  output gradient (``conv`` for a transposed layer), the relation ``conv_vjp``
-  uses, as a public call; torch: ``convolution_backward`` with
-  ``output_mask=[True, False, False]`` (as ``torch.nn.grad.conv2d_input``);
-* ``weight_grad``: the weight gradient alone. convlab has no public function
-  for it, so the bench calls what ``conv_vjp`` runs for it (the padding and
-  ``convlab.ops.conv._weight_grad_raw``); when that internal is missing the
-  pass is reported as unavailable. torch: ``output_mask=[False, True, False]``
-  (as ``torch.nn.grad.conv2d_weight``).
+* ``input_grad``: the input gradient alone. convlab: ``conv_input_grad``
+  (``conv_transpose_vjp(..., wrt="input")`` for a transposed layer); torch:
+  ``convolution_backward`` with ``output_mask=[True, False, False]`` (as
+  ``torch.nn.grad.conv2d_input``);
+* ``weight_grad``: the weight gradient alone. convlab: ``conv_weight_grad``
+  (``conv_transpose_vjp(..., wrt="weight")``); torch:
+  ``output_mask=[False, True, False]`` (as ``torch.nn.grad.conv2d_weight``).
 
 Each pass runs in torch twice: NCHW (contiguous) and channels-last
 (``torch.channels_last`` / ``channels_last_3d``; not for 1-D). For the
@@ -67,6 +65,15 @@ the same layer).
 OpenBLAS reads these when NumPy is loaded, and importing :mod:`convlab` loads
 NumPy, so when they are not already set :func:`main` re-runs the benchmark in a
 fresh interpreter (``python -m convlab.bench ...``) with them set.
+
+Instruction sets: torch's oneDNN picks its own (``AVX512`` on the development
+machine); NumPy's OpenBLAS picks its kernels at load time, unless
+``OPENBLAS_CORETYPE`` names them. The run prints both (JSON ``kernels``), and
+notes when OpenBLAS runs narrower vectors than torch: on the development
+machine the environment set ``OPENBLAS_CORETYPE=Haswell`` (AVX2), which halves
+NumPy's GEMM rate (230 against 420 GFLOP/s for a large ``sgemm``).
+``--blas-core SkylakeX`` runs the same benchmark on OpenBLAS's AVX-512 kernels;
+the README reports both.
 """
 
 from __future__ import annotations
@@ -274,6 +281,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, metavar="T",
                         help="threads for both OpenBLAS and torch (default 2)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--blas-core", metavar="CORE", default=None,
+                        help="run NumPy's OpenBLAS on these kernels (sets OPENBLAS_CORETYPE for the run, e.g. "
+                             "SkylakeX for AVX-512 or Haswell for AVX2; default: as the environment says)")
 
 
 # --------------------------------------------------------------------------- measurement helpers
@@ -305,11 +315,27 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _environment_ready(threads: int) -> bool:
+def _environment_ready(threads: int, blas_core: str | None) -> bool:
     return (os.environ.get("OPENBLAS_THREAD_TIMEOUT") == "1"
+            and (blas_core is None or os.environ.get("OPENBLAS_CORETYPE") == blas_core)
             and os.environ.get("OPENBLAS_NUM_THREADS") == str(threads)
             and os.environ.get("OMP_NUM_THREADS") == str(threads)
             and os.environ.get("OMP_WAIT_POLICY") == "PASSIVE")
+
+
+def _kernels() -> dict[str, object]:
+    """The instruction sets each library runs on: OpenBLAS's core (and what chose it) and torch's capability."""
+    import torch
+
+    from .ops.algorithms._blas import AVX512_CORES, openblas_core
+
+    core = openblas_core()
+    return {
+        "openblas_core": core,
+        "openblas_core_avx512": None if core is None else core.lower() in AVX512_CORES,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 def _machine() -> dict[str, object]:
@@ -487,30 +513,6 @@ class _Case(NamedTuple):
     calls: dict[str, dict[str, Callable[[], object]]]  # pass -> implementation -> call
 
 
-def _convlab_weight_grad(layer: Layer, x, gy) -> Callable[[], object] | None:
-    """The weight gradient alone, as ``conv_vjp`` computes it; None when the engine's internals differ."""
-    try:
-        from .ops.algorithms import choose
-        from .ops.conv import _weight_grad_raw as weight_grad_raw
-        from .ops.padding import pad_pairs
-    except ImportError:
-        return None
-    nd = layer.ndim
-    pads = ((layer.padding, layer.padding),) * nd
-    stride, dilation = (layer.stride,) * nd, (layer.dilation,) * nd
-    kernel = (layer.kernel_size,) * nd
-    fn = "conv_transpose_vjp" if layer.transposed else "conv_vjp"
-    if layer.transposed:  # the weight gradient of the convolution it is the adjoint of, roles swapped
-        def call():
-            return weight_grad_raw(pad_pairs(gy, pads, "constant", fn=fn), x, stride, dilation, layer.groups,
-                                   kernel, choose(fn, "auto"))
-    else:
-        def call():
-            return weight_grad_raw(pad_pairs(x, pads, "constant", fn=fn), gy, stride, dilation, layer.groups,
-                                   kernel, choose(fn, "auto"))
-    return call
-
-
 def _prepare(layer: Layer, batch: int, rng) -> _Case:
     import numpy as np
     import torch
@@ -543,16 +545,18 @@ def _prepare(layer: Layer, batch: int, rng) -> _Case:
         calls["forward"]["convlab"] = lambda: conv_t(x, w, stride=s, padding=p, groups=g, dilation=d)
         calls["backward"]["convlab"] = lambda: F.conv_transpose_vjp(gy, x, w, stride=s, padding=p, groups=g,
                                                                     dilation=d)
-        calls["input_grad"]["convlab"] = lambda: F.conv(gy, w, stride=s, padding=p, dilation=d, groups=g)
+        calls["input_grad"]["convlab"] = lambda: F.conv_transpose_vjp(gy, x, w, stride=s, padding=p, groups=g,
+                                                                      dilation=d, wrt="input")
+        calls["weight_grad"]["convlab"] = lambda: F.conv_transpose_vjp(gy, x, w, stride=s, padding=p, groups=g,
+                                                                       dilation=d, wrt="weight")
     else:
         conv = getattr(F, f"conv{nd}d")
         calls["forward"]["convlab"] = lambda: conv(x, w, stride=s, padding=p, dilation=d, groups=g)
         calls["backward"]["convlab"] = lambda: F.conv_vjp(gy, x, w, stride=s, padding=p, dilation=d, groups=g)
-        calls["input_grad"]["convlab"] = lambda: F.conv_transpose(gy, w, stride=s, padding=p, groups=g,
-                                                                  dilation=d, output_size=layer.size)
-    weight_grad = _convlab_weight_grad(layer, x, gy)
-    if weight_grad is not None:
-        calls["weight_grad"]["convlab"] = weight_grad
+        calls["input_grad"]["convlab"] = lambda: F.conv_input_grad(x.shape, w, gy, stride=s, padding=p, dilation=d,
+                                                                   groups=g)
+        calls["weight_grad"]["convlab"] = lambda: F.conv_weight_grad(x, w.shape, gy, stride=s, padding=p,
+                                                                     dilation=d, groups=g)
 
     # torch, NCHW and channels-last
     layouts = {_TORCH: torch.contiguous_format}
@@ -802,6 +806,7 @@ def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
         "dtype": "float32",
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
                      "python": platform.python_version()},
+        "kernels": _kernels(),
         "memory_method": memory.method,
         "seconds": round(time.perf_counter() - started, 1),
         "layers": results,
@@ -943,13 +948,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 5)
     if repeat < 1 or batch < 1:
         parser.error(f"--repeat (={repeat}) and --batch (={batch}) must be >= 1")
-    if not _environment_ready(args.threads):
+    if args.blas_core is not None and not args.blas_core.isalnum():
+        parser.error(f"--blas-core (={args.blas_core!r}) must be an OpenBLAS core name such as SkylakeX or Haswell")
+    if not _environment_ready(args.threads, args.blas_core):
         if os.environ.get(_CHILD_MARK):
             print("convlab bench: warning: could not set the OpenBLAS environment; torch timings may be unfair",
                   file=sys.stderr)
         else:
             env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(args.threads),
                        OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
+            if args.blas_core is not None:
+                env["OPENBLAS_CORETYPE"] = args.blas_core
             return subprocess.call([sys.executable, "-m", "convlab.bench", *argv], env=env)
     try:
         import scipy  # noqa: F401
@@ -969,6 +978,14 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"(of at most {_SLOW_REPEAT} for calls over {_SLOW_SECONDS:g} s), "
           f"{args.threads} threads for convlab and torch; {report['date']}, {machine['cpu']} "
           f"({machine['cores']} cores), load average {load['before']}")
+    kernels = report["kernels"]
+    chosen = (f"set by OPENBLAS_CORETYPE={kernels['OPENBLAS_CORETYPE']}" if kernels["OPENBLAS_CORETYPE"]
+              else "chosen by OpenBLAS for this CPU")
+    print(f"kernels: NumPy's OpenBLAS {kernels['openblas_core'] or 'unknown'} ({chosen}); "
+          f"torch {kernels['torch_cpu_capability']}")
+    if kernels["openblas_core_avx512"] is False and "AVX512" in str(kernels["torch_cpu_capability"]):
+        print("note: torch runs AVX-512 code while NumPy's OpenBLAS runs narrower kernels; every GEMM of convlab "
+              "is about 1.8x slower than it could be here (--blas-core SkylakeX runs OpenBLAS's AVX-512 kernels)")
     print("ratios are convlab / torch NCHW (below 1: convlab is faster); CL = torch channels_last; "
           "GFLOP/s from the direct convolution's FLOPs; MiB = extra peak memory of one call")
     if args.quick:

@@ -10,7 +10,9 @@ Beyond PyTorch: every function takes any number of spatial dimensions in its
 N-d form (``conv``, ``conv_transpose``, ...), ``padding`` accepts
 ``'same_tf'``, ``'full'``, ``'causal'`` and ``(lo, hi)`` pairs, ``padding_mode``
 accepts ``'symmetric'``, ``flip_kernel=True`` gives the true convolution, and
-each op has a ``*_vjp`` returning its gradients.
+each op has a ``*_vjp`` returning its gradients. A single gradient of a
+convolution has its own call, like ``torch.nn.grad``: ``conv_input_grad`` /
+``conv2d_input`` and ``conv_weight_grad`` / ``conv2d_weight``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from .ops.algorithms.matrix import conv_matrix
-from .ops.conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
+from .ops.conv import (
+    ConvGrads,
+    conv,
+    conv_input_grad,
+    conv_transpose,
+    conv_transpose_vjp,
+    conv_vjp,
+    conv_weight_grad,
+)
 from .ops.explain import explain_conv, explain_conv_transpose, explain_pool
 from .ops.family import (
     bottleneck,
@@ -73,8 +83,15 @@ __all__ = [
     "channel_shuffle_vjp",
     "conv",
     "conv1d",
+    "conv1d_input",
+    "conv1d_weight",
     "conv2d",
+    "conv2d_input",
+    "conv2d_weight",
     "conv3d",
+    "conv3d_input",
+    "conv3d_weight",
+    "conv_input_grad",
     "conv_matrix",
     "conv_transpose",
     "conv_transpose1d",
@@ -82,6 +99,7 @@ __all__ = [
     "conv_transpose3d",
     "conv_transpose_vjp",
     "conv_vjp",
+    "conv_weight_grad",
     "depthwise_conv",
     "depthwise_separable_conv",
     "explain_conv",
@@ -163,6 +181,34 @@ def conv3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     """
     return conv(input, weight, bias, stride, padding, dilation, groups, padding_mode=padding_mode,
                 flip_kernel=flip_kernel, algorithm=algorithm, ndim=3, _fn="conv3d")
+
+
+def _input_grad(nd: int):
+    def grad(input_size: Sequence[int], weight: np.ndarray, grad_output: np.ndarray, stride=1, padding=0,
+             dilation=1, groups=1, *, padding_mode: str = "zeros", algorithm: str = "auto") -> np.ndarray:
+        return conv_input_grad(input_size, weight, grad_output, stride, padding, dilation, groups,
+                               padding_mode=padding_mode, algorithm=algorithm, ndim=nd, _fn=f"conv{nd}d_input")
+
+    grad.__name__ = grad.__qualname__ = f"conv{nd}d_input"
+    grad.__doc__ = (f"The input gradient of :func:`conv{nd}d`, like ``torch.nn.grad.conv{nd}d_input``. "
+                    "See :func:`conv_input_grad`.")
+    return grad
+
+
+def _weight_grad(nd: int):
+    def grad(input: np.ndarray, weight_size: Sequence[int], grad_output: np.ndarray, stride=1, padding=0,
+             dilation=1, groups=1, *, padding_mode: str = "zeros", algorithm: str = "auto") -> np.ndarray:
+        return conv_weight_grad(input, weight_size, grad_output, stride, padding, dilation, groups,
+                                padding_mode=padding_mode, algorithm=algorithm, ndim=nd, _fn=f"conv{nd}d_weight")
+
+    grad.__name__ = grad.__qualname__ = f"conv{nd}d_weight"
+    grad.__doc__ = (f"The weight gradient of :func:`conv{nd}d`, like ``torch.nn.grad.conv{nd}d_weight``. "
+                    "See :func:`conv_weight_grad`.")
+    return grad
+
+
+conv1d_input, conv2d_input, conv3d_input = (_input_grad(nd) for nd in (1, 2, 3))
+conv1d_weight, conv2d_weight, conv3d_weight = (_weight_grad(nd) for nd in (1, 2, 3))
 
 
 def conv_transpose1d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,

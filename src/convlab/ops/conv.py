@@ -28,6 +28,7 @@ cross-correlation. The relations used, for one spatial dimension with stride
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -47,19 +48,24 @@ from .padding import check_pad_limits, pad_pairs, pad_pairs_vjp
 __all__ = [
     "ConvGrads",
     "conv",
+    "conv_input_grad",
     "conv_transpose",
     "conv_transpose_vjp",
     "conv_vjp",
+    "conv_weight_grad",
 ]
 
 Pairs = tuple[tuple[int, int], ...]
 
 
 class ConvGrads(NamedTuple):
-    """Gradients of a (transposed) convolution; ``bias`` is None when there is no bias."""
+    """Gradients of a (transposed) convolution.
 
-    input: np.ndarray
-    weight: np.ndarray
+    ``bias`` is None when there is no bias; any field is None when ``wrt`` did not ask for it.
+    """
+
+    input: np.ndarray | None
+    weight: np.ndarray | None
     bias: np.ndarray | None
 
 
@@ -226,6 +232,22 @@ def _check_grad_output(fn: str, g: np.ndarray, p: _Prepared, c_out: int) -> np.n
     return gb
 
 
+_WRT = ("input", "weight", "bias")
+
+
+def _check_wrt(fn: str, wrt) -> frozenset[str]:
+    """The gradients asked for: a name or a sequence of names among 'input', 'weight', 'bias'."""
+    names = (wrt,) if isinstance(wrt, str) else wrt
+    try:
+        names = tuple(names)
+    except TypeError:
+        raise TypeError(f"{fn}: `wrt` must be one of {_WRT} or a sequence of them, got {wrt!r}") from None
+    bad = [n for n in names if n not in _WRT]
+    if bad or not names:
+        raise ValueError(f"{fn}: `wrt` (={wrt!r}) must name one or more of {_WRT}")
+    return frozenset(names)
+
+
 # --------------------------------------------------------------------------- raw relations
 
 
@@ -371,6 +393,7 @@ def conv_vjp(
     padding_mode: str = "zeros",
     flip_kernel: bool = False,
     algorithm: str = "auto",
+    wrt: str | Sequence[str] = _WRT,
     ndim: int | None = None,
     _fn: str = "conv_vjp",
 ) -> ConvGrads:
@@ -382,6 +405,11 @@ def conv_vjp(
     with the same weight; the weight gradient is a correlation of the padded
     input with ``grad_output`` (derivation in the module docstring).
 
+    ``wrt`` names the gradients to compute (``'input'``, ``'weight'``,
+    ``'bias'``, or a sequence of them; default all three); the others are
+    returned as None and cost nothing. Only the input's shape is read when
+    ``wrt`` is ``'input'`` (see :func:`conv_input_grad`).
+
     Examples
     --------
     >>> import numpy as np
@@ -392,40 +420,124 @@ def conv_vjp(
            [20., 24.]])
     """
     fn = _fn
+    want = _check_wrt(fn, wrt)
     p = _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, p.w.shape[0])
     algo = choose(fn, algorithm, fallback="gemm")
     spec = p.spec
     ct = compute_dtype(p.dtype)
-    x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
+    w, gy = p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
     if flip_kernel:
         w = _flip(w)
     nd = spec.ndim
-    xp = pad_pairs(x, p.pads, spec.padding_mode, fn=fn)  # (N, C_in, *S_padded)
-    padded = xp.shape[2:]
-    # Input gradient: transposed convolution back to the padded size. The trailing
-    # elements no window reached get output_padding r = S_pad - ((O-1)*s + d*(k-1) + 1) < s.
-    slack = tuple(
-        sp - ((o - 1) * s + d * (k - 1) + 1)
-        for sp, o, s, d, k in zip(padded, p.out_size, spec.stride, spec.dilation, spec.kernel_size, strict=True)
-    )
-    if x.shape[0] == 0:
-        g_padded = np.zeros(xp.shape, dtype=ct)
-    else:
-        # The conv weight (C_out, C_in/g, *K) is already in the transposed layout for a map C_out -> C_in.
-        g_padded = _transpose_raw(gy, w, spec.stride, ((0, 0),) * nd, spec.dilation, spec.groups, slack, algo)
-    g_input = pad_pairs_vjp(g_padded, x.shape, p.pads, spec.padding_mode, fn=fn)
-    g_weight = _weight_grad_raw(xp, gy, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
-    if flip_kernel:
-        g_weight = _flip(g_weight)
-    g_bias = None if bias is None else gy.sum(axis=(0,) + tuple(range(2, 2 + nd)))
-    if p.unbatched:
-        g_input = g_input[0]
-    return ConvGrads(
-        g_input.astype(p.dtype, copy=False),
-        g_weight.astype(p.dtype, copy=False),
-        None if g_bias is None else g_bias.astype(p.dtype, copy=False),
-    )
+    x_shape = p.x.shape
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], p.pads, strict=True))
+    g_input = g_weight = g_bias = None
+    if "input" in want:
+        # Input gradient: transposed convolution back to the padded size. The trailing elements
+        # no window reached get output_padding r = S_pad - ((O-1)*s + d*(k-1) + 1) < s.
+        slack = tuple(
+            sp - ((o - 1) * s + d * (k - 1) + 1)
+            for sp, o, s, d, k in zip(padded, p.out_size, spec.stride, spec.dilation, spec.kernel_size, strict=True)
+        )
+        if x_shape[0] == 0:
+            g_padded = np.zeros(x_shape[:2] + padded, dtype=ct)
+        else:
+            # The conv weight (C_out, C_in/g, *K) is already in the transposed layout for a map C_out -> C_in.
+            g_padded = _transpose_raw(gy, w, spec.stride, ((0, 0),) * nd, spec.dilation, spec.groups, slack, algo)
+        g_input = pad_pairs_vjp(g_padded, x_shape, p.pads, spec.padding_mode, fn=fn)
+        if p.unbatched:
+            g_input = g_input[0]
+        g_input = g_input.astype(p.dtype, copy=False)
+    if "weight" in want:
+        xp = pad_pairs(p.x.astype(ct, copy=False), p.pads, spec.padding_mode, fn=fn)  # (N, C_in, *S_padded)
+        g_weight = _weight_grad_raw(xp, gy, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
+        if flip_kernel:
+            g_weight = _flip(g_weight)
+        g_weight = g_weight.astype(p.dtype, copy=False)
+    if bias is not None and "bias" in want:
+        g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(p.dtype, copy=False)
+    return ConvGrads(g_input, g_weight, g_bias)
+
+
+def conv_input_grad(
+    input_size: Sequence[int],
+    weight: np.ndarray,
+    grad_output: np.ndarray,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence | str = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    algorithm: str = "auto",
+    ndim: int | None = None,
+    _fn: str = "conv_input_grad",
+) -> np.ndarray:
+    """The gradient of :func:`conv` with respect to its input, from the input's shape alone.
+
+    Like ``torch.nn.grad.conv2d_input(input_size, weight, grad_output, ...)``:
+    ``input_size`` is the input's shape, ``(N, C_in, *S)`` or unbatched
+    ``(C_in, *S)``; the result has that shape. The input's values are never
+    needed (the convolution is linear in its input).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = conv_input_grad((1, 1, 3, 3), np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)))
+    >>> g[0, 0]          # how many windows each input element is in
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    """
+    w = as_array(_fn, "weight", weight)
+    x = _shape_only(_fn, input_size, w.dtype)
+    return conv_vjp(grad_output, x, w, None, stride, padding, dilation, groups, padding_mode=padding_mode,
+                    algorithm=algorithm, wrt="input", ndim=ndim, _fn=_fn).input
+
+
+def conv_weight_grad(
+    input: np.ndarray,
+    weight_size: Sequence[int],
+    grad_output: np.ndarray,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence | str = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    algorithm: str = "auto",
+    ndim: int | None = None,
+    _fn: str = "conv_weight_grad",
+) -> np.ndarray:
+    """The gradient of :func:`conv` with respect to its weight, from the weight's shape alone.
+
+    Like ``torch.nn.grad.conv2d_weight(input, weight_size, grad_output, ...)``:
+    ``weight_size`` is ``(C_out, C_in/groups, *K)``; the result has that shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(9.0).reshape(1, 1, 3, 3)
+    >>> conv_weight_grad(x, (1, 1, 2, 2), np.ones((1, 1, 2, 2)))[0, 0]
+    array([[ 8., 12.],
+           [20., 24.]])
+    """
+    x = as_array(_fn, "input", input)
+    w = _shape_only(_fn, weight_size, x.dtype, name="weight_size")
+    return conv_vjp(grad_output, x, w, None, stride, padding, dilation, groups, padding_mode=padding_mode,
+                    algorithm=algorithm, wrt="weight", ndim=ndim, _fn=_fn).weight
+
+
+def _shape_only(fn: str, size, dtype: np.dtype, name: str = "input_size") -> np.ndarray:
+    """A read-only zero array of shape ``size`` that takes no memory (a broadcast scalar)."""
+    try:
+        shape = tuple(operator.index(v) for v in size)
+    except TypeError:
+        raise TypeError(f"{fn}: `{name}` must be a sequence of ints (a shape), got {size!r}") from None
+    if any(v < 0 for v in shape):
+        raise ValueError(f"{fn}: `{name}` (={shape}) must not contain negative sizes")
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
 
 
 def conv_transpose(
@@ -497,6 +609,7 @@ def conv_transpose_vjp(
     *,
     output_size: Sequence[int] | None = None,
     algorithm: str = "auto",
+    wrt: str | Sequence[str] = _WRT,
     ndim: int | None = None,
     _fn: str = "conv_transpose_vjp",
 ) -> ConvGrads:
@@ -507,9 +620,11 @@ def conv_transpose_vjp(
     ``C`` applied to ``grad_output`` (a forward convolution, cropped where
     ``output_padding >= stride`` left extra rows), and its weight gradient is
     ``C``'s weight gradient with ``grad_output`` as the input and ``input`` as
-    the output gradient.
+    the output gradient. ``wrt`` names the gradients to compute, as in
+    :func:`conv_vjp`.
     """
     fn = _fn
+    want = _check_wrt(fn, wrt)
     p = _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
                            output_size)
     spec = p.spec
@@ -520,18 +635,20 @@ def conv_transpose_vjp(
     x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
     nd = spec.ndim
     in_size = x.shape[2:]
-    if x.shape[0] == 0:
-        g_input = np.zeros(x.shape, dtype=ct)
-    else:
-        g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups)
-        g_input = g_input[(slice(None), slice(None)) + tuple(slice(0, s) for s in in_size)]
-    gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
-    g_weight = _weight_grad_raw(gyp, x, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
-    g_bias = None if bias is None else gy.sum(axis=(0,) + tuple(range(2, 2 + nd)))
-    if p.unbatched:
-        g_input = g_input[0]
-    return ConvGrads(
-        np.ascontiguousarray(g_input).astype(p.dtype, copy=False),
-        g_weight.astype(p.dtype, copy=False),
-        None if g_bias is None else g_bias.astype(p.dtype, copy=False),
-    )
+    g_input = g_weight = g_bias = None
+    if "input" in want:
+        if x.shape[0] == 0:
+            g_input = np.zeros(x.shape, dtype=ct)
+        else:
+            g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups)
+            g_input = g_input[(slice(None), slice(None)) + tuple(slice(0, s) for s in in_size)]
+        if p.unbatched:
+            g_input = g_input[0]
+        g_input = np.ascontiguousarray(g_input).astype(p.dtype, copy=False)
+    if "weight" in want:
+        gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
+        g_weight = _weight_grad_raw(gyp, x, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
+        g_weight = g_weight.astype(p.dtype, copy=False)
+    if bias is not None and "bias" in want:
+        g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(p.dtype, copy=False)
+    return ConvGrads(g_input, g_weight, g_bias)

@@ -47,8 +47,10 @@ arrays, planning), which decides tiny calls.
 Rates are those of float32 and are scaled per dtype (float64 GEMMs run at half the
 rate, complex GEMMs count 8 real flops per multiply-add, integer matmuls do not use
 BLAS). :data:`MACHINE` holds the constants, measured on the development machine
-(2-core AMD EPYC Zen 5 VM, OpenBLAS 0.3 SkylakeX kernels, NumPy 2.4, SciPy 1.17,
-2 threads): large ``sgemm`` calls, ``np.copyto`` and ``np.add`` on 16-64 MiB arrays
+(2-core AMD EPYC Zen 5 VM, OpenBLAS 0.3 on its Haswell (AVX2) kernels, which that
+machine's environment selects with ``OPENBLAS_CORETYPE``, NumPy 2.4, SciPy 1.17, 2 threads;
+where OpenBLAS runs AVX-512 kernels the GEMM rate is scaled by :data:`AVX512_SPEEDUP`):
+large ``sgemm`` calls, ``np.copyto`` and ``np.add`` on 16-64 MiB arrays
 (stream) and on 0.5 MiB arrays (cache), ``scipy.fft.rfft2`` of 64x64 to 1024x1024
 planes, a loop of small ufunc calls and each algorithm on tiny inputs (the fixed
 costs). The model was then checked against the measured times of every applicable
@@ -75,6 +77,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import depthwise, fft, gemm, subpixel, winograd
+from ._blas import AVX512_CORES, openblas_core
 from ._layout import Call, budget_bytes
 
 __all__ = ["AUTO_ALGORITHMS", "FIXED_SECONDS", "MACHINE", "Machine", "Plan", "auto_primitive", "estimate", "plan",
@@ -84,7 +87,7 @@ __all__ = ["AUTO_ALGORITHMS", "FIXED_SECONDS", "MACHINE", "Machine", "Plan", "au
 class Machine(NamedTuple):
     """Throughputs of the machine the model describes (float32, all threads)."""
 
-    gemm_flops: float  # flop/s of a large float32 GEMM
+    gemm_flops: float  # flop/s of a large float32 GEMM on OpenBLAS's AVX2 (Haswell) kernels
     stream_bytes: float  # bytes/s read + written by a copy or elementwise pass over a large array
     cache_bytes: float  # bytes/s of an elementwise pass over a block that fits in L2
     fft_flops: float  # flop/s of scipy.fft, counting 5 n log2 n per complex transform of n points
@@ -151,12 +154,23 @@ class Plan(NamedTuple):
         return f"{self.algorithm}: {self.reason}"
 
 
+#: How much faster OpenBLAS's AVX-512 kernels ran than its AVX2 ones on the development machine
+#: (``sgemm`` 4096x1024x1024: 420 against 230 GFLOP/s; see :mod:`._blas`).
+AVX512_SPEEDUP = 1.8
+
+
+def _blas_speedup() -> float:
+    core = openblas_core()
+    return AVX512_SPEEDUP if core is not None and core.lower() in AVX512_CORES else 1.0
+
+
 def _gemm_rate(dtype: np.dtype) -> float:
     if dtype.kind in "iub":
         return 1.5e9  # NumPy's integer matmul is a plain loop, no BLAS
+    rate = MACHINE.gemm_flops * _blas_speedup()
     if dtype in (np.float64, np.complex128):
-        return MACHINE.gemm_flops / 2
-    return MACHINE.gemm_flops
+        return rate / 2
+    return rate
 
 
 def _flops_per_mac(dtype: np.dtype) -> int:

@@ -1,0 +1,40 @@
+"""The OpenBLAS core NumPy runs on, as the cost model and the bench read it."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+from convlab.ops.algorithms import _blas
+
+plan = importlib.import_module("convlab.ops.algorithms.plan")
+
+
+def _core_in(env_core: str) -> str:
+    env = dict(os.environ, OPENBLAS_CORETYPE=env_core)
+    code = "from convlab.ops.algorithms._blas import openblas_core; print(openblas_core())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=60, check=True).stdout.strip()
+
+
+def test_the_core_follows_openblas_coretype():
+    if _blas.openblas_core() is None:
+        pytest.skip("NumPy is not linked to a readable OpenBLAS")
+    assert _core_in("Haswell") == "Haswell"
+    assert _core_in("Sandybridge") == "Sandybridge"
+
+
+def test_the_gemm_rate_of_the_cost_model_follows_the_kernels(monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr(plan, "openblas_core", lambda: "SkylakeX")
+    fast = plan._gemm_rate(np.dtype(np.float32))
+    monkeypatch.setattr(plan, "openblas_core", lambda: "Haswell")
+    slow = plan._gemm_rate(np.dtype(np.float32))
+    monkeypatch.setattr(plan, "openblas_core", lambda: None)
+    unknown = plan._gemm_rate(np.dtype(np.float32))
+    assert fast == pytest.approx(plan.AVX512_SPEEDUP * slow) and unknown == slow == plan.MACHINE.gemm_flops
