@@ -30,7 +30,17 @@ FFT length at or above ``S`` (``scipy.fft.next_fast_len``). Then:
 * ``irfftn``, then the valid entries ``E-1, E-1+s, ...``: a strided call is
   computed at stride 1 and subsampled, so it does ``prod(s)`` times the
   necessary work, which the cost model weighs;
-* dilation is a dilated kernel; input dilation is materialized (zeros).
+* dilation is a dilated kernel; input dilation is materialized (zeros);
+* one filter per group (``C_out/g == 1``: the weight gradient of a depthwise
+  layer, where the batch plays the channels) multiplies elementwise and sums
+  the group's channels, instead of a matrix-vector product per frequency;
+* memory: the input and output spectra are streamed in blocks of samples and
+  groups of about :data:`BLOCK_BYTES` (transform, multiply, transform back,
+  crop into the output), so a call's extra memory is its output, the kernel
+  spectrum and a few blocks, not three whole-call spectra (a RepLKNet 31x31
+  layer at batch 8: 133 MiB before, against torch's 28). Measured: no change in
+  time for 7x7 to 31x31 depthwise layers and a 1024x1024 image; a depthwise
+  weight gradient 25% faster.
 
 Real inputs use the real-input transforms (``rfftn``, half the spectrum);
 complex inputs the full ones. float32 stays in single precision (complex64).
@@ -49,9 +59,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.fft
 
-from ._layout import Call, budget_bytes, check_applies, empty_result, padded_channels_first
+from ._layout import Call, block_bytes, budget_bytes, check_applies, empty_result, padded_channels_first
 
-__all__ = ["WORKERS", "conv_general", "fft_lengths", "largest_buffer", "unsupported"]
+__all__ = ["BLOCK_BYTES", "WORKERS", "conv_general", "fft_lengths", "largest_buffer", "unsupported"]
 
 #: Threads ``scipy.fft`` may use (its ``workers=``); the benchmark runs both libraries on 2 threads.
 WORKERS = 2
@@ -70,19 +80,30 @@ def unsupported(call: Call) -> str | None:
 
 
 def largest_buffer(call: Call) -> tuple[str, tuple[int, ...], int]:
-    """The largest array the FFT path allocates: its name, shape and bytes."""
+    """The largest array the FFT path allocates: its name, shape and bytes.
+
+    The input and output spectra are streamed in blocks (:func:`_blocks`), so
+    the one whole-call array besides the output (which every algorithm
+    returns) is the kernel spectrum; a block holds at least one sample of one
+    group.
+    """
     lengths = fft_lengths(call)
     complex_data = call.dtype.kind == "c"
     freq = lengths if complex_data else lengths[:-1] + (lengths[-1] // 2 + 1,)
-    spectral = np.dtype(np.complex64 if call.dtype in (np.float32, np.complex64) else np.complex128).itemsize
-    n, c_in, c_out, cg = call.batch, call.c_in, call.c_out, call.cg
+    spectral = _spectral_dtype(call.dtype).itemsize
+    n, cg, og = call.batch, call.cg, call.og
     candidates = [
-        ("input spectrum", (n, c_in) + freq, spectral),
-        ("kernel spectrum", (c_out, cg) + freq, spectral),
-        ("output spectrum", (n, c_out) + freq, spectral),
-        ("stride-1 output", (n, c_out) + lengths, call.dtype.itemsize),
+        ("kernel spectrum", (call.c_out, cg) + freq, spectral),
+        ("input spectrum of one block", (1, cg) + freq, spectral),
+        ("stride-1 output of one block", (1, og) + lengths, call.dtype.itemsize),
     ]
+    if not (cg == 1 or og == 1):  # the per-frequency GEMMs take the whole batch of a block
+        candidates.append(("input spectrum of one block", (n, call.c_in) + freq, spectral))
     return max(((name, shape, math.prod(shape) * item) for name, shape, item in candidates), key=lambda t: t[2])
+
+
+def _spectral_dtype(dtype: np.dtype) -> np.dtype:
+    return np.dtype(np.complex64 if dtype in (np.float32, np.complex64) else np.complex128)
 
 
 def fft_lengths(call: Call) -> tuple[int, ...]:
@@ -107,7 +128,7 @@ def conv_general(
     check_applies("fft", unsupported(call))
     if call.is_empty or call.cg == 0:
         return empty_result(call)
-    nd, n, groups, cg, og, c_out = call.nd, call.batch, call.groups, call.cg, call.og, call.c_out
+    nd, groups, cg, og = call.nd, call.groups, call.cg, call.og
     dtype = call.dtype
     complex_data = dtype.kind == "c"
     lengths = fft_lengths(call)
@@ -127,34 +148,79 @@ def conv_general(
                                                       zip(call.size, call.padding, strict=True))]
         source = source.astype(dtype, copy=False)
         shift = tuple(max(0, lo) for lo, _ in call.padding)
-    spectrum_x = forward(source, s=lengths, axes=axes, workers=WORKERS)  # (N, C_in, *F)
-    del source
-    spectrum_w = _kernel_spectrum(weight, call.dilation, extent, lengths, complex_data, spectrum_x.dtype)
-    freq = spectrum_x.shape[2:]
+    spectral = _spectral_dtype(dtype)
+    spectrum_w = _kernel_spectrum(weight, call.dilation, extent, lengths, complex_data, spectral)  # (C_out, Cg, *F)
+    freq = spectrum_w.shape[2:]
     n_freq = math.prod(freq)
-    if cg == 1:
-        # One input channel per group: multiply, broadcasting over the og filters of each group.
-        product = spectrum_x.reshape(n, groups, 1, n_freq) * spectrum_w.reshape(groups, og, n_freq)  # (N, G, og, F)
-    else:
-        # Per frequency and group: (N, Cg) @ (Cg, og), as one batched complex GEMM.
-        xs = np.ascontiguousarray(spectrum_x.reshape(n, groups, cg, n_freq).transpose(3, 1, 0, 2))  # (F, G, N, Cg)
-        del spectrum_x
-        ws = np.ascontiguousarray(spectrum_w.reshape(groups, og, cg, n_freq).transpose(3, 0, 2, 1))  # (F, G, Cg, og)
-        product = np.matmul(xs, ws).transpose(2, 1, 3, 0)  # (N, G, og, F)
-    product = np.ascontiguousarray(product).reshape((n, c_out) + freq)
-    full = inverse(product, s=lengths, axes=axes, workers=WORKERS)  # (N, C_out, *lengths)
     # Output t of dimension i is entry (t*s + E - 1 - shift) mod length of the circular convolution.
-    starts = [e - 1 - sh for e, sh in zip(extent, shift, strict=True)]
+    starts = tuple(e - 1 - sh for e, sh in zip(extent, shift, strict=True))
+    result = np.empty(call.out_shape, dtype=dtype)
+    elementwise = cg == 1 or og == 1
+    if not elementwise:
+        ws = np.ascontiguousarray(spectrum_w.reshape(groups, og, cg, n_freq).transpose(3, 0, 2, 1))  # (F, G, Cg, og)
+    for (n0, n1), (g0, g1) in _blocks(call, lengths, spectral.itemsize, elementwise):
+        nb, gb = n1 - n0, g1 - g0
+        spectrum_x = forward(source[n0:n1, g0 * cg:g1 * cg], s=lengths, axes=axes, workers=WORKERS)
+        spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)
+        w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)
+        if cg == 1:
+            # One input channel per group: multiply, broadcasting over the og filters of each group.
+            product = spectrum_x * w_block[:, :, 0]  # (nb, gb, og, F)
+        elif og == 1:
+            # One filter per group (the weight gradient of a depthwise layer): multiply, sum the group's channels.
+            spectrum_x *= w_block[:, 0]
+            product = spectrum_x.sum(axis=2, keepdims=True)  # (nb, gb, 1, F)
+        else:
+            # Per frequency and group: (nb, Cg) @ (Cg, og), as one batched complex GEMM.
+            xs = np.ascontiguousarray(spectrum_x.transpose(3, 1, 0, 2))  # (F, gb, nb, Cg)
+            del spectrum_x
+            product = np.matmul(xs, ws[:, g0:g1]).transpose(2, 1, 3, 0)  # (nb, gb, og, F)
+        product = np.ascontiguousarray(product).reshape((nb, gb * og) + freq)
+        full = inverse(product, s=lengths, axes=axes, workers=WORKERS)  # (nb, gb*og, *lengths)
+        del product
+        result[n0:n1, g0 * og:g1 * og] = _valid(full, starts, call.out_size, call.stride, lengths)
+    return result
+
+
+#: Target size of the spectra of one block: the input and output spectra are streamed in blocks of
+#: samples and groups about this large, so a call's extra memory is its output plus a few blocks.
+BLOCK_BYTES = 16 * 2**20
+
+
+def _blocks(call: Call, lengths: Sequence[int], spectral_item: int, elementwise: bool):
+    """Blocks ``((n0, n1), (g0, g1))`` of samples and groups whose spectra take about :data:`BLOCK_BYTES`.
+
+    Elementwise products (one input channel or one filter per group) split the
+    groups, then the samples; the per-frequency GEMMs keep every group and split
+    the samples only (their rows).
+    """
+    complex_data = call.dtype.kind == "c"
+    n_freq = math.prod(lengths[:-1]) * (lengths[-1] if complex_data else lengths[-1] // 2 + 1)
+    per_group = max(call.cg, call.og) * n_freq * spectral_item  # one sample, one group, input or output side
+    target = block_bytes(BLOCK_BYTES)
+    n, groups = call.batch, call.groups
+    if elementwise:
+        per_sample = per_group * groups
+        if per_sample <= target:
+            nb = max(1, min(n, target // per_sample))
+            return [((n0, min(n, n0 + nb)), (0, groups)) for n0 in range(0, n, nb)]
+        gb = max(1, min(groups, target // per_group))
+        return [((n0, n0 + 1), (g0, min(groups, g0 + gb))) for n0 in range(n) for g0 in range(0, groups, gb)]
+    per_sample = per_group * groups
+    nb = max(1, min(n, target // max(per_sample, 1)))
+    return [((n0, min(n, n0 + nb)), (0, groups)) for n0 in range(0, n, nb)]
+
+
+def _valid(full: np.ndarray, starts: Sequence[int], out_size: Sequence[int], stride: Sequence[int],
+           lengths: Sequence[int]) -> np.ndarray:
+    """The outputs ``starts + t*stride`` (mod length) of each dimension of the circular convolution ``full``."""
     if all(0 <= a and a + (o - 1) * st < length for a, o, st, length in
-           zip(starts, call.out_size, call.stride, lengths, strict=True)):
-        valid = tuple(slice(a, a + (o - 1) * st + 1, st) for a, o, st in zip(starts, call.out_size, call.stride,
-                                                                          strict=True))
-        result = full[(slice(None), slice(None)) + valid]
-    else:
-        result = full
-        for i, (a, o, st, length) in enumerate(zip(starts, call.out_size, call.stride, lengths, strict=True)):
-            result = np.take(result, (a + st * np.arange(o)) % length, axis=2 + i)
-    return result.astype(dtype, copy=False)
+           zip(starts, out_size, stride, lengths, strict=True)):
+        return full[(slice(None), slice(None)) + tuple(slice(a, a + (o - 1) * st + 1, st)
+                                                       for a, o, st in zip(starts, out_size, stride, strict=True))]
+    for i, (a, o, st, length) in enumerate(zip(starts, out_size, stride, lengths, strict=True)):
+        full = np.take(full, (a + st * np.arange(o)) % length, axis=2 + i)
+    return full
 
 
 def _kernel_spectrum(weight: np.ndarray, dilation: Sequence[int], extent: Sequence[int], lengths: Sequence[int],
