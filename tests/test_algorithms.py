@@ -1,6 +1,6 @@
 """Every fast algorithm of the primitive equals the reference; auto, plan() and the refusals.
 
-The algorithms (gemm, winograd_f2, winograd_f4, fft, depthwise, subpixel) are
+The algorithms (gemm, winograd_f2, winograd_f4, fft, depthwise, subpixel, col2im) are
 checked three ways:
 
 * the primitive ``conv_general`` called directly on random calls (Hypothesis),
@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import convlab.functional as F
 import convlab.ops._checks as checks
 from convlab.ops.algorithms import ALGORITHMS, AUTO_ALGORITHMS, choose, plan, reference, unsupported
+from convlab.ops.algorithms import col2im as col2im_module
 from convlab.ops.algorithms import depthwise as depthwise_module
 from convlab.ops.algorithms import fft as fft_module
 from convlab.ops.algorithms import gemm as gemm_module
@@ -33,7 +34,7 @@ from convlab.ops.algorithms._layout import Call
 
 from .helpers import assert_close
 
-FAST = ("gemm", "winograd_f2", "winograd_f4", "fft", "depthwise", "subpixel")
+FAST = ("gemm", "winograd_f2", "winograd_f4", "fft", "depthwise", "subpixel", "col2im")
 
 
 # --------------------------------------------------------------------------- random primitive calls
@@ -52,7 +53,7 @@ def primitive_calls(draw, algorithm: str = "any"):
     stride = tuple(1 if winograd else draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(1 if winograd else draw(st.integers(1, 2)) for _ in range(nd))
     input_dilation = tuple(1 if winograd else draw(st.integers(1, 3)) for _ in range(nd))
-    if algorithm == "subpixel" and all(ld == 1 for ld in input_dilation):
+    if algorithm in ("subpixel", "col2im") and all(ld == 1 for ld in input_dilation):
         input_dilation = (2,) + input_dilation[1:]
     size, pads = [], []
     for k, d, ld in zip(kernel, dilation, input_dilation):
@@ -115,7 +116,7 @@ def test_every_algorithm_applies_or_refuses_with_its_reason(case):
                 ALGORITHMS[algorithm](x, w, *_args(case))
 
 
-@pytest.mark.parametrize("algorithm", ["gemm", "depthwise", "subpixel"])
+@pytest.mark.parametrize("algorithm", ["gemm", "depthwise", "subpixel", "col2im"])
 @settings(max_examples=15)
 @given(data=st.data())
 def test_exact_algorithms_are_exact_on_integers(algorithm, data):
@@ -226,7 +227,7 @@ def _check_transpose_and_vjp(case, algorithm):
         assert_close(getattr(got_g, name), getattr(expected_g, name), f"conv_transpose_vjp {name} ({algorithm})")
 
 
-@pytest.mark.parametrize("algorithm", ["gemm", "winograd_f2", "winograd_f4", "fft", "depthwise", "auto"])
+@pytest.mark.parametrize("algorithm", ["gemm", "winograd_f2", "winograd_f4", "fft", "depthwise", "col2im", "auto"])
 @settings(max_examples=25)
 @given(data=st.data())
 def test_ops_equal_reference(algorithm, data):
@@ -340,14 +341,16 @@ def test_small_blocks_give_the_same_numbers(monkeypatch):
     monkeypatch.setattr(gemm_module, "CHUNK_BYTES", 1)
     monkeypatch.setattr(winograd_module, "BLOCK_BYTES", 1)
     monkeypatch.setattr(depthwise_module, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(col2im_module, "CHUNK_BYTES", 1)
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 4, 9, 10))
     pads = ((1, 2), (0, 1))
     for algorithm, w, groups in (("gemm", rng.standard_normal((6, 2, 3, 2)), 2),
                                  ("winograd_f4", rng.standard_normal((6, 2, 3, 3)), 2),
                                  ("winograd_f2", rng.standard_normal((4, 4, 3, 3)), 1),
-                                 ("depthwise", rng.standard_normal((8, 1, 3, 3)), 4)):
-        args = ((1, 1), pads, (1, 1), (1, 1), groups)
+                                 ("depthwise", rng.standard_normal((8, 1, 3, 3)), 4),
+                                 ("col2im", rng.standard_normal((6, 2, 3, 2)), 2)):
+        args = ((1, 1), pads, (1, 1), (2, 1) if algorithm == "col2im" else (1, 1), groups)
         assert_close(ALGORITHMS[algorithm](x, w, *args), reference.conv_general(x, w, *args), algorithm)
 
 
@@ -383,7 +386,8 @@ def test_subpixel_phases_without_taps_are_zero():
         ((8, 64, 56, 56), (64, 1, 31, 31), dict(padding=15, groups=64), "fft"),  # large depthwise kernel
         ((1, 1, 1024, 1024), (1, 1, 31, 31), dict(padding=15), "fft"),  # large single-channel image
         ((8, 64, 56, 56), (64, 1, 3, 3), dict(padding=1, groups=64, stride=2), "depthwise"),  # depthwise 3x3/2
-        ((8, 64, 28, 28), (32, 64, 3, 3), dict(padding=((1, 2), (1, 2)), input_dilation=2), "subpixel"),
+        ((8, 32, 28, 28), (64, 32, 5, 5), dict(padding=((2, 3), (2, 3)), input_dilation=2), "subpixel"),
+        ((8, 64, 56, 56), (3, 64, 3, 3), dict(padding=1), "col2im"),  # few output channels: no window gather
     ],
 )
 def test_plan_clear_cut_choices(x_shape, w_shape, kwargs, expected):
@@ -410,7 +414,8 @@ def test_auto_equals_reference_where_it_picks_each_fast_algorithm(dtype):
         ((2, 128, 32, 32), (128, 128, 3, 3), 1, 1, 1, 1),  # winograd_f4
         ((2, 8, 24, 24), (8, 1, 15, 15), 1, 7, 1, 8),  # fft
         ((2, 8, 20, 20), (8, 1, 3, 3), 1, 1, 1, 8),  # depthwise
-        ((2, 32, 16, 16), (16, 32, 3, 3), 1, ((1, 2), (1, 2)), 2, 1),  # subpixel
+        ((2, 32, 16, 16), (16, 32, 5, 5), 1, ((2, 3), (2, 3)), 2, 1),  # subpixel
+        ((2, 32, 16, 16), (3, 32, 3, 3), 1, 1, 1, 1),  # col2im
         ((2, 16, 12, 12), (8, 16, 1, 1), 2, 0, 1, 1),  # gemm
     ]
     chosen = set()

@@ -18,6 +18,8 @@ winograd_f4   Winograd F(4x4, 3x3)                                             n
 fft           FFT convolution (scipy.fft)                                      floats and complex
 depthwise     tap accumulation over shifted views                              groups == C_in
 subpixel      input dilation split into phases without inserted zeros          input_dilation > 1
+col2im        one GEMM per input element and tap, then strided adds (Caffe)    every call (made for
+                                                                               input_dilation > 1)
 ============  ===============================================================  ==========================
 
 ``algorithm="auto"`` (the default of every op) picks, per primitive call, the
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import depthwise, fft, gemm, im2col, matrix, reference, subpixel, winograd
+from . import col2im, depthwise, fft, gemm, im2col, matrix, reference, subpixel, winograd
 from ._layout import Call
 from .plan import AUTO_ALGORITHMS, Plan, auto_primitive, plan, unsupported
 
@@ -54,6 +56,7 @@ ALGORITHMS: dict[str, Callable] = {
     "fft": fft.conv_general,
     "depthwise": depthwise.conv_general,
     "subpixel": subpixel.conv_general,
+    "col2im": col2im.conv_general,
 }
 
 

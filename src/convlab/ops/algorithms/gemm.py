@@ -95,13 +95,14 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def _blocks(n: int, rows: int, sample_bytes: int, row_bytes: int,
-            gemm_row_bytes: int) -> Iterator[tuple[int, int, int, int]]:
+            gemm_row_bytes: int, chunk: int | None = None) -> Iterator[tuple[int, int, int, int]]:
     """Blocks ``(n0, n1, r0, r1)`` of samples and first-axis output rows, each about :data:`CHUNK_BYTES`.
 
     A block holds at least :data:`MIN_ROWS` rows of the window matrix (``gemm_row_bytes`` each), and at
-    most a quarter of the memory budget (:data:`convlab.ops.MEMORY_BUDGET_BYTES`).
+    most a quarter of the memory budget (:data:`convlab.ops.MEMORY_BUDGET_BYTES`). ``chunk`` replaces
+    :data:`CHUNK_BYTES` (col2im sizes its column blocks the same way).
     """
-    chunk = block_bytes(max(CHUNK_BYTES, MIN_ROWS * gemm_row_bytes))
+    chunk = block_bytes(max(CHUNK_BYTES if chunk is None else chunk, MIN_ROWS * gemm_row_bytes))
     if sample_bytes <= chunk:
         per = max(1, chunk // max(sample_bytes, 1))
         for n0 in range(0, n, per):

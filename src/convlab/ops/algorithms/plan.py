@@ -27,7 +27,8 @@ GEMMs
     float64 (``alpha^d C_out C_in/g`` values: it dominates small images with many
     channels, where Winograd loses).
 ``fft``
-    ``2.5 n log2(n)`` flops per real transform of ``n`` points (``5 n log2 n`` complex) for
+    ``2.5 n log2(n)`` flops per real transform of ``n`` points (``5 n log2 n`` complex), plus
+    :data:`FFT_PLANE_SECONDS` per plane (the overhead that decides small maps), for
     the ``N C_in`` input planes, ``C_out C_in/g`` kernel planes (pruned: a fraction of a
     full transform) and ``N C_out`` output planes, at twice the rate for planes of 2^16
     points and more (the workers share a plane); the spectral product as a complex GEMM
@@ -40,6 +41,15 @@ GEMMs
 ``subpixel``
     the sum of the best estimate of each phase (a call without input dilation) plus the
     interleaving copy.
+``col2im``
+    the GEMM ``W^T (K C_out/g, C_in/g) @ x (C_in/g, P_in)`` over the input positions that reach
+    an output (``N P_in C_in K C_out/g`` MACs: with input dilation exactly the useful ones, with
+    a stride ``s`` the taps of inputs no output reads too), with the efficiency of a product
+    whose long axis is ``P_in``: ``min(1, (C_in/g)/64) * min(1, K C_out/g / 16) * min(1, P_in/4096)``
+    (measured at the full rate with 64 input channels; short maps stall OpenBLAS's threads); the
+    scatter, one strided add per tap, ``E`` elements in all (``N C_out`` times the product over
+    dimensions of the taps' run lengths), counted as ``4 E b`` bytes at stream bandwidth (strided
+    writes), plus one inner loop per run of the last axis; the zeroed output.
 
 Each algorithm also has a fixed cost per call (:data:`FIXED_SECONDS`: checks, small
 arrays, planning), which decides tiny calls.
@@ -76,7 +86,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import depthwise, fft, gemm, subpixel, winograd
+from . import col2im, depthwise, fft, gemm, subpixel, winograd
 from ._blas import AVX512_CORES, openblas_core
 from ._layout import Call, budget_bytes
 
@@ -113,10 +123,11 @@ FIXED_SECONDS: dict[str, float] = {
     "fft": 80e-6,
     "depthwise": 25e-6,
     "subpixel": 20e-6,
+    "col2im": 30e-6,
 }
 
 #: The algorithms ``auto`` chooses among.
-AUTO_ALGORITHMS = ("gemm", "winograd_f4", "winograd_f2", "fft", "depthwise", "subpixel")
+AUTO_ALGORITHMS = ("gemm", "winograd_f4", "winograd_f2", "fft", "depthwise", "subpixel", "col2im")
 
 _UNSUPPORTED: dict[str, Callable[[Call], str | None]] = {
     "gemm": gemm.unsupported,
@@ -125,6 +136,7 @@ _UNSUPPORTED: dict[str, Callable[[Call], str | None]] = {
     "fft": fft.unsupported,
     "depthwise": depthwise.unsupported,
     "subpixel": subpixel.unsupported,
+    "col2im": col2im.unsupported,
 }
 
 
@@ -202,6 +214,8 @@ def _estimate(name: str, call: Call) -> Estimate:
         return _depthwise(call)
     if name == "subpixel":
         return _subpixel(call)
+    if name == "col2im":
+        return _col2im(call)
     raise ValueError(f"plan: no cost model for algorithm {name!r}; auto chooses among {AUTO_ALGORITHMS}")
 
 
@@ -262,11 +276,18 @@ def _winograd(call: Call, m: int) -> Estimate:
                              f"{_fmt(transforms + _stream(moved))} + weight transform {_fmt(_stream(weights))}")
 
 
+#: Overhead of one plane in a batched ``scipy.fft`` transform, beyond its ``n log n`` flops: it decides
+#: small maps (measured: ``rfft2`` of 7680 9x9 planes takes 1.44 ms where the flops say 0.82 ms; the
+#: whole FFT algorithm on the MobileNetV2 3x3 depthwise layer at 7x7, 960 channels, batch 8, measured
+#: 2.4-3.0 ms against 2.3 ms estimated without this term, 2.7 ms with it).
+FFT_PLANE_SECONDS = 25e-9
+
+
 def _fft_seconds(points: int, planes: float, complex_data: bool) -> float:
     per = (5.0 if complex_data else 2.5) * points * math.log2(max(points, 2))
     # Large planes split over the workers (measured about twice the rate from 2**16 points up).
     rate = MACHINE.fft_flops * (2 if points >= 2**16 else 1)
-    return planes * per / rate
+    return planes * (per / rate + FFT_PLANE_SECONDS)
 
 
 def _fft(call: Call) -> Estimate:
@@ -334,6 +355,37 @@ def _subpixel(call: Call) -> Estimate:
     counts = {name: parts.count(name) for name in dict.fromkeys(parts)}
     listing = ", ".join(f"{k} x{v}" for k, v in counts.items())
     return Estimate(total, f"{len(parts)} phases without inserted zeros ({listing})")
+
+
+def _col2im(call: Call) -> Estimate:
+    b = call.dtype.itemsize
+    used, scattered, last_runs = [], 1, 1
+    for size, out, kernel, stride, dilation, ld, (lo, _) in zip(
+            call.size, call.out_size, call.kernel, call.stride, call.dilation, call.input_dilation, call.padding,
+            strict=True):
+        first, stop = col2im.used_range(size, out, kernel, stride, dilation, ld, lo)
+        used.append(max(0, stop - first))
+        runs = [r for k in range(kernel) if (r := col2im.tap_run(0, size, out, k, stride, dilation, ld, lo))]
+        scattered *= sum(r.count for r in runs)
+        last_runs = max(1, sum(r.count for r in runs) // max(1, len(runs)))
+    positions = math.prod(used)
+    macs = call.batch * positions * call.c_in * call.taps * call.og
+    columns = call.taps * call.og
+    # The long axis of the product is P_in: 64 input channels already run at the full rate (measured).
+    # Each product covers one sample: OpenBLAS splits a wide product with a short long axis badly over
+    # its threads (measured stalls of 10x on 28x28 maps, 576 x 128 @ 128 x 784), so short maps pay.
+    efficiency = max(0.1, min(1.0, call.cg / 64) * min(1.0, columns / 16) * min(1.0, positions / 4096))
+    sample_columns = positions * call.taps * call.c_out * b
+    blocks = call.batch * max(1, sample_columns // col2im.CHUNK_BYTES) if sample_columns > col2im.CHUNK_BYTES \
+        else max(1, call.batch * sample_columns // col2im.CHUNK_BYTES)
+    compute = (macs * _flops_per_mac(call.dtype) / (_gemm_rate(call.dtype) * efficiency)
+               + blocks * call.groups * MACHINE.call_seconds)
+    elements = call.batch * call.c_out * scattered  # added by the taps, in all
+    scatter = (_stream(4 * elements * b) + elements / last_runs * MACHINE.row_seconds
+               + blocks * call.taps * MACHINE.call_seconds)
+    zeroed = _stream(math.prod(call.out_shape) * b)
+    seconds = compute + scatter + zeroed
+    return Estimate(seconds, f"GEMM {_fmt(compute)} + {call.taps} strided adds {_fmt(scatter + zeroed)}")
 
 
 def plan_call(call: Call) -> Plan:
