@@ -144,3 +144,28 @@ def test_bad_input(call, message, error):
     with pytest.raises(error) as info:
         call(w, g)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "stride", "padding", "dilation", "groups"),
+    [
+        ((2, 8, 9, 10), (6, 4, 3, 2), (1, 1), (1, 0), (1, 2), 2),
+        ((3, 4, 7, 7), (8, 4, 3, 3), (2, 2), (1, 1), (1, 1), 1),
+        ((2, 8, 11), (6, 8, 5), (3,), (2,), (1,), 1),
+        ((2, 8, 6, 5, 7), (6, 4, 2, 3, 1), (1, 2, 1), (0, 1, 1), (1, 1, 2), 2),
+        ((2, 12, 7, 7), (6, 4, 1, 1), (2, 2), (0, 0), (1, 1), 3),  # strided 1x1, grouped
+        ((2, 5, 6, 6), (7, 5, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1: one batched product
+    ],
+)
+def test_the_direct_gemm_weight_gradient_equals_the_reference(x_shape, w_shape, stride, padding, dilation, groups):
+    # >= 4 input channels per group: conv_weight_grad takes the direct im2col + GEMM path
+    rng = np.random.default_rng(len(x_shape) + sum(w_shape))
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = rng.standard_normal(F.conv(x, w, **kw).shape)
+    expected = F.conv_vjp(g, x, w, algorithm="reference", **kw).weight
+    assert_close(F.conv_weight_grad(x, w.shape, g, **kw), expected, "weight gradient, auto")
+    assert_close(F.conv_weight_grad(x, w.shape, g, algorithm="gemm", **kw), expected, "weight gradient, gemm")
+    xi, gi = rng.integers(-5, 5, x_shape), rng.integers(-5, 5, g.shape)
+    exact = F.conv_vjp(gi, xi, w.astype(np.int64), algorithm="reference", **kw).weight
+    np.testing.assert_array_equal(F.conv_weight_grad(xi, w.shape, gi, **kw), exact)

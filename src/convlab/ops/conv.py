@@ -42,7 +42,8 @@ from ..shapes import (
 )
 from ..spec import ConvSpec
 from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, split_batch
-from .algorithms import choose, im2col
+from .algorithms import ALGORITHMS, choose, gemm, im2col
+from .algorithms.plan import auto_primitive
 from .padding import check_pad_limits, pad_pairs, pad_pairs_vjp
 
 __all__ = [
@@ -272,16 +273,28 @@ def _transpose_raw(x, w, stride, pads: Pairs, dilation, groups, output_padding, 
     return algorithm(x, wt, (1,) * nd, pairs, dilation, stride, groups)
 
 
+#: Input channels per group from which the weight gradient is computed by im2col + GEMM directly.
+_DIRECT_WEIGHT_GRAD_CHANNELS = 4
+
+
 def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm) -> np.ndarray:
     """``gw[o, c, *k] = sum_{n, p} gy[n, o, *p] * xp[n, g*Cg + c, *(p*stride + k*dilation)]``.
 
     A correlation of the padded input with the output gradient as the kernel:
     stride and dilation swap roles, and the batch axis becomes the channel axis.
+    With ``auto`` or ``gemm`` and at least :data:`_DIRECT_WEIGHT_GRAD_CHANNELS`
+    input channels per group, the gradient is computed directly as im2col + GEMM
+    instead (:func:`convlab.ops.algorithms.gemm.weight_grad`: no transposed copies
+    of the input and the output gradient, a 1x1 kernel as one batched product on
+    the NCHW arrays; measured 1.2-5x faster on ResNet and VGG layers). Depthwise
+    and few-channel calls keep the correlation, where FFT and depthwise apply.
     """
     n, c_in = xp.shape[:2]
     c_out = gy.shape[1]
     nd = len(kernel)
     cg, og = c_in // groups, c_out // groups
+    if cg >= _DIRECT_WEIGHT_GRAD_CHANNELS and (algorithm is auto_primitive or algorithm is ALGORITHMS["gemm"]):
+        return gemm.weight_grad(xp, gy, kernel, stride, dilation, groups)
     sp, out = xp.shape[2:], gy.shape[2:]
     sp_axes = tuple(range(3, 3 + nd))
     # The sum over the batch is split into blocks so the window matrix (prod(K) x block*prod(O) per
