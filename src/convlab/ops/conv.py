@@ -454,11 +454,15 @@ def conv_vjp(
             for sp, o, s, d, k in zip(padded, p.out_size, spec.stride, spec.dilation, spec.kernel_size, strict=True)
         )
         if x_shape[0] == 0:
-            g_padded = np.zeros(x_shape[:2] + padded, dtype=ct)
-        else:
+            g_input = np.zeros(x_shape, dtype=ct)
+        elif spec.padding_mode == "zeros":
+            # The crop of the zero padding folds into the transposed convolution's own padding
+            # (negative pads are crops inside the primitive): no padded gradient, no copy.
             # The conv weight (C_out, C_in/g, *K) is already in the transposed layout for a map C_out -> C_in.
+            g_input = _transpose_raw(gy, w, spec.stride, p.pads, spec.dilation, spec.groups, slack, algo)
+        else:
             g_padded = _transpose_raw(gy, w, spec.stride, ((0, 0),) * nd, spec.dilation, spec.groups, slack, algo)
-        g_input = pad_pairs_vjp(g_padded, x_shape, p.pads, spec.padding_mode, fn=fn)
+            g_input = pad_pairs_vjp(g_padded, x_shape, p.pads, spec.padding_mode, fn=fn)
         if p.unbatched:
             g_input = g_input[0]
         g_input = g_input.astype(p.dtype, copy=False)

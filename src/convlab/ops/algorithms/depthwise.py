@@ -23,29 +23,140 @@ At stride 1 the planes are flattened and the outputs computed on the padded
 grid (a few columns too many, cropped at the end): each tap is then one
 contiguous run per plane instead of one per output row, which halved the time
 of a 3x3 depthwise layer (NumPy's per-row loop overhead dominated rows of 56).
+
+The same loops serve the two gradients of a depthwise layer, which are calls
+of the primitive of the same kind: the input gradient is ``groups == C_in``
+again (with input dilation after a stride, and ``C_in/groups = m`` channels
+summed per output when the layer had a channel multiplier ``m``), and the
+weight gradient is a single-"sample" correlation whose kernel is the output
+gradient and whose output is the kernel size, summing over the batch as over
+input channels. With ``C_in/groups = cg`` input channels per group the tap loop
+runs over the ``cg * prod(K)`` pairs (channel, tap). When that is more than
+the number of output positions (the weight gradient: 3136 taps, 9 outputs) the
+loop turns around: one product-sum of the window with the whole kernel per
+output position (``np.einsum``).
+
+A compiled kernel (Numba, the optional ``fast`` extra; see
+:mod:`._depthwise_numba`) runs the same loops without NumPy's per-call and
+per-pass costs: one pass over each output row per tap in registers and L1
+instead of two passes per tap over an L2 block, which is what separates the
+NumPy loop from PyTorch's depthwise kernels. It is used for float32/float64
+calls with one or two spatial dimensions when numba imports (imported on the
+first such call, not with convlab); everything else, and every call when numba
+is absent or :func:`set_backend` says ``'numpy'``, takes the NumPy loops.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
 
-__all__ = ["BLOCK_BYTES", "conv_general", "unsupported"]
+__all__ = ["BACKENDS", "BLOCK_BYTES", "backend", "conv_general", "get_backend", "numba_available", "set_backend",
+           "unsupported", "uses_numba"]
 
 #: Accumulator size of one block of (samples, channels): about half the L2 cache.
 BLOCK_BYTES = 512 * 2**10
 
+#: ``'auto'``: the compiled kernel where numba imports and the call is one it handles, else NumPy;
+#: ``'numba'``: the same, but an error when numba does not import; ``'numpy'``: always the NumPy loops.
+BACKENDS = ("auto", "numba", "numpy")
+
+_backend = "auto"
+_kernels = None  # the module ._depthwise_numba once imported; False when numba does not import
+_NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 def unsupported(call: Call) -> str | None:
-    """Depthwise needs one input channel per group: ``groups == C_in``."""
-    if call.groups != call.c_in or call.cg != 1:
-        return (f"it needs groups == C_in (one input channel per group, a depthwise convolution), "
-                f"got groups={call.groups} with C_in={call.c_in}")
-    return None
+    """Depthwise needs one input channel per group, ``groups == C_in``, or a depthwise layer's gradient.
+
+    Accepted: ``groups == C_in`` (any channel multiplier); the input gradient
+    of a layer with a channel multiplier (``groups > 1`` and one output channel
+    per group); the weight gradient of a depthwise layer (one "sample",
+    ``groups > 1``, no more output positions than kernel taps).
+    """
+    if call.cg == 1 and call.groups == call.c_in:
+        return None
+    if call.groups > 1 and call.og == 1:
+        return None
+    if call.groups > 1 and call.batch == 1 and call.positions <= call.taps:
+        return None
+    return (f"it needs groups == C_in (one input channel per group, a depthwise convolution), "
+            f"got groups={call.groups} with C_in={call.c_in}")
+
+
+# --------------------------------------------------------------------------- backend
+
+
+def set_backend(name: str) -> str:
+    """Choose the loops of :func:`conv_general`: one of :data:`BACKENDS`; returns the previous choice."""
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"depthwise.set_backend: `name` must be one of {BACKENDS}, got {name!r}")
+    if name == "numba" and not numba_available():
+        raise ImportError("depthwise.set_backend: 'numba' needs the optional dependency numba "
+                          "(pip install 'convlab[fast]'), which does not import here")
+    previous, _backend = _backend, name
+    return previous
+
+
+def get_backend() -> str:
+    """The current choice of :func:`set_backend` (``'auto'`` unless changed)."""
+    return _backend
+
+
+@contextlib.contextmanager
+def backend(name: str) -> Iterator[None]:
+    """``with backend('numpy'): ...`` runs the block with that backend and restores the previous one."""
+    previous = set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def _load_kernels():
+    """The compiled kernels' module, imported on first use (numba takes about half a second); None without numba."""
+    global _kernels
+    if _kernels is None:
+        try:
+            from . import _depthwise_numba
+        except ImportError:
+            _kernels = False
+        else:
+            _kernels = _depthwise_numba
+    return _kernels or None
+
+
+def numba_available() -> bool:
+    """Whether numba imports (tries it once, then remembers)."""
+    return _load_kernels() is not None
+
+
+def _numba_handles(call: Call) -> bool:
+    return call.dtype in _NUMBA_DTYPES and call.nd in (1, 2)
+
+
+def uses_numba(call: Call) -> bool:
+    """Whether :func:`conv_general` would run ``call`` with the compiled kernel (imports numba to know)."""
+    return _backend != "numpy" and _numba_handles(call) and numba_available()
+
+
+def _thread_count(numba_module) -> int:
+    """Numba's own setting (``NUMBA_NUM_THREADS``), or ``OMP_NUM_THREADS`` when only that is set, like BLAS."""
+    threads = numba_module.config.NUMBA_NUM_THREADS
+    if "NUMBA_NUM_THREADS" not in os.environ:
+        with contextlib.suppress(KeyError, ValueError):
+            threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
+    return threads
+
+
+# --------------------------------------------------------------------------- the primitive
 
 
 def conv_general(
@@ -57,15 +168,76 @@ def conv_general(
     input_dilation: Sequence[int],
     groups: int,
 ) -> np.ndarray:
-    """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`, for ``groups == C_in``."""
+    """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`, on the calls :func:`unsupported` accepts.
+
+    The compiled kernel where :func:`uses_numba` says so, else the NumPy loop over taps or over output positions.
+    """
     call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
     check_applies("depthwise", unsupported(call))
     if call.is_empty:
         return empty_result(call)
+    if uses_numba(call):
+        return _compiled(call, x, weight)
+    if call.positions < call.cg * call.taps:
+        return _per_position(call, x, weight)
+    return _per_tap(call, x, weight)
+
+
+def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The call on the compiled kernels (2-d planes; a 1-d call is one of height 1)."""
+    kernels = _load_kernels()
+    import numba
+
     dtype = call.dtype
-    n, c, m = call.batch, call.c_in, call.og
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    wc = np.ascontiguousarray(weight, dtype=dtype)
+    stride, dilation, input_dilation, padding = call.stride, call.dilation, call.input_dilation, call.padding
+    out = call.out_size
+    if call.nd == 1:  # (N, C, W) -> (N, C, 1, W): a row of height 1
+        xc, wc = xc[:, :, None], wc[:, :, None]
+        stride, dilation, input_dilation, padding = ((1,) + stride, (1,) + dilation, (1,) + input_dilation,
+                                                     ((0, 0),) + padding)
+        out = (1,) + out
+    y = np.empty((call.batch, call.c_out) + out, dtype=dtype)  # (N, C_out, OH, OW)
+    threads = _thread_count(numba)
+    if numba.get_num_threads() != threads:
+        numba.set_num_threads(threads)
+    if all(s == 1 for s in stride) and all(ld == 1 for ld in input_dilation) and out[-1] >= call.kernel[-1]:
+        # Stride 1: long contiguous runs over the padded plane, several taps per pass.
+        kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups)
+    elif out[-1] < call.kernel[-1] and all(ld == 1 for ld in input_dilation):
+        # A tiny output under a large kernel (the weight gradient): vectors along the kernel's rows.
+        kernels.small_output(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
+                             dilation[1], call.groups)
+    else:
+        kernels.direct(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0], dilation[1],
+                       input_dilation[0], input_dilation[1], call.groups)
+    return y.reshape(call.out_shape)
+
+
+def _per_position(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Few outputs, many taps (the weight gradient): per output position, one product-sum over (channel, taps)."""
+    dtype = call.dtype
+    g, cg, og = call.groups, call.cg, call.og
+    xp = padded_channels_first(x, call.padding, call.input_dilation, dtype=dtype)  # (N, C_in, *S_padded)
+    xg = xp.reshape((call.batch, g, cg) + xp.shape[2:])  # (N, G, Cg, *S_padded)
+    w = weight.astype(dtype, copy=False).reshape((g, og, cg) + call.kernel)  # (G, og, Cg, *K)
+    y = np.empty((call.batch, g, og) + call.out_size, dtype=dtype)  # (N, G, og, *O)
+    taps = "uvw"[:call.nd]
+    subscripts = f"ngc{taps},goc{taps}->ngo"
+    for position in np.ndindex(*call.out_size):
+        window = xg[(Ellipsis,) + tuple(slice(p * s, p * s + (k - 1) * d + 1, d) for p, s, k, d in
+                                        zip(position, call.stride, call.kernel, call.dilation, strict=True))]
+        y[(Ellipsis,) + position] = np.einsum(subscripts, window, w)  # (N, G, og)
+    return y.reshape(call.out_shape)
+
+
+def _per_tap(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The NumPy tap loop: one multiply-add of a shifted view per (input channel of the group, tap)."""
+    dtype = call.dtype
+    n, g, cg, m = call.batch, call.groups, call.cg, call.og
     out, kernel, nd = call.out_size, call.kernel, call.nd
-    w = weight.astype(dtype, copy=False).reshape((c, m, call.taps))  # (C, m, taps)
+    w = weight.astype(dtype, copy=False).reshape((g, m, cg, call.taps))  # (G, m, Cg, taps)
     flat = all(s == 1 for s in call.stride)
     if flat:
         # Stride 1: each tap is one contiguous run of the flattened padded plane. The outputs are
@@ -77,44 +249,47 @@ def conv_general(
         grid = xp.shape[3:]  # padded sizes of the inner dimensions
         row = math.prod(grid)
         length = out[0] * row if nd > 1 else out[0]
-        source_all = xp.reshape(n, c, 1, -1)  # (N, C, 1, plane)
+        source_all = xp.reshape(n, g, cg, 1, -1)  # (N, G, Cg, 1, plane)
         offsets = [sum(k * d * math.prod(xp.shape[3 + i:]) for i, (k, d) in enumerate(zip(tap, call.dilation)))
                    for tap in np.ndindex(*kernel)]
         windows = [(Ellipsis, slice(o, o + length)) for o in offsets]
         acc_shape = (length,)
         weight_tail = (1,)
     else:
-        xp = padded_channels_first(x, call.padding, call.input_dilation, dtype=dtype)  # (N, C, *S_padded)
-        source_all = xp[:, :, None]  # (N, C, 1, *S_padded): broadcast over the multiplier
+        xp = padded_channels_first(x, call.padding, call.input_dilation, dtype=dtype)  # (N, C_in, *S_padded)
+        source_all = xp.reshape((n, g, cg, 1) + xp.shape[2:])  # (N, G, Cg, 1, *S_padded): broadcast over m
         windows = [(Ellipsis,) + tuple(slice(k * d, k * d + (o - 1) * s + 1, s) for k, d, o, s in
                                        zip(tap, call.dilation, out, call.stride, strict=True))
                    for tap in np.ndindex(*kernel)]
         acc_shape = out
         weight_tail = (1,) * nd
-    y = np.empty((n, c, m) + acc_shape, dtype=dtype)  # output channel c*m + j lives at [:, c, j]
+    y = np.empty((n, g, m) + acc_shape, dtype=dtype)  # output channel g*m + j lives at [:, g, j]
     plane = m * math.prod(acc_shape) * dtype.itemsize
     block = block_bytes(BLOCK_BYTES)
-    if c * plane <= block:
-        samples, channels = max(1, block // max(c * plane, 1)), c
+    if g * plane <= block:
+        samples, channels = max(1, block // max(g * plane, 1)), g
     else:
         samples, channels = 1, max(1, block // max(plane, 1))
-    tmp = np.empty((min(n, samples), min(c, channels), m) + acc_shape, dtype=dtype)
+    tmp = np.empty((min(n, samples), min(g, channels), m) + acc_shape, dtype=dtype)
     for n0 in range(0, n, samples):
         n1 = min(n, n0 + samples)
-        for c0 in range(0, c, channels):
-            c1 = min(c, c0 + channels)
-            acc = y[n0:n1, c0:c1]  # (b, cb, m, *acc_shape)
-            t = tmp[:n1 - n0, :c1 - c0]
-            source = source_all[n0:n1, c0:c1]
-            w_block = w[c0:c1].reshape((c1 - c0, m, call.taps) + weight_tail)  # (cb, m, taps, 1, ...)
-            for i, window in enumerate(windows):
-                view = source[window]  # (b, cb, 1, *acc_shape), a view, no copy
-                w_tap = w_block[:, :, i]  # (cb, m, 1, ...)
-                if i == 0:
-                    np.multiply(view, w_tap, out=acc)
-                else:
-                    np.multiply(view, w_tap, out=t)
-                    acc += t
+        for g0 in range(0, g, channels):
+            g1 = min(g, g0 + channels)
+            acc = y[n0:n1, g0:g1]  # (b, gb, m, *acc_shape)
+            t = tmp[:n1 - n0, :g1 - g0]
+            w_block = w[g0:g1].reshape((g1 - g0, m, cg, call.taps) + weight_tail)  # (gb, m, Cg, taps, 1, ...)
+            first = True
+            for c in range(cg):
+                source = source_all[n0:n1, g0:g1, c]  # (b, gb, 1, ...)
+                for i, window in enumerate(windows):
+                    view = source[window]  # (b, gb, 1, *acc_shape), a view, no copy
+                    w_tap = w_block[:, :, c, i]  # (gb, m, 1, ...)
+                    if first:
+                        np.multiply(view, w_tap, out=acc)
+                        first = False
+                    else:
+                        np.multiply(view, w_tap, out=t)
+                        acc += t
     if flat and nd > 1:
-        y = y.reshape((n, c, m, out[0]) + grid)[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])]
-    return y.reshape((n, c * m) + out)
+        y = y.reshape((n, g, m, out[0]) + grid)[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])]
+    return y.reshape((n, g * m) + out)

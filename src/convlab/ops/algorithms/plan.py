@@ -35,9 +35,13 @@ GEMMs
     (``8 N C_in/g C_out`` flops per frequency) or, with one input channel per group, a
     streamed elementwise product. A stride is computed at stride 1: all of it is paid.
 ``depthwise``
-    ``2 K`` passes over the output (multiply, add) at cache bandwidth, plus an overhead per
-    contiguous run (stride 1 runs over whole padded planes; a strided view has runs of
-    one output row), and ``2 K`` NumPy calls per block.
+    with the compiled kernels (the optional Numba extra, :func:`.depthwise.uses_numba`):
+    the multiply-adds (at stride 1 over the padded grid) at the rates of
+    :data:`NUMBA_MACS`, plus an overhead per short row when strided, plus reading the
+    input and writing the output. With NumPy: ``2 K C_in/g`` passes over the output
+    (multiply, add) at cache bandwidth, plus an overhead per contiguous run (stride 1
+    runs over whole padded planes; a strided view has runs of one output row), and
+    ``2 K C_in/g`` NumPy calls per block.
 ``subpixel``
     the sum of the best estimate of each phase (a call without input dilation) plus the
     interleaving copy.
@@ -322,9 +326,15 @@ def _fft(call: Call) -> Estimate:
                                 else ""))
 
 
+#: Multiply-adds per second of the compiled (Numba) depthwise kernels, float32, 2 threads, measured on the
+#: MobileNetV2, ConvNeXt and RepLKNet layers of the benchmark: stride 1 (flat planes), strided or input-dilated
+#: (row by row), and the weight-gradient shape (a small output per plane, one partial sum per kernel column).
+NUMBA_MACS = {"flat": 25e9, "rows": 8e9, "small_output": 5e9}
+
+
 def _depthwise(call: Call) -> Estimate:
     b = call.dtype.itemsize
-    flat = all(s == 1 for s in call.stride)
+    flat = all(s == 1 for s in call.stride) and all(ld == 1 for ld in call.input_dilation)
     if flat and call.nd > 1:
         # stride 1: the passes run over the padded grid, in long contiguous runs
         positions = call.out_size[0] * math.prod(call.padded_size[1:])
@@ -333,16 +343,30 @@ def _depthwise(call: Call) -> Estimate:
         positions = call.positions
         run = call.out_size[-1]
     out_elements = call.batch * call.c_out * positions
-    passes = 2 * call.taps
+    padded = _stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
+    if depthwise.uses_numba(call):
+        kind = "small_output" if call.positions <= call.taps else ("flat" if flat else "rows")
+        rate = NUMBA_MACS[kind] / (2 if b == 8 else 1)
+        if kind == "small_output":
+            # measured 4.5-6 GMAC/s for 7x7 outputs (a depthwise 7x7 weight gradient), up to 40 for 31x31
+            rate *= min(8.0, max(1.0, call.positions / 49))
+            out_elements = call.batch * call.c_out * call.positions
+        macs = out_elements * call.cg * call.taps
+        short_rows = 0.0
+        if kind == "rows" and run < 32:
+            short_rows = 15e-9 * call.batch * call.c_out * (positions // max(run, 1)) * call.taps * call.cg
+        compute = macs / rate + short_rows
+        seconds = compute + padded + _stream(call.batch * call.c_out * call.positions * b)
+        return Estimate(seconds, f"compiled kernel ({kind}): {macs:,} multiply-adds {_fmt(compute)}")
+    passes = 2 * call.taps * call.cg
     rate = MACHINE.cache_bytes if call.dtype.kind in "fc" else MACHINE.cache_bytes / 2
     streamed = passes * 2.5 * out_elements * b / rate
     rows = passes * out_elements / max(run, 1) * MACHINE.row_seconds  # one inner loop per run
     blocks = max(1, out_elements * b // depthwise.BLOCK_BYTES)
-    padded = _stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
     calls = blocks * passes * MACHINE.call_seconds
     seconds = streamed + rows + padded + calls
-    return Estimate(seconds, f"{call.taps} taps x 2 passes {_fmt(streamed + rows)} + {blocks * passes} NumPy calls "
-                             f"{_fmt(calls)}")
+    return Estimate(seconds, f"{call.taps * call.cg} taps x 2 passes {_fmt(streamed + rows)} + {blocks * passes} "
+                             f"NumPy calls {_fmt(calls)}")
 
 
 def _subpixel(call: Call) -> Estimate:
