@@ -19,12 +19,16 @@ The classic lowering of a convolution to a matrix product (Chellapilla et al.,
   ``(N, C_out, *O)`` transposed *view* (no copy; NumPy reads it like any
   array, and a following convolution copies it into its own channels-last
   buffer anyway);
-* a 1x1 kernel needs no windows: one GEMM ``(N*P, C_in) @ (C_in, C_out)``
-  on the input moved to channels-last (a strided 1x1 subsamples it in the
-  same copy). The NCHW alternative, ``W @ x[n]`` per sample with no copy at
-  all, was measured up to 6x slower: OpenBLAS splits those wide products
-  (few rows, many columns) badly over its threads, worst of all when another
-  process shares the cores.
+* a 1x1 kernel needs no windows. On a channels-first (C-contiguous) input it
+  is ``W (C_out, C_in) @ x[n] (C_in, P)`` per sample, one batched ``np.matmul``
+  with no copy and an NCHW result; on any other layout (the channels-last view
+  a previous layer returned) one GEMM ``(N*P, C_in) @ (C_in, C_out)`` on the
+  input moved to channels-last (a strided 1x1 subsamples it in the same copy).
+  Measured on an idle machine (batch 8, ResNet-50's 1x1 layers): the NCHW
+  product 1.2-2x faster than the channels-last copy + GEMM; an earlier
+  measurement on a loaded machine had it up to 6x slower (OpenBLAS splits the
+  wide per-sample products over its threads, which suffers most when another
+  process shares the cores).
 """
 
 from __future__ import annotations
@@ -86,6 +90,12 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     if any(p != (0, 0) for p in call.padding) or any(ld != 1 for ld in call.input_dilation):
         x = padded_channels_first(x, call.padding, call.input_dilation)
     xs = x[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in call.stride)]  # (N, C, *O)
+    if x.flags.c_contiguous:
+        # NCHW in, NCHW out: per sample and group W (Og, Cg) @ x (Cg, P), one batched matmul; no copy
+        # unless the stride subsamples (the reshape then compacts the view).
+        xm = xs.reshape(call.batch, groups, cg, call.positions)
+        y = np.matmul(weight.reshape(groups, og, cg), xm)  # (N, G, Og, P)
+        return y.reshape(call.out_shape)
     rows = call.batch * call.positions
     xc = np.ascontiguousarray(np.moveaxis(xs, 1, -1)).reshape(rows, groups, cg)  # (N*P, G, Cg)
     w = weight.reshape(groups, og, cg).transpose(0, 2, 1)  # (G, Cg, Og)
