@@ -330,6 +330,8 @@ def _fft(call: Call) -> Estimate:
 #: MobileNetV2, ConvNeXt and RepLKNet layers of the benchmark: stride 1 (flat planes), strided or input-dilated
 #: (row by row), and the weight-gradient shape (a small output per plane, one partial sum per kernel column).
 NUMBA_MACS = {"flat": 25e9, "rows": 8e9, "small_output": 5e9}
+#: ``small_output`` on a padded plane (a 31x31 kernel over a 28x28 map, RepLKNet stage 2): 13 GMAC/s measured.
+NUMBA_SMALL_PADDED_MACS = 13e9
 
 
 def _depthwise(call: Call) -> Estimate:
@@ -345,12 +347,17 @@ def _depthwise(call: Call) -> Estimate:
     out_elements = call.batch * call.c_out * positions
     padded = _stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
     if depthwise.uses_numba(call):
-        kind = "small_output" if call.positions <= call.taps else ("flat" if flat else "rows")
+        # the kernel depthwise.conv_general runs: rows shorter than the kernel's go to ``small_output``
+        row_shorter = call.out_size[-1] < call.kernel[-1] and all(ld == 1 for ld in call.input_dilation)
+        kind = "small_output" if row_shorter else ("flat" if flat else "rows")
         rate = NUMBA_MACS[kind] / (2 if b == 8 else 1)
         if kind == "small_output":
-            # measured 4.5-6 GMAC/s for 7x7 outputs (a depthwise 7x7 weight gradient), up to 40 for 31x31
-            rate *= min(8.0, max(1.0, call.positions / 49))
             out_elements = call.batch * call.c_out * call.positions
+            if all(p == (0, 0) for p in call.padding):
+                # a weight gradient: measured 4.5-6 GMAC/s for 7x7 outputs, up to 40 for 31x31
+                rate *= min(8.0, max(1.0, call.positions / 49))
+            else:
+                rate = NUMBA_SMALL_PADDED_MACS / (2 if b == 8 else 1)
         macs = out_elements * call.cg * call.taps
         short_rows = 0.0
         if kind == "rows" and run < 32:
