@@ -354,8 +354,9 @@ def _depthwise(call: Call) -> Estimate:
         if kind == "small_output":
             out_elements = call.batch * call.c_out * call.positions
             if all(p == (0, 0) for p in call.padding):
-                # a weight gradient: measured 4.5-6 GMAC/s for 7x7 outputs, up to 40 for 31x31
-                rate *= min(8.0, max(1.0, call.positions / 49))
+                # a weight gradient: measured 4.5-6 GMAC/s for 7x7 outputs, 35 for 31x31 ones over 28x28
+                # planes, 14 over 56x56 planes (the plane no longer stays in the cache)
+                rate *= max(1.0, min(8.0, call.positions / 49) * min(1.0, 1024 / call.taps))
             else:
                 rate = NUMBA_SMALL_PADDED_MACS / (2 if b == 8 else 1)
         macs = out_elements * call.cg * call.taps
