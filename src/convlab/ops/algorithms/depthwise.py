@@ -57,8 +57,8 @@ import numpy as np
 
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
 
-__all__ = ["BACKENDS", "BLOCK_BYTES", "backend", "conv_general", "get_backend", "numba_available", "set_backend",
-           "unsupported", "uses_numba"]
+__all__ = ["BACKENDS", "BLOCK_BYTES", "backend", "compiled_kernel", "conv_general", "get_backend", "numba_available",
+           "set_backend", "unsupported", "uses_numba"]
 
 #: Accumulator size of one block of (samples, channels): about half the L2 cache.
 BLOCK_BYTES = 512 * 2**10
@@ -183,6 +183,21 @@ def conv_general(
     return _per_tap(call, x, weight)
 
 
+def compiled_kernel(call: Call) -> str:
+    """Which compiled kernel runs ``call``: ``'flat'``, ``'small_output'`` or ``'direct'`` (:mod:`._depthwise_numba`).
+
+    Output rows at least as long as the kernel's at stride 1 go to ``flat``; rows shorter than the
+    kernel's (the weight gradient, a large kernel over a small map) to ``small_output``; the rest
+    (strides, input dilation) to ``direct``.
+    """
+    plain = all(ld == 1 for ld in call.input_dilation)
+    if plain and all(s == 1 for s in call.stride) and call.out_size[-1] >= call.kernel[-1]:
+        return "flat"
+    if plain and call.out_size[-1] < call.kernel[-1]:
+        return "small_output"
+    return "direct"
+
+
 def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The call on the compiled kernels (2-d planes; a 1-d call is one of height 1)."""
     kernels = _load_kernels()
@@ -202,10 +217,11 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     threads = _thread_count(numba)
     if numba.get_num_threads() != threads:
         numba.set_num_threads(threads)
-    if all(s == 1 for s in stride) and all(ld == 1 for ld in input_dilation) and out[-1] >= call.kernel[-1]:
+    kernel = compiled_kernel(call)
+    if kernel == "flat":
         # Stride 1: long contiguous runs over the padded plane, several taps per pass.
         kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups)
-    elif out[-1] < call.kernel[-1] and all(ld == 1 for ld in input_dilation):
+    elif kernel == "small_output":
         # A tiny output under a large kernel (the weight gradient): vectors along the kernel's rows.
         kernels.small_output(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
                              dilation[1], call.groups)

@@ -146,12 +146,7 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     cg, og = c_in // groups, c_out // groups
     taps = math.prod(kernel)
     dtype = xp.dtype
-    st = xp.strides
-    # view[n, *o, *k, c] = xp[n, *(o*stride + k*dilation), c]; length-1 axes get stride 0 (no overflow).
-    o_strides = tuple(0 if o == 1 else st[1 + i] * s for i, (o, s) in enumerate(zip(out, stride)))
-    k_strides = tuple(0 if k == 1 else st[1 + i] * d for i, (k, d) in enumerate(zip(kernel, dilation)))
-    win = as_strided(xp, (n,) + out + kernel + (c_in,), (st[0],) + o_strides + k_strides + (st[-1],),
-                     writeable=False)  # (N, *O, *K, C)
+    win = _window_view(xp, out, kernel, stride, dilation)  # (N, *O, *K, C)
     # Weight matrix with rows ordered like a window: (G, *K, Cg) -> (G, K*Cg, Og).
     k_axes = tuple(range(3, 3 + nd))
     w_mat = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0,) + k_axes + (2, 1)),
@@ -166,19 +161,43 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
         v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
         rows = (n1 - n0) * (r1 - r0) * inner
         target = as_view(y[n0:n1, r0:r1], (rows, c_out))
+        cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
         if groups == 1:
-            cols = as_view(buffer[:rows * taps * c_in], v.shape)
-            np.copyto(cols, v)  # the im2col copy: runs of (k_last, C) contiguous elements
-            np.matmul(as_view(cols, (rows, taps * c_in)), w_mat[0], out=target)
+            np.matmul(cols[0], w_mat[0], out=target)
             continue
-        # Grouped: (b, r, *O', *K, G, Cg) -> (G, b, r, *O', *K, Cg), one GEMM per group.
-        v = v.reshape(v.shape[:-1] + (groups, cg))
-        order = (v.ndim - 2,) + tuple(range(v.ndim - 2)) + (v.ndim - 1,)
-        cols = as_view(buffer[:rows * taps * c_in], (groups,) + v.shape[:-2] + (cg,))
-        np.copyto(cols, v.transpose(order))
-        res = np.matmul(as_view(cols, (groups, rows, taps * cg)), w_mat)  # (G, rows, Og)
+        res = np.matmul(cols, w_mat)  # (G, rows, Og), one GEMM per group
         np.copyto(as_view(target, (rows, groups, og)), res.transpose(1, 0, 2))
     return y
+
+
+def _window_view(xcl: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                 dilation: Sequence[int]) -> np.ndarray:
+    """``view[n, *o, *k, c] = xcl[n, *(o*stride + k*dilation), c]`` of a channels-last ``(N, *S, C)`` array.
+
+    Read-only; length-1 axes get stride 0 (no overflow).
+    """
+    st = xcl.strides
+    o_strides = tuple(0 if o == 1 else st[1 + i] * s for i, (o, s) in enumerate(zip(out, stride)))
+    k_strides = tuple(0 if k == 1 else st[1 + i] * d for i, (k, d) in enumerate(zip(kernel, dilation)))
+    return as_strided(xcl, (xcl.shape[0],) + tuple(out) + tuple(kernel) + (xcl.shape[-1],),
+                      (st[0],) + o_strides + k_strides + (st[-1],), writeable=False)
+
+
+def _gather(buffer: np.ndarray, v: np.ndarray, groups: int, rows: int) -> np.ndarray:
+    """The im2col copy of the windows ``v`` ``(b, r, *O', *K, C)`` into ``buffer``: ``(G, rows, K*C/G)``.
+
+    Runs of ``(k_last, C)`` contiguous elements; grouped, each group's channels
+    are moved in front, ``(b, r, *O', *K, G, Cg) -> (G, b, r, *O', *K, Cg)``.
+    """
+    size = v.size
+    if groups == 1:
+        np.copyto(as_view(buffer[:size], v.shape), v)
+        return as_view(buffer[:size], (1, rows, size // rows))
+    v = v.reshape(v.shape[:-1] + (groups, v.shape[-1] // groups))
+    order = (v.ndim - 2,) + tuple(range(v.ndim - 2)) + (v.ndim - 1,)
+    cols = as_view(buffer[:size], (groups,) + v.shape[:-2] + (v.shape[-1],))
+    np.copyto(cols, v.transpose(order))
+    return as_view(cols, (groups, rows, size // (rows * groups)))
 
 
 def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
@@ -216,11 +235,7 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
     xcl = np.moveaxis(xp, 1, -1)
     xcl = np.ascontiguousarray(xcl, dtype=dtype)  # (N, *S_padded, C_in)
     gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
-    st = xcl.strides
-    o_strides = tuple(0 if o == 1 else st[1 + i] * s for i, (o, s) in enumerate(zip(out, stride)))
-    k_strides = tuple(0 if k == 1 else st[1 + i] * d for i, (k, d) in enumerate(zip(kernel, dilation)))
-    win = as_strided(xcl, (n,) + tuple(out) + kernel + (c_in,), (st[0],) + o_strides + k_strides + (st[-1],),
-                     writeable=False)  # (N, *O, *K, C)
+    win = _window_view(xcl, out, kernel, stride, dilation)  # (N, *O, *K, C)
     inner = math.prod(out[1:])
     row_bytes = inner * taps * c_in * dtype.itemsize
     blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, taps * c_in * dtype.itemsize,
@@ -231,19 +246,9 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
     for n0, n1, r0, r1 in blocks:
         v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
         rows = (n1 - n0) * (r1 - r0) * inner
-        g_rows = as_view(gcl[n0:n1, r0:r1], (rows, groups, og)) if gcl[n0:n1, r0:r1].flags.c_contiguous else \
-            np.ascontiguousarray(gcl[n0:n1, r0:r1]).reshape(rows, groups, og)
-        if groups == 1:
-            cols = as_view(buffer[:rows * taps * c_in], v.shape)
-            np.copyto(cols, v)
-            np.matmul(as_view(cols, (rows, taps * c_in)).T, g_rows[:, 0], out=part[0])
-        else:
-            v = v.reshape(v.shape[:-1] + (groups, cg))
-            order = (v.ndim - 2,) + tuple(range(v.ndim - 2)) + (v.ndim - 1,)
-            cols = as_view(buffer[:rows * taps * c_in], (groups,) + v.shape[:-2] + (cg,))
-            np.copyto(cols, v.transpose(order))
-            np.matmul(as_view(cols, (groups, rows, taps * cg)).transpose(0, 2, 1), g_rows.transpose(1, 0, 2),
-                      out=part)
+        g_rows = gcl[n0:n1, r0:r1].reshape(rows, groups, og)  # a view: whole rows of contiguous samples
+        cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
+        np.matmul(cols.transpose(0, 2, 1), g_rows.transpose(1, 0, 2), out=part)
         total += part
     # (G, *K, Cg, Og) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
     gw = total.reshape((groups,) + kernel + (cg, og)).transpose((0, nd + 2, nd + 1) + tuple(range(1, nd + 1)))

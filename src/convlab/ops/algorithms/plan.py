@@ -313,7 +313,7 @@ def _fft(call: Call) -> Estimate:
         product = _stream(3 * n * c_out * freq * spectral_item)
         kind = "elementwise product"
     else:
-        rate = MACHINE.gemm_flops / (1 if single else 2)
+        rate = _gemm_rate(np.dtype(np.complex64 if single else np.complex128))
         gemm_seconds = 8 * n * cg * c_out * freq / rate
         shuffle = _stream(2 * (n * c_in + c_out * cg + 2 * n * c_out) * freq * spectral_item)
         calls = freq * call.groups * MACHINE.call_seconds / 8  # small per-frequency GEMMs
@@ -329,7 +329,7 @@ def _fft(call: Call) -> Estimate:
 #: Multiply-adds per second of the compiled (Numba) depthwise kernels, float32, 2 threads, measured on the
 #: MobileNetV2, ConvNeXt and RepLKNet layers of the benchmark: stride 1 (flat planes), strided or input-dilated
 #: (row by row), and the weight-gradient shape (a small output per plane, one partial sum per kernel column).
-NUMBA_MACS = {"flat": 25e9, "rows": 8e9, "small_output": 5e9}
+NUMBA_MACS = {"flat": 25e9, "direct": 8e9, "small_output": 5e9}
 #: ``small_output`` on a padded plane (a 31x31 kernel over a 28x28 map, RepLKNet stage 2): 13 GMAC/s measured.
 NUMBA_SMALL_PADDED_MACS = 13e9
 
@@ -347,9 +347,7 @@ def _depthwise(call: Call) -> Estimate:
     out_elements = call.batch * call.c_out * positions
     padded = _stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
     if depthwise.uses_numba(call):
-        # the kernel depthwise.conv_general runs: rows shorter than the kernel's go to ``small_output``
-        row_shorter = call.out_size[-1] < call.kernel[-1] and all(ld == 1 for ld in call.input_dilation)
-        kind = "small_output" if row_shorter else ("flat" if flat else "rows")
+        kind = depthwise.compiled_kernel(call)
         rate = NUMBA_MACS[kind] / (2 if b == 8 else 1)
         if kind == "small_output":
             out_elements = call.batch * call.c_out * call.positions
@@ -361,7 +359,7 @@ def _depthwise(call: Call) -> Estimate:
                 rate = NUMBA_SMALL_PADDED_MACS / (2 if b == 8 else 1)
         macs = out_elements * call.cg * call.taps
         short_rows = 0.0
-        if kind == "rows" and run < 32:
+        if kind == "direct" and run < 32:
             short_rows = 15e-9 * call.batch * call.c_out * (positions // max(run, 1)) * call.taps * call.cg
         compute = macs / rate + short_rows
         seconds = compute + padded + _stream(call.batch * call.c_out * call.positions * b)
