@@ -12,7 +12,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[dev,torch,fast]" -c constraints.txt
+	$(BIN)/python -m pip install -e ".[dev,torch,fast,cli]" -c constraints.txt
 	touch $(STAMP)
 
 demo: venv
