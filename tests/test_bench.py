@@ -10,9 +10,10 @@ import sys
 import pytest
 
 from convlab import bench
+from convlab.bench import measure, runner, suites
 from convlab.costs import conv_cost, conv_transpose_cost
 
-ISSUE4_SHAPES = {
+FULL_SHAPES = {
     # name: (class, C_in, C_out, kernel, spatial size, stride, padding, dilation, groups, transposed)
     "resnet18.conv1": ("stem/strided", 3, 64, 7, (224, 224), 2, 3, 1, 1, False),
     "resnet18.layer1.0.conv1": ("3x3", 64, 64, 3, (56, 56), 1, 1, 1, 1, False),
@@ -47,49 +48,49 @@ ISSUE4_SHAPES = {
 }
 
 
-def test_the_default_suite_is_the_issue4_list():
-    layers = {name: bench._BY_NAME[name] for name in bench.SUITES["issue4"]}
+def test_the_default_suite_is_the_full_list():
+    layers = {name: suites.BY_NAME[name] for name in bench.SUITES["full"]}
     assert {name: (la.layer_class, la.in_channels, la.out_channels, la.kernel_size, la.size, la.stride, la.padding,
-                   la.dilation, la.groups, la.transposed) for name, la in layers.items()} == ISSUE4_SHAPES
-    assert bench._BY_NAME["conv3d.k3.c64"].batch == 2  # batch 2, depth 8
+                   la.dilation, la.groups, la.transposed) for name, la in layers.items()} == FULL_SHAPES
+    assert suites.BY_NAME["conv3d.k3.c64"].batch == 2  # batch 2, depth 8
     assert all(la.batch is None for name, la in layers.items() if name != "conv3d.k3.c64")
     assert {la.layer_class for la in layers.values()} == set(bench.CLASSES)
     for suite, names in bench.SUITES.items():
-        assert names and set(names) <= set(bench.SUITES["issue4"]), suite
+        assert names and set(names) <= set(bench.SUITES["full"]), suite
 
 
-def test_every_layer_has_a_time_target_and_the_limits_follow_the_issue():
+def test_every_layer_has_a_time_target_and_the_limits_are_as_specified():
     by_name = {t.name: t for t in bench.TARGETS}
     for layer in bench.LAYERS:
         assert any(t.applies(layer) and t.versus == "torch" for t in bench.TARGETS), layer.name
     big = by_name["3x3 s1, >= 128 ch, >= 56x56"]
     assert [la.name for la in bench.LAYERS if big.applies(la)] == ["vgg16.conv3_1", "vgg16.conv3_2"]
-    assert bench._pass_limit(big, "forward") == (0.55, False)
-    assert bench._pass_limit(big, "input_grad") == pytest.approx((0.66, False))
-    assert bench._pass_limit(big, "backward") is None
+    assert runner.pass_limit(big, "forward") == (0.55, False)
+    assert runner.pass_limit(big, "input_grad") == pytest.approx((0.66, False))
+    assert runner.pass_limit(big, "backward") is None
     large = by_name["depthwise >= 13x13"]
-    assert bench._pass_limit(large, "weight_grad") == (0.1, False)
-    assert bench._pass_limit(large, "input_grad") == pytest.approx((0.12, False))
-    assert bench._pass_limit(by_name["3-D"], "forward") == (1.5, False)
+    assert runner.pass_limit(large, "weight_grad") == (0.1, False)
+    assert runner.pass_limit(large, "input_grad") == pytest.approx((0.12, False))
+    assert runner.pass_limit(by_name["3-D"], "forward") == (1.5, False)
     scipy_target = by_name["single channel vs fastest SciPy"]
-    assert bench._pass_limit(scipy_target, "forward") == (1.0, True)  # faster than: strictly below 1
-    assert bench._pass_limit(scipy_target, "weight_grad") is None
-    assert not bench._meets(1.0, 1.0, strict=True) and bench._meets(1.0, 1.0, strict=False)
+    assert runner.pass_limit(scipy_target, "forward") == (1.0, True)  # faster than: strictly below 1
+    assert runner.pass_limit(scipy_target, "weight_grad") is None
+    assert not runner.meets(1.0, 1.0, strict=True) and runner.meets(1.0, 1.0, strict=False)
 
 
 def test_flops_come_from_the_cost_rule():
-    layer = bench._BY_NAME["dcgan.up4x4s2.c128"]
+    layer = suites.BY_NAME["dcgan.up4x4s2.c128"]
     assert bench.conv_flops(layer, 8, (56, 56)) == 8 * conv_transpose_cost(128, 64, (4, 4), (28, 28), (56, 56)).flops
-    layer = bench._BY_NAME["mobilenetv2.features.3.conv.1.0"]
+    layer = suites.BY_NAME["mobilenetv2.features.3.conv.1.0"]
     assert bench.conv_flops(layer, 2, (56, 56)) == 2 * conv_cost(144, 144, (3, 3), (56, 56), groups=144).flops
-    assert bench._pass_flops(10, "backward") == 20 and bench._pass_flops(10, "weight_grad") == 10
+    assert measure.pass_flops(10, "backward") == 20 and measure.pass_flops(10, "weight_grad") == 10
 
 
 def _entry(name: str, layer_class: str, ratios: dict[str, float]) -> dict:
     passes = {pass_: {"ratio": ratios.get(pass_), "ratio_channels_last": None, "memory_ratio": None}
               for pass_ in bench.PASSES}
     return {"name": name, "class": layer_class, "passes": passes,
-            "targets": bench._layer_targets(bench._BY_NAME[name], passes)}
+            "targets": runner.layer_targets(suites.BY_NAME[name], passes)}
 
 
 def test_summaries_take_geometric_means_and_the_worst_layer_per_target():
@@ -98,7 +99,7 @@ def test_summaries_take_geometric_means_and_the_worst_layer_per_target():
         _entry("resnet18.layer2.1.conv1", "3x3", {"forward": 2.0, "input_grad": 1.3}),
         _entry("vgg16.conv3_1", "3x3", {"forward": 0.5}),
     ]
-    classes, targets = bench._summaries(entries)
+    classes, targets = runner.summaries(entries)
     assert list(classes) == ["3x3"]
     assert classes["3x3"]["geomean_ratio"]["forward"] == pytest.approx((0.5 * 2.0 * 0.5) ** (1 / 3))
     assert classes["3x3"]["geomean_ratio"]["backward"] is None
@@ -114,7 +115,7 @@ def test_summaries_take_geometric_means_and_the_worst_layer_per_target():
 def test_list_shows_the_suites_and_layers(capsys):
     assert bench.main(["--list"]) == 0
     out = capsys.readouterr().out
-    assert "issue4 (30 layers)" in out
+    assert "full (30 layers)" in out and "issue" not in out
     assert "replknet31b.stage1.large_kernel" in out and "31x31 128->128 at 56x56" in out
 
 
@@ -186,7 +187,7 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
         assert set(entry["passes"]) == set(bench.PASSES)
         assert entry["other_processes_cpu_share"] is None or 0 <= entry["other_processes_cpu_share"] <= 1
         for pass_, r in entry["passes"].items():
-            expected = impls | (set(bench._SCIPY) if entry is image and pass_ == "forward" else set())
+            expected = impls | (set(suites.SCIPY) if entry is image and pass_ == "forward" else set())
             assert set(r["ms"]) == set(r["min_ms"]) == set(r["gflops"]) == set(r["peak_memory_mib"]) == expected
             assert all(n == 1 for n in r["timed_calls"].values())  # --quick: one timed call each
             assert r["flops"] == (2 if pass_ == "backward" else 1) * entry["flops"]
@@ -194,7 +195,7 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
             assert all(v is None or v >= 0 for v in r["peak_memory_mib"].values())
             # every implementation computed the same numbers as torch NCHW
             assert max(entry["max_relative_error"][pass_].values()) < 1e-3, (entry["name"], pass_)
-    assert image["passes"]["forward"]["fastest_scipy"] in bench._SCIPY
+    assert image["passes"]["forward"]["fastest_scipy"] in suites.SCIPY
     assert set(report["classes"]) == {"1x1", "single-channel"}
     assert set(report["classes"]["1x1"]["geomean_ratio"]) == set(bench.PASSES)
     forward_ratio = one_by_one["passes"]["forward"]["ratio"]
@@ -215,7 +216,7 @@ def test_a_failing_implementation_is_reported_and_the_rest_measured(monkeypatch)
         raise ValueError("conv2d: broken on purpose")
 
     monkeypatch.setattr(F, "conv2d", broken)
-    report = bench.run([bench._BY_NAME["resnet50.layer3.1.conv1"]], batch=1, repeat=1, threads=1)
+    report = bench.run([suites.BY_NAME["resnet50.layer3.1.conv1"]], batch=1, repeat=1, threads=1)
     (entry,) = report["layers"]
     assert entry["failures"] == {"forward": {"convlab": "ValueError: conv2d: broken on purpose"}}
     forward = entry["passes"]["forward"]

@@ -415,13 +415,15 @@ def _bench_parser(subparsers) -> None:
     from .bench import add_arguments  # standard library only at import time
 
     p = subparsers.add_parser(
-        "bench", help="benchmark the engine against torch and SciPy on real layer shapes (the issue-4 suite)",
+        "bench", help="benchmark the engine against torch and SciPy on layers of real networks "
+                      "(--analysis: the analysis of the zoo)",
         description="Time convlab (algorithm='auto') against torch (NCHW and channels-last) and, for single-channel "
                     "images, SciPy, interleaved in one run: forward, backward, input gradient and weight gradient "
                     "of real layers (ResNet, VGG, MobileNetV2, ConvNeXt, RepLKNet, 1-D, 3-D, transposed, dilated, "
                     "single-channel 1024x1024). Reports medians, GFLOP/s, ratios convlab/torch, extra peak memory, "
-                    "geometric means per layer class and the issue-4 targets (met / not met). A measurement, "
-                    "not a test.")
+                    "geometric means per layer class and the performance targets (met / not met). --analysis "
+                    "times `convlab summary`'s analysis of every zoo model instead (seconds and peak "
+                    "memory against 0.5 s and 100 MB). A measurement, not a test.")
     add_arguments(p)
     p.set_defaults(run=_run_bench)
 

@@ -1,0 +1,338 @@
+"""The command: ``convlab bench`` (and ``python -m convlab.bench``): options, the fair environment, printing.
+
+Fairness: OpenBLAS worker threads busy-wait after each NumPy BLAS call and slow
+the next torch call three- to four-fold. So the run sets
+``OPENBLAS_THREAD_TIMEOUT=1`` and the same thread count for both libraries
+(``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and ``torch.set_num_threads``).
+The other way round, torch's OpenMP worker threads spin after each torch call
+and slowed the NumPy call that followed by up to 2x (a 1x1 layer: 13.2 ms
+against 6.2 ms); ``OMP_WAIT_POLICY=PASSIVE`` puts them to sleep instead, which
+left torch's own times within the run-to-run noise (4.00 against 3.99 ms on
+the same layer). OpenBLAS reads these when NumPy is loaded, and importing
+:mod:`convlab` loads NumPy, so when they are not already set :func:`main`
+re-runs the benchmark in a fresh interpreter (``python -m convlab.bench ...``)
+with them set.
+
+Instruction sets: torch's oneDNN picks its own (``AVX512`` on the development
+machine); NumPy's OpenBLAS picks its kernels at load time, unless
+``OPENBLAS_CORETYPE`` names them. The run prints both (JSON ``kernels``), and
+notes when OpenBLAS runs narrower vectors than torch: on the development
+machine the environment set ``OPENBLAS_CORETYPE=Haswell`` (AVX2), which halves
+NumPy's GEMM rate (230 against 420 GFLOP/s for a large ``sgemm``).
+``--blas-core SkylakeX`` runs the same benchmark on OpenBLAS's AVX-512 kernels.
+
+Output: on a terminal, with Rich installed (the extra ``cli``), the tables are
+Rich tables that fit the terminal's width and a progress bar follows the run;
+otherwise (a pipe, a file, ``--plain``) Markdown tables and one line per layer
+on stderr. ``--json`` writes the same results either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from .report import analysis_table, format_analysis, format_report, print_rich, report_tables
+from .suites import BY_NAME, DEFAULT_SUITE, LAYERS, SUITE_ALIASES, SUITES, Layer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["DESCRIPTION", "add_arguments", "main"]
+
+DESCRIPTION = "The project's benchmark: convlab against PyTorch and SciPy on real layer shapes."
+
+_CHILD_MARK = "CONVLAB_BENCH_CHILD"
+_BUSY_LOAD_PER_CORE = 0.6  # a 1-minute load average above this (per core) before the run: warn
+_BUSY_SHARE = 0.1  # other processes using over 10% of the CPU time during a layer: warn
+
+
+def _suite_name(text: str) -> str:
+    return SUITE_ALIASES.get(text, text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options (shared by ``convlab bench`` and ``python -m convlab.bench``)."""
+    parser.add_argument("--suite", type=_suite_name, choices=tuple(SUITES), default=None,
+                        help=f"the layers to run (default {DEFAULT_SUITE}: all {len(LAYERS)} layers of real "
+                             f"networks; 'quick' with --quick)")
+    parser.add_argument("--layers", default=None, metavar="NAMES",
+                        help="comma list of layer names (from any suite; replaces --suite); see --list")
+    parser.add_argument("--list", action="store_true", help="list the suites and layers, then exit")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run for CI: batch 1, 1 repeat, the 'quick' suite (the numbers mean little)")
+    parser.add_argument("--repeat", type=int, default=None, metavar="N",
+                        help="timed rounds per layer, reported as the median (default 5, or 1 with --quick)")
+    parser.add_argument("--batch", type=int, default=None, metavar="N",
+                        help="batch size (default 8, or 1 with --quick; the 3-D layer uses at most 2)")
+    parser.add_argument("--threads", type=int, default=2, metavar="T",
+                        help="threads for both OpenBLAS and torch (default 2)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--blas-core", metavar="CORE", default=None,
+                        help="run NumPy's OpenBLAS on these kernels (sets OPENBLAS_CORETYPE for the run, e.g. "
+                             "SkylakeX for AVX-512 or Haswell for AVX2; default: as the environment says)")
+    parser.add_argument("--analysis", action="store_true",
+                        help="measure the analysis instead (with --suite or --layers: as well): wall time and "
+                             "peak memory of what `convlab summary MODEL` computes, for every zoo model at its "
+                             "default input, against 0.5 s and 100 MB")
+    parser.add_argument("--models", default=None, metavar="NAMES",
+                        help="comma list of zoo models for --analysis (default: all of convlab.models.list())")
+    parser.add_argument("--plain", action="store_true",
+                        help="Markdown tables and plain progress lines even on a terminal (the default when the "
+                             "output is a pipe or a file, or Rich is not installed)")
+
+
+# --------------------------------------------------------------------------- choices
+
+
+def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, tuple[Layer, ...]]:
+    if args.layers:
+        wanted = [n.strip() for n in args.layers.split(",") if n.strip()]
+        unknown = [n for n in wanted if n not in BY_NAME]
+        if unknown:
+            parser.error(f"--layers: unknown layer(s) {unknown}; known: {list(BY_NAME)}")
+        return "custom", tuple(BY_NAME[n] for n in wanted)
+    suite = args.suite or ("quick" if args.quick else DEFAULT_SUITE)
+    return suite, tuple(BY_NAME[n] for n in SUITES[suite])
+
+
+def _select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    from .. import models
+
+    known = models.list()
+    if args.models is None:
+        return known
+    wanted = [n.strip().lower() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in known]
+    if unknown or not wanted:
+        parser.error(f"--models (={args.models!r}): unknown model(s) {unknown}; known: {known}")
+    return wanted
+
+
+def _listing() -> str:
+    lines = ["suites: " + ", ".join(f"{name} ({len(names)} layers)" for name, names in SUITES.items()),
+             "--analysis: every zoo model of convlab.models.list() at its default input", ""]
+    for layer in LAYERS:
+        kind = "transposed " if layer.transposed else ""
+        extra = "".join(f", {key} {value}" for key, value in (("stride", layer.stride), ("dilation", layer.dilation),
+                                                            ("groups", layer.groups), ("batch", layer.batch or 1))
+                        if value != 1)
+        size = "x".join(map(str, layer.size))
+        kernel = "x".join([str(layer.kernel_size)] * layer.ndim)
+        lines.append(f"{layer.name:42s} {layer.layer_class:16s} {kind}{kernel} {layer.in_channels}->"
+                     f"{layer.out_channels} at {size}, padding {layer.padding}{extra}")
+    return "\n".join(lines)
+
+
+def _environment_ready(threads: int, blas_core: str | None) -> bool:
+    return (os.environ.get("OPENBLAS_THREAD_TIMEOUT") == "1"
+            and (blas_core is None or os.environ.get("OPENBLAS_CORETYPE") == blas_core)
+            and os.environ.get("OPENBLAS_NUM_THREADS") == str(threads)
+            and os.environ.get("OMP_NUM_THREADS") == str(threads)
+            and os.environ.get("OMP_WAIT_POLICY") == "PASSIVE")
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _rich_console(plain: bool, stderr: bool = False) -> Console | None:
+    """A Rich console on stdout (stderr) when it is a terminal, Rich is installed and ``--plain`` not given."""
+    if plain:
+        return None
+    try:
+        from rich.console import Console
+    except ImportError:
+        return None
+    console = Console(stderr=stderr, highlight=False)
+    return console if console.is_terminal else None
+
+
+@contextlib.contextmanager
+def _progress(names: Sequence[str], plain: bool) -> Iterator[Callable[[str], None]]:
+    """A callback for each finished item: a Rich progress bar on a terminal, else a line on stderr.
+
+    The bar is redrawn only when an item finishes (no refresh thread competes with the timed calls).
+    """
+    console = _rich_console(plain, stderr=True)
+    if console is None:
+        def line(message: str) -> None:
+            print(f"convlab bench: done {message}", file=sys.stderr, flush=True)
+        yield line
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, auto_refresh=False, transient=True) as bar:
+        task = bar.add_task(names[0] if names else "", total=len(names))
+        done = [0]
+
+        def advance(message: str) -> None:
+            done[0] += 1
+            upcoming = names[done[0]] if done[0] < len(names) else "done"
+            bar.update(task, advance=1, description=upcoming, refresh=True)
+        bar.refresh()
+        yield advance
+
+
+def _print(console: Console | None, line: str = "") -> None:
+    if console is None:
+        print(line)
+    else:
+        from rich.text import Text
+
+        console.print(Text(line))
+
+
+def _header_lines(report: dict, suite: str, layers: Sequence[Layer], threads: int, quick: bool) -> list[str]:
+    from .runner import SLOW_REPEAT, SLOW_SECONDS
+
+    machine, load, kernels = report["machine"], report["load_average"], report["kernels"]
+    lines = [f"convlab bench: suite {suite} ({len(layers)} layers), batch {report['batch']}, float32, median of "
+             f"{report['repeat']} (of at most {SLOW_REPEAT} for calls over {SLOW_SECONDS:g} s), "
+             f"{threads} threads for convlab and torch; {report['date']}, {machine['cpu']} "
+             f"({machine['cores']} cores), load average {load['before']}"]
+    chosen = (f"set by OPENBLAS_CORETYPE={kernels['OPENBLAS_CORETYPE']}" if kernels["OPENBLAS_CORETYPE"]
+              else "chosen by OpenBLAS for this CPU")
+    lines.append(f"kernels: NumPy's OpenBLAS {kernels['openblas_core'] or 'unknown'} ({chosen}); "
+                 f"torch {kernels['torch_cpu_capability']}")
+    if kernels["openblas_core_avx512"] is False and "AVX512" in str(kernels["torch_cpu_capability"]):
+        lines.append("note: torch runs AVX-512 code while NumPy's OpenBLAS runs narrower kernels; every GEMM of "
+                     "convlab is about 1.8x slower than it could be here (--blas-core SkylakeX runs OpenBLAS's "
+                     "AVX-512 kernels)")
+    lines.append("ratios are convlab / torch NCHW (below 1: convlab is faster); CL = torch channels_last; "
+                 "GFLOP/s from the direct convolution's FLOPs; MiB = extra peak memory of one call")
+    if quick:
+        lines.append("quick mode: a smoke run, the numbers mean little")
+    return lines
+
+
+def _print_layers(console: Console | None, report: dict, header: list[str]) -> None:
+    for line in header:
+        _print(console, line)
+    _print(console)
+    if console is None:
+        print(format_report(report))
+    else:
+        print_rich(console, report_tables(report))
+    met = sum(t["met"] for t in report["targets"])
+    _print(console)
+    _print(console, f"{met} of {len(report['targets'])} target checks met; took {report['seconds']} s")
+    share = report["other_processes_cpu_share"]
+    if share is not None:
+        _print(console, f"other processes used {100 * share:.0f}% of the machine's CPU time during the run")
+
+
+def _warn_layers(report: dict) -> None:
+    load = report["load_average"]
+    disturbed = [f"{entry['name']} ({100 * entry['other_processes_cpu_share']:.0f}%)"
+                 for entry in report["layers"] if (entry["other_processes_cpu_share"] or 0) > _BUSY_SHARE]
+    if (load["before"] and load["before"][0] > _BUSY_LOAD_PER_CORE * (os.cpu_count() or 1)) or disturbed:
+        print(f"convlab bench: warning: the machine was busy (load average {load['before']} before the run; "
+              f"other processes used over {100 * _BUSY_SHARE:.0f}% of the CPU time during "
+              f"{', '.join(disturbed) or 'no layer'}); the timings are unreliable, rerun on an idle machine",
+              file=sys.stderr)
+    for entry in report["layers"]:
+        for pass_, failed in entry["failures"].items():
+            for impl, message in failed.items():
+                print(f"convlab bench: warning: {entry['name']} {pass_}: {impl} failed: {message}", file=sys.stderr)
+    worst = max((err for entry in report["layers"] for per_pass in entry["max_relative_error"].values()
+                 for err in per_pass.values()), default=0.0)
+    if worst > 1e-3:
+        print(f"convlab bench: warning: the implementations differ from torch by up to {worst:.2e} (relative)",
+              file=sys.stderr)
+
+
+def _print_analysis(console: Console | None, section: dict) -> None:
+    if console is None:
+        print(format_analysis(section))
+    else:
+        print_rich(console, [analysis_table(section)])
+    met, targets = section["met"], section["targets"]
+    _print(console)
+    _print(console, f"analysis: {met['seconds']} of {met['of']} models within {targets['seconds']:g} s, "
+                    f"{met['peak_memory']} of {met['of']} within {targets['peak_memory_bytes'] / 1e6:g} MB; "
+                    f"took {section['seconds']} s")
+    for entry in section["models"]:
+        if "failure" in entry:
+            print(f"convlab bench: warning: analysis of {entry['model']} failed: {entry['failure']}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``convlab bench`` and ``python -m convlab.bench``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="convlab bench", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.list:
+        print(_listing())
+        return 0
+    if args.threads < 1:
+        parser.error(f"--threads (={args.threads}) must be >= 1")
+    run_layers = not args.analysis or args.suite is not None or args.layers is not None
+    suite, layers = _select(parser, args)
+    model_names = _select_models(parser, args) if args.analysis else []
+    batch = args.batch if args.batch is not None else (1 if args.quick else 8)
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 5)
+    if repeat < 1 or batch < 1:
+        parser.error(f"--repeat (={repeat}) and --batch (={batch}) must be >= 1")
+    if args.blas_core is not None and not args.blas_core.isalnum():
+        parser.error(f"--blas-core (={args.blas_core!r}) must be an OpenBLAS core name such as SkylakeX or Haswell")
+    if run_layers and not _environment_ready(args.threads, args.blas_core):
+        if os.environ.get(_CHILD_MARK):
+            print("convlab bench: warning: could not set the OpenBLAS environment; torch timings may be unfair",
+                  file=sys.stderr)
+        else:
+            env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(args.threads),
+                       OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
+            if args.blas_core is not None:
+                env["OPENBLAS_CORETYPE"] = args.blas_core
+            return subprocess.call([sys.executable, "-m", "convlab.bench", *argv], env=env)
+    if run_layers:
+        try:
+            import scipy  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            print("convlab bench: error: needs torch and scipy (pip install -e '.[torch]' -c constraints.txt)",
+                  file=sys.stderr)
+            return 2
+
+    from .analysis import run_analysis
+    from .measure import load_average, machine
+    from .runner import run
+
+    console = _rich_console(args.plain)
+    if run_layers:
+        with _progress([layer.name for layer in layers], args.plain) as progress:
+            report = run(layers, batch, repeat, args.threads, progress)
+        report["suite"] = suite
+        _print_layers(console, report, _header_lines(report, suite, layers, args.threads, args.quick))
+        _warn_layers(report)
+    else:
+        report = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine(),
+                  "load_average": {"before": load_average()}}
+    if args.analysis:
+        with _progress(model_names, args.plain) as progress:
+            report["analysis"] = run_analysis(model_names, repeat, progress)
+        if run_layers:
+            _print(console)
+        else:
+            cpu = report["machine"]
+            _print(console, f"convlab bench: the analysis of {len(model_names)} zoo models, median of {repeat}; "
+                            f"{report['date']}, {cpu['cpu']} ({cpu['cores']} cores), "
+                            f"load average {report['load_average']['before']}")
+        _print_analysis(console, report["analysis"])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    return 0

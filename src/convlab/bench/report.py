@@ -1,0 +1,249 @@
+"""The report: the run's results as tables, in Markdown (plain text, files, pipes) or as Rich tables.
+
+:func:`report_tables` turns a run (the dict :func:`.runner.run` returns, the
+JSON) into tables as data: a title, a header, rows of strings, how many
+columns are left-aligned and how many identify a row (the key columns).
+:func:`format_report` writes them as aligned Markdown, :func:`rich_tables`
+as Rich tables that fit a width: when a table is wider than the terminal, its
+columns are dealt into as few tables as fit, each repeating the key columns.
+Rich (the optional extra ``cli``) is imported inside the functions that use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from .suites import PASS_LABEL, PASSES, SCIPY, TORCH, TORCH_CHANNELS_LAST
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+__all__ = ["Table", "analysis_table", "format_analysis", "format_report", "print_rich", "report_tables",
+           "rich_tables"]
+
+MAIN_HEADER = ("layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms", "convlab/torch",
+               "convlab/torch CL", "convlab GFLOP/s", "torch GFLOP/s", "convlab MiB", "torch MiB", "memory ratio",
+               "target")
+
+
+class Table(NamedTuple):
+    """One table of the report, as strings: ``left`` columns left-aligned, the first ``key`` name a row."""
+
+    title: str | None
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    left: int = 1
+    key: int = 1
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if digits == 2 and 0 < abs(value) < 0.01:
+        return f"{value:.3f}"
+    return f"{value:.{digits}f}"
+
+
+def _limit(limit: float, strict: bool) -> str:
+    return f"{'<' if strict else '<='} {limit:g}"
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT MET"
+
+
+def _main_table(layers: list[dict]) -> Table:
+    rows = []
+    for entry in layers:
+        checks = {(c["pass"]): c for c in entry["targets"] if c["target"] != "peak memory vs torch"
+                  and not c["target"].endswith("SciPy")}
+        for pass_ in PASSES:
+            r = entry["passes"][pass_]
+            ms, gflops, peak = r["ms"], r["gflops"], r["peak_memory_mib"]
+            check = checks.get(pass_)
+            rows.append((
+                entry["name"], PASS_LABEL[pass_], (entry["algorithms"] or {}).get(pass_) or "-",
+                _f(ms.get("convlab")), _f(ms.get(TORCH)), _f(ms.get(TORCH_CHANNELS_LAST)),
+                _f(r["ratio"]), _f(r["ratio_channels_last"]),
+                _f(gflops.get("convlab"), 1), _f(gflops.get(TORCH), 1),
+                _f(peak.get("convlab"), 1), _f(peak.get(TORCH), 1), _f(r["memory_ratio"]),
+                "-" if check is None else f"{_limit(check['limit'], check['strict'])} {_verdict(check['met'])}",
+            ))
+    return Table(None, MAIN_HEADER, rows, left=3, key=2)
+
+
+def _scipy_table(layers: list[dict]) -> Table | None:
+    rows = []
+    for entry in layers:
+        r = entry["passes"]["forward"]
+        if "fastest_scipy" in r:
+            ms = r["ms"]
+            rows.append((entry["name"], _f(ms["convlab"]), _f(ms[TORCH]), *(_f(ms.get(name)) for name in SCIPY),
+                         _f(r["ratio"]), f"{_f(r['ratio_fastest_scipy'])} ({r['fastest_scipy'].split('.', 1)[1]})"))
+    if not rows:
+        return None
+    return Table("Single channel, forward, against SciPy (ms):",
+                 ("layer", "convlab", "torch", "signal.correlate", "signal.fftconvolve", "ndimage.correlate",
+                  "convlab/torch", "convlab/fastest SciPy"), rows)
+
+
+def _class_table(classes: dict) -> Table:
+    rows = []
+    for name, summary in classes.items():
+        g = summary["geomean_ratio"]
+        rows.append((name, str(len(summary["layers"])), *(_f(g[pass_]) for pass_ in PASSES),
+                     _f(summary["geomean_ratio_channels_last"]["forward"])))
+    return Table("Geometric mean of convlab/torch NCHW per layer class (below 1: convlab is faster):",
+                 ("class", "layers", "forward", "backward", "input grad", "weight grad", "forward vs torch CL"), rows)
+
+
+def _target_table(targets: list[dict]) -> Table:
+    by_target: dict[str, dict[str, dict]] = {}
+    for t in targets:
+        by_target.setdefault(t["target"], {})[t["pass"]] = t
+    rows = []
+    for name, per_pass in by_target.items():
+        cells = []
+        for pass_ in PASSES:
+            t = per_pass.get(pass_)
+            cells.append("-" if t is None else f"{_f(t['figure'])} ({_limit(t['limit'], t['strict'])}) "
+                                               f"{_verdict(t['met'])}")
+        count = len(next(iter(per_pass.values()))["layers"])
+        rows.append((name, str(count), *cells))
+    return Table("Targets (the worst layer's ratio; forward against torch NCHW unless said; gradients within "
+                 "1.2x of the forward target):",
+                 ("target", "layers", "forward", "backward", "input grad", "weight grad"), rows)
+
+
+def report_tables(report: dict[str, object]) -> list[Table]:
+    """The run's tables: per layer and pass, SciPy (single channel), per class (geometric means), targets."""
+    layers: list[dict] = report["layers"]  # type: ignore[assignment]
+    tables = [_main_table(layers), _scipy_table(layers), _class_table(report["classes"]),  # type: ignore[arg-type]
+              _target_table(report["targets"])]  # type: ignore[arg-type]
+    return [table for table in tables if table is not None]
+
+
+def _mb(value: int) -> str:
+    return f"{value / 1e6:.1f}"
+
+
+def analysis_table(section: dict[str, object]) -> Table:
+    """The analysis section: per zoo model, its wall time and extra peak memory against the targets."""
+    targets: dict = section["targets"]  # type: ignore[assignment]
+    seconds_limit, memory_limit = targets["seconds"], targets["peak_memory_bytes"]
+    rows = []
+    for entry in section["models"]:  # type: ignore[union-attr]
+        shape = "x".join(map(str, entry["input_shape"]))
+        if "failure" in entry:
+            rows.append((entry["model"], shape, "-", "-", "-", "-", "-", "failed", "failed"))
+            continue
+        rows.append((entry["model"], shape, f"{entry['seconds']:.3f}", f"{entry['build_seconds']:.3f}",
+                     f"{entry['analyze_seconds']:.3f}", _mb(entry["peak_memory_bytes"]),
+                     _mb(entry["analyze_extra_memory_bytes"]),
+                     f"<= {seconds_limit:g} s {_verdict(entry['met']['seconds'])}",
+                     f"<= {memory_limit / 1e6:g} MB {_verdict(entry['met']['peak_memory'])}"))
+    return Table("Analysis of the zoo models, as convlab summary runs it (build the model, then analyze it; "
+                 "batch 1, the preset's input size; median seconds, tracemalloc peak in MB = 10^6 bytes):",
+                 ("model", "input", "seconds", "build s", "analyze s", "peak MB", "analyze extra MB", "time target",
+                  "memory target"), rows, left=2)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """An aligned Markdown table; the first ``left`` columns left-aligned, the others right-aligned."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(row):
+        cells = (str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        return "| " + " | ".join(cells) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + (":" if i >= left else "-") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), rule] + [line(r) for r in rows])
+
+
+def _format(tables: Sequence[Table]) -> str:
+    out = []
+    for table in tables:
+        if table.title:
+            out.append(f"\n{table.title}\n")
+        out.append(_markdown(table.header, table.rows, left=table.left))
+    return "\n".join(out)
+
+
+def format_report(report: dict[str, object]) -> str:
+    """The tables in Markdown: per layer and pass, SciPy (single channel), per class (geometric means), targets."""
+    return _format(report_tables(report))
+
+
+def format_analysis(section: dict[str, object]) -> str:
+    """The analysis section in Markdown (its title, then the table)."""
+    return _format([analysis_table(section)])
+
+
+# --------------------------------------------------------------------------- Rich
+
+
+def _two_lines(header: str) -> str:
+    """A header on at most two lines, split at the space that makes the longer line shortest."""
+    words = header.split(" ")
+    if len(words) == 1:
+        return header
+    splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
+    first, second = min(splits, key=lambda pair: max(len(pair[0]), len(pair[1])))
+    return f"{first}\n{second}"
+
+
+def _cell(text: str):
+    from rich.text import Text
+
+    style = "red" if text.endswith(("NOT MET", "failed")) else "green" if text.endswith("met") else ""
+    return Text(text, style=style)
+
+
+def _rich_table(table: Table, columns: Sequence[int]) -> RichTable:
+    from rich import box
+    from rich.table import Table as RichTable
+
+    out = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for i in columns:
+        out.add_column(_two_lines(table.header[i]), justify="left" if i < table.left else "right",
+                       no_wrap=i < table.key, overflow="fold")
+    for row in table.rows:
+        out.add_row(*(_cell(row[i]) for i in columns))
+    return out
+
+
+def rich_tables(table: Table, console: Console) -> list[RichTable]:
+    """``table`` as Rich tables no wider than ``console.width``: its columns in as few tables as fit.
+
+    Each table repeats the key columns (the layer and pass, the model...); the
+    others are dealt in order while the table's natural width fits. Only a
+    column too wide on its own beside the keys is left to Rich to wrap.
+    """
+    keys = list(range(table.key))
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for i in range(table.key, len(table.header)):
+        if current and console.measure(_rich_table(table, keys + current + [i])).maximum > console.width:
+            groups.append(current)
+            current = []
+        current.append(i)
+    groups.append(current)
+    return [_rich_table(table, keys + group) for group in groups]
+
+
+def print_rich(console: Console, tables: Sequence[Table]) -> None:
+    """Print ``tables`` (their titles wrapped) on ``console``, each fitting its width."""
+    from rich.text import Text
+
+    for table in tables:
+        if table.title:
+            console.print()
+            console.print(Text(table.title))
+        for part in rich_tables(table, console):
+            console.print()
+            console.print(part)
