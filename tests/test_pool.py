@@ -19,7 +19,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import convlab.functional as F
+from convlab.nn import AvgPool2d, MaxPool2d
+from convlab.nn import pool as nn_pool
 from convlab.ops.algorithms import reference
+from convlab.ops.pool import (
+    avg_pool_spec,
+    avg_pool_spec_vjp,
+    max_pool_spec,
+    max_pool_spec_vjp,
+    max_unpool_spec,
+    max_unpool_spec_vjp,
+)
+from convlab.spec import PoolSpec
 from tests.helpers import assert_close, check_against_torch, numerical_vjp
 
 MAX_WRAPPERS = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
@@ -487,6 +498,114 @@ def test_max_unpool_integer_and_unbatched():
     values = np.array([[3, 5]], dtype=np.int16)
     y = F.max_unpool1d(values, np.array([[1, 2]]), 2, output_size=(5,))
     assert y.dtype == np.int16 and y.tolist() == [[0, 3, 5, 0, 0]]
+
+
+# --------------------------------------------------------------------------- the PoolSpec entry points
+
+
+@settings(max_examples=40)
+@given(pool_cases("max"))
+def test_max_pool_spec_equals_max_pool(c):
+    nd, x = c["nd"], c["x"]
+    spec = PoolSpec(c["kernel"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"], ndim=nd)
+    values, indices = F.max_pool(x, *_max_args(c), True, ndim=nd)
+    spec_values, spec_indices = max_pool_spec(x, spec, return_indices=True)
+    np.testing.assert_array_equal(spec_values, values)  # NaN == NaN here
+    np.testing.assert_array_equal(spec_indices, indices)
+    assert spec_values.dtype == values.dtype
+    g = np.random.default_rng(0).standard_normal(values.shape).astype(x.dtype)
+    np.testing.assert_array_equal(max_pool_spec_vjp(g, x, spec), F.max_pool_vjp(g, x, *_max_args(c), ndim=nd))
+
+
+@settings(max_examples=40)
+@given(pool_cases("avg"))
+def test_avg_pool_spec_equals_avg_pool(c):
+    nd, x = c["nd"], c["x"]
+    kernel, stride, padding, ceil_mode, include, divisor = _avg_args(c)
+    spec = PoolSpec(kernel, stride, padding, 1, ceil_mode, include, divisor, ndim=nd)
+    y = F.avg_pool(x, *_avg_args(c), ndim=nd)
+    np.testing.assert_array_equal(avg_pool_spec(x, spec), y)
+    g = np.random.default_rng(0).standard_normal(y.shape).astype(x.dtype)
+    np.testing.assert_array_equal(avg_pool_spec_vjp(g, x, spec), F.avg_pool_vjp(g, x, *_avg_args(c), ndim=nd))
+
+
+@settings(max_examples=25)
+@given(unpool_cases())
+def test_max_unpool_spec_equals_max_unpool(c):
+    nd, values, indices = c["nd"], c["values"], c["indices"]
+    spec = PoolSpec(c["kernel"], c["stride"], c["padding"], ndim=nd)
+    args = (c["kernel"], c["stride"], c["padding"], c["output_size"])
+    y = F.max_unpool(values, indices, *args, ndim=nd)
+    np.testing.assert_array_equal(max_unpool_spec(values, indices, spec, c["output_size"]), y)
+    g = np.random.default_rng(0).standard_normal(y.shape).astype(values.dtype)
+    np.testing.assert_array_equal(max_unpool_spec_vjp(g, values, indices, spec, c["output_size"]),
+                                  F.max_unpool_vjp(g, values, indices, *args, ndim=nd))
+
+
+@pytest.fixture
+def specs_built(monkeypatch):
+    """The names of the PoolSpecs constructed while the test runs."""
+    built = []
+    init = PoolSpec.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(kwargs.get("name"))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PoolSpec, "__init__", counting_init)
+    return built
+
+
+def test_functional_pooling_builds_one_spec_per_call(specs_built):
+    x = np.arange(32.0).reshape(2, 1, 4, 4)
+    values, indices = F.max_pool2d(x, 2, return_indices=True)
+    assert specs_built == ["max_pool2d"]
+    F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    assert specs_built == ["max_pool2d", "avg_pool2d"]
+    F.max_unpool2d(values, indices, 2)
+    assert specs_built == ["max_pool2d", "avg_pool2d", "max_unpool2d"]
+
+
+@pytest.mark.parametrize("layer_type, entry, entry_vjp", [
+    (MaxPool2d, "max_pool_spec", "max_pool_spec_vjp"),
+    (AvgPool2d, "avg_pool_spec", "avg_pool_spec_vjp"),
+])
+def test_pooling_layer_builds_its_spec_once_and_passes_it_on(monkeypatch, specs_built, layer_type, entry, entry_vjp):
+    layer = layer_type(2, stride=1, padding=1)
+    assert specs_built == [layer_type.__name__]
+    received = []
+    for name in (entry, entry_vjp):
+        function = getattr(nn_pool, name)
+
+        def recording(*args, _function=function, **kwargs):
+            received.append(next(a for a in args if isinstance(a, PoolSpec)))
+            return _function(*args, **kwargs)
+
+        monkeypatch.setattr(nn_pool, name, recording)
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 4))
+    for _ in range(2):
+        y = layer(x)
+        layer.backward(np.ones_like(y))
+    assert specs_built == [layer_type.__name__]  # none rebuilt by forward or backward
+    assert len(received) == 4 and all(spec is layer.spec for spec in received)
+
+
+def test_spec_entry_points_refuse_what_the_spec_cannot_mean():
+    x = np.zeros((1, 1, 4))
+    with pytest.raises(TypeError, match=r"max_pool_spec: `spec` must be a convlab.spec.PoolSpec .* got 2 \(int\)"):
+        max_pool_spec(x, 2)
+    with pytest.raises(TypeError, match=r"avg_pool_spec_vjp: `spec` must be a convlab.spec.PoolSpec"):
+        avg_pool_spec_vjp(x, x, {"kernel_size": 2})
+    with pytest.raises(ValueError, match=r"avg_pool: `spec.dilation` \(=\(2,\)\) must be 1 in every spatial "
+                                         r"dimension; average pooling has no dilation"):
+        avg_pool_spec(x, PoolSpec(2, dilation=2, ndim=1, name="avg_pool"))
+    with pytest.raises(ValueError, match=r"unpool: `spec.dilation` \(=\(2,\)\) must be 1 .* max unpooling"):
+        max_unpool_spec(x, np.zeros((1, 1, 4), int), PoolSpec(2, dilation=2, ndim=1, name="unpool"))
+    # Errors are reported under the spec's name, or under _fn where given.
+    with pytest.raises(ValueError, match=r"^my_pool: `input` must have 3 dimensions"):
+        max_pool_spec(np.zeros((4,)), PoolSpec(2, ndim=1, name="my_pool"))
+    with pytest.raises(ValueError, match=r"^Layer.backward: `grad_output` must have the output's shape"):
+        max_pool_spec_vjp(np.zeros((1, 1, 3)), x, PoolSpec(2, ndim=1, name="Layer"), _fn="Layer.backward")
 
 
 # --------------------------------------------------------------------------- empty batches and bad input

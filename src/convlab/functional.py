@@ -48,18 +48,22 @@ from .ops.pool import (
     adaptive_max_pool,
     adaptive_max_pool_vjp,
     avg_pool,
+    avg_pool_spec,
     avg_pool_vjp,
     global_avg_pool,
     global_avg_pool_vjp,
     global_max_pool,
     global_max_pool_vjp,
     max_pool,
+    max_pool_spec,
     max_pool_vjp,
     max_unpool,
+    max_unpool_spec,
     max_unpool_vjp,
 )
 from .ops.shuffle import channel_shuffle, channel_shuffle_vjp
 from .ops.unfold import fold, fold_vjp, unfold, unfold_vjp
+from .spec import PoolSpec
 
 __all__ = [
     "ConvGrads",
@@ -261,6 +265,7 @@ def conv_transpose3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | N
 
 
 # --------------------------------------------------------------------------- pooling
+# Each builds its PoolSpec once and hands it to the engine's spec entry point as it is.
 
 
 def max_pool1d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -273,8 +278,8 @@ def max_pool1d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=
     >>> max_pool1d(np.array([[[1.0, 3.0, 2.0, 5.0, 4.0]]]), 2, return_indices=True)
     (array([[[3., 5.]]]), array([[[1, 3]]]))
     """
-    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, ndim=1,
-                    _fn="max_pool1d")
+    spec = PoolSpec(kernel_size, stride, padding, dilation, ceil_mode, ndim=1, name="max_pool1d")
+    return max_pool_spec(input, spec, return_indices)
 
 
 def max_pool2d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -292,8 +297,8 @@ def max_pool2d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=
     array([[ 5.,  7.],
            [13., 15.]])
     """
-    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, ndim=2,
-                    _fn="max_pool2d")
+    spec = PoolSpec(kernel_size, stride, padding, dilation, ceil_mode, ndim=2, name="max_pool2d")
+    return max_pool_spec(input, spec, return_indices)
 
 
 def max_pool3d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -306,8 +311,8 @@ def max_pool3d(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=
     >>> max_pool3d(np.arange(8.0).reshape(1, 1, 2, 2, 2), 2, return_indices=True)[1].ravel()
     array([7])
     """
-    return max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, ndim=3,
-                    _fn="max_pool3d")
+    spec = PoolSpec(kernel_size, stride, padding, dilation, ceil_mode, ndim=3, name="max_pool3d")
+    return max_pool_spec(input, spec, return_indices)
 
 
 def avg_pool1d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -324,8 +329,9 @@ def avg_pool1d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode
     >>> avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), 2, divisor_override=1)
     array([[[4., 8.]]])
     """
-    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, ndim=1,
-                    _fn="avg_pool1d")
+    spec = PoolSpec(kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override, ndim=1,
+                    name="avg_pool1d")
+    return avg_pool_spec(input, spec)
 
 
 def avg_pool2d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -343,8 +349,9 @@ def avg_pool2d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
-    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, ndim=2,
-                    _fn="avg_pool2d")
+    spec = PoolSpec(kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override, ndim=2,
+                    name="avg_pool2d")
+    return avg_pool_spec(input, spec)
 
 
 def avg_pool3d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
@@ -357,8 +364,9 @@ def avg_pool3d(input: np.ndarray, kernel_size, stride=None, padding=0, ceil_mode
     >>> avg_pool3d(np.arange(8.0).reshape(1, 1, 2, 2, 2), 2).ravel()
     array([3.5])
     """
-    return avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, ndim=3,
-                    _fn="avg_pool3d")
+    spec = PoolSpec(kernel_size, stride, padding, 1, ceil_mode, count_include_pad, divisor_override, ndim=3,
+                    name="avg_pool3d")
+    return avg_pool_spec(input, spec)
 
 
 def adaptive_max_pool1d(input: np.ndarray, output_size, return_indices: bool = False
@@ -446,7 +454,8 @@ def max_unpool1d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=Non
     >>> max_unpool1d(np.array([[[3.0, 5.0]]]), np.array([[[1, 3]]]), 2)
     array([[[0., 3., 0., 5.]]])
     """
-    return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=1, _fn="max_unpool1d")
+    spec = PoolSpec(kernel_size, stride, padding, ndim=1, name="max_unpool1d")
+    return max_unpool_spec(input, indices, spec, output_size)
 
 
 def max_unpool2d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=None, padding=0,
@@ -467,7 +476,8 @@ def max_unpool2d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=Non
            [ 0.,  0.,  0.,  0.],
            [ 0., 13.,  0., 15.]])
     """
-    return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=2, _fn="max_unpool2d")
+    spec = PoolSpec(kernel_size, stride, padding, ndim=2, name="max_unpool2d")
+    return max_unpool_spec(input, indices, spec, output_size)
 
 
 def max_unpool3d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=None, padding=0,
@@ -480,4 +490,5 @@ def max_unpool3d(input: np.ndarray, indices: np.ndarray, kernel_size, stride=Non
     >>> max_unpool3d(np.ones((1, 1, 1, 1, 1)), np.array([[[[[7]]]]]), 2).ravel()
     array([0., 0., 0., 0., 0., 0., 0., 1.])
     """
-    return max_unpool(input, indices, kernel_size, stride, padding, output_size, ndim=3, _fn="max_unpool3d")
+    spec = PoolSpec(kernel_size, stride, padding, ndim=3, name="max_unpool3d")
+    return max_unpool_spec(input, indices, spec, output_size)

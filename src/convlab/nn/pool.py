@@ -2,7 +2,10 @@
 
 Forward runs :mod:`convlab.ops.pool`, backward its ``*_vjp``: max pooling
 sends each output gradient to its window's argmax, average pooling spreads it
-over the window divided by the divisor.
+over the window divided by the divisor. A max or average pooling layer builds
+its :class:`~convlab.spec.PoolSpec` once, at construction, and hands that same
+object to :func:`~convlab.ops.pool.max_pool_spec` / :func:`~convlab.ops.pool.avg_pool_spec`
+and their vjps on every forward and backward.
 
 Attributes are normalized tuples, one entry per spatial dimension (torch keeps
 what was given, e.g. an int): ``kernel_size``, ``stride`` (the kernel size when
@@ -22,10 +25,10 @@ from ..ops.pool import (
     adaptive_avg_pool_vjp,
     adaptive_max_pool,
     adaptive_max_pool_vjp,
-    avg_pool,
-    avg_pool_vjp,
-    max_pool,
-    max_pool_vjp,
+    avg_pool_spec,
+    avg_pool_spec_vjp,
+    max_pool_spec,
+    max_pool_spec_vjp,
 )
 from ..spec import PoolSpec
 from ._checks import as_bool, as_int, check_grad, check_rank, conv_layout, float_input
@@ -102,22 +105,17 @@ class _MaxPoolNd(_PoolNd):
         self.ceil_mode = spec.ceil_mode
         self.return_indices = as_bool(layer, "return_indices", return_indices)
 
-    def _arguments(self, fn: str) -> dict:
-        s = self.spec
-        return dict(kernel_size=s.kernel_size, stride=s.stride, padding=s.padding, dilation=s.dilation,
-                    ceil_mode=s.ceil_mode, ndim=self._ndim, _fn=fn)
-
     def forward(self, input: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """The maxima, with ``return_indices=True`` also their flat indices (backward takes the maxima's gradient)."""
         x = self._check_input(input)
-        values, indices = max_pool(x, return_indices=True, **self._arguments(type(self).__name__))
+        values, indices = max_pool_spec(x, self.spec, return_indices=True)
         self._save(x, values.shape)
         return (values, indices) if self.return_indices else values
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         x, out_shape = self._saved()
         g = check_grad(type(self).__name__, grad_output, out_shape, x.dtype)
-        return max_pool_vjp(g, x, **self._arguments(f"{type(self).__name__}.backward"))
+        return max_pool_spec_vjp(g, x, self.spec, _fn=f"{type(self).__name__}.backward")
 
     def extra_repr(self) -> str:
         parts = self._window_repr()
@@ -147,22 +145,16 @@ class _AvgPoolNd(_PoolNd):
         self.count_include_pad = spec.count_include_pad
         self.divisor_override = spec.divisor_override
 
-    def _arguments(self, fn: str) -> dict:
-        s = self.spec
-        return dict(kernel_size=s.kernel_size, stride=s.stride, padding=s.padding, ceil_mode=s.ceil_mode,
-                    count_include_pad=s.count_include_pad, divisor_override=s.divisor_override, ndim=self._ndim,
-                    _fn=fn)
-
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = self._check_input(input)
-        y = avg_pool(x, **self._arguments(type(self).__name__))
+        y = avg_pool_spec(x, self.spec)
         self._save(x, y.shape)
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         x, out_shape = self._saved()
         g = check_grad(type(self).__name__, grad_output, out_shape, x.dtype)
-        return avg_pool_vjp(g, x, **self._arguments(f"{type(self).__name__}.backward"))
+        return avg_pool_spec_vjp(g, x, self.spec, _fn=f"{type(self).__name__}.backward")
 
     def extra_repr(self) -> str:
         parts = self._window_repr()
