@@ -6,9 +6,12 @@ facts (kernel, stride, padding, dilation, groups, channels, parameters), and
 (:mod:`convlab.shapes`), the one cost rule (:mod:`convlab.costs`) and the one
 receptive-field rule (Araujo et al., Distill 2019; :mod:`convlab.analysis.receptive`).
 
-Front-ends: ``convlab.nn`` models (:func:`graph_from_module`), torch modules
-(:func:`convlab.interop.torch.graph_from_torch`, reached from :func:`analyze`
-when it is given a ``torch.nn.Module``), or a graph written by hand.
+Front-ends: ``convlab.nn`` models (:func:`graph_from_module`), a zoo model by name
+(built inside :func:`convlab.nn.skeleton`: every layer and shape, no weights), a graph
+written by hand, and models of other frameworks through a registered reader
+(:func:`register_reader`): importing :mod:`convlab.interop` registers the one for torch
+modules (:func:`convlab.interop.torch.analyze`), so :func:`analyze` takes a
+``torch.nn.Module`` without this layer importing the one above it.
 
 >>> from convlab.spec import ConvSpec, PoolSpec
 >>> g = Graph()
@@ -30,6 +33,7 @@ from typing import Any
 from .facts import analyze_graph
 from .from_convlab import graph_from_module
 from .graph import KINDS, Graph, Node
+from .readers import find_reader, register_reader, unregister_reader
 from .report import CONVENTIONS, LayerFacts, Report
 
 __all__ = [
@@ -41,14 +45,39 @@ __all__ = [
     "Report",
     "analyze",
     "analyze_graph",
+    "find_reader",
     "graph_from_module",
+    "register_reader",
     "summary",
+    "unregister_reader",
+    "zoo_skeleton",
 ]
 
 
-def _is_torch_module(model: Any) -> bool:
+def _looks_like_torch(model: Any) -> bool:
     torch = sys.modules.get("torch")  # a torch model cannot exist unless torch is imported
     return torch is not None and isinstance(model, torch.nn.Module)
+
+
+def zoo_skeleton(name: str, input_shape: Sequence[int], **config: Any) -> Any:
+    """The zoo model ``name`` for ``input_shape``'s ``(C, H, W)``, built without weights (no memory, no draw).
+
+    ``convlab.models.create(name, input_size=(C, H, W), **config)`` inside
+    :func:`convlab.nn.skeleton`: the layers, their hyperparameters and their parameter
+    shapes are all there, the values are not (calling the model raises a ValueError).
+
+    >>> model = zoo_skeleton("vgg16", (1, 3, 224, 224))
+    >>> model.num_parameters()
+    138357544
+    """
+    from .. import models, nn
+
+    if not isinstance(input_shape, Sequence) or not all(isinstance(v, int) for v in input_shape) \
+            or len(input_shape) not in (3, 4):
+        raise ValueError(f"analyze: a zoo model ({name!r}) takes one input shape (N, C, H, W) or (C, H, W), "
+                         f"got {input_shape!r}")
+    with nn.skeleton():
+        return models.create(name, input_size=tuple(input_shape[-3:]), **config)
 
 
 def analyze(
@@ -58,25 +87,32 @@ def analyze(
     itemsize: int = 4,
     batched: bool | None = None,
     namespace: Any = None,
-    **torch_options: Any,
+    **options: Any,
 ) -> Report:
-    """Analyse a ``convlab.nn`` model, a ``torch.nn.Module`` or a :class:`Graph` for ``input_shape``.
+    """Analyse a ``convlab.nn`` model, a zoo model's name, a ``torch.nn.Module`` or a :class:`Graph`.
 
     ``input_shape`` is ``(N, C, *spatial)`` or unbatched ``(C, *spatial)``; counts are
-    for that whole input. A torch module is handed to
-    :func:`convlab.interop.torch.analyze` (``torch_options`` go there, e.g. ``method="fx"``).
-    ``namespace`` replaces ``convlab.nn`` as the place the layer classes are looked up.
+    for that whole input. A zoo name is built by :func:`zoo_skeleton` (``options`` go to
+    ``convlab.models.create``, e.g. ``num_classes=10``). Any other model goes to the reader
+    registered for it (:func:`register_reader`; ``options`` go there): a torch module to
+    :func:`convlab.interop.torch.analyze` (e.g. ``method="fx"``), registered when
+    :mod:`convlab.interop` is imported. ``namespace`` replaces ``convlab.nn`` as the place
+    the layer classes are looked up.
     """
     if isinstance(model, Graph):
         return analyze_graph(model, input_shape, itemsize=itemsize, batched=batched)
-    if _is_torch_module(model):
-        # The torch front-end lives above this layer; it is looked up only when a torch model is given.
-        from importlib import import_module
-
-        front_end = import_module("convlab.interop.torch")
-        return front_end.analyze(model, input_shape, itemsize=itemsize, batched=batched, **torch_options)
-    if torch_options:
-        raise TypeError(f"analyze: unexpected options {sorted(torch_options)} for a convlab model")
+    if isinstance(model, str):
+        model, options = zoo_skeleton(model, input_shape, **options), {}
+    reader = find_reader(model)
+    if reader is not None:
+        return reader(model, input_shape, itemsize=itemsize, batched=batched, **options)
+    if _looks_like_torch(model):
+        raise TypeError(
+            f"analyze: got a torch.nn.Module ({type(model).__name__}) but no reader for torch models is "
+            "registered: `import convlab.interop` (or convlab.interop.torch) registers it"
+        )
+    if options:
+        raise TypeError(f"analyze: unexpected options {sorted(options)} for a convlab model")
     graph = graph_from_module(model, namespace=namespace)
     return analyze_graph(graph, input_shape, itemsize=itemsize, batched=batched, model_name=type(model).__name__)
 

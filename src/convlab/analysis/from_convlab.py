@@ -27,15 +27,9 @@ import re
 from typing import Any
 
 from ..spec import ConvSpec, PoolSpec
-from .graph import Graph
+from .graph import ACTIVATION_CLASSES, Graph
 
 __all__ = ["graph_from_module"]
-
-_ACTIVATIONS = {
-    "ReLU": "relu", "ReLU6": "relu6", "Sigmoid": "sigmoid", "Tanh": "tanh", "Hardswish": "hardswish",
-    "Hardsigmoid": "hardsigmoid", "LeakyReLU": "leaky_relu", "GELU": "gelu", "SiLU": "silu", "ELU": "elu",
-    "Mish": "mish", "Softplus": "softplus", "PReLU": "prelu",
-}
 
 
 def _ndim_of(class_name: str) -> int | None:
@@ -181,8 +175,8 @@ class _Builder:
             )
         if role == "LocalResponseNorm":
             return add("lrn", name, x, size=m.size, **common)
-        if role in _ACTIVATIONS:
-            return add("activation", name, x, function=_ACTIVATIONS[role], **common)
+        if role in ACTIVATION_CLASSES:
+            return add("activation", name, x, function=ACTIVATION_CLASSES[role], **common)
         if role in ("Softmax", "LogSoftmax"):
             return add("softmax", name, x, dim=getattr(m, "dim", -1), **common)
         if role == "Linear":

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["KINDS", "Graph", "Node"]
+__all__ = ["ACTIVATION_CLASSES", "KINDS", "Graph", "Node"]
 
 # What each kind needs in ``Node.attrs`` (all optional unless marked *):
 #
@@ -64,6 +64,17 @@ KINDS = frozenset({
     "bn", "norm", "activation", "add", "mul", "concat", "shuffle", "slice", "flatten", "reshape", "pad",
     "upsample", "identity", "dropout", "lrn", "softmax", "other",
 })
+
+#: Element-wise activation layers, by class name (torch's names; convlab.nn has a subset), -> the
+#: ``function`` of their ``activation`` node. The one table both front-ends read (convlab.nn models in
+#: :mod:`convlab.analysis.from_convlab`, torch models in :mod:`convlab.interop.torch_mapper`).
+ACTIVATION_CLASSES = {
+    "ReLU": "relu", "ReLU6": "relu6", "LeakyReLU": "leaky_relu", "PReLU": "prelu", "ELU": "elu", "SELU": "selu",
+    "CELU": "celu", "GELU": "gelu", "SiLU": "silu", "Mish": "mish", "Sigmoid": "sigmoid", "Tanh": "tanh",
+    "Hardswish": "hardswish", "Hardsigmoid": "hardsigmoid", "Hardtanh": "hardtanh", "Softplus": "softplus",
+    "Softsign": "softsign", "LogSigmoid": "logsigmoid", "Tanhshrink": "tanhshrink", "Threshold": "threshold",
+    "RReLU": "rrelu",
+}
 
 
 @dataclass(eq=False)
