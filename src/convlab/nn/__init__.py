@@ -28,7 +28,7 @@ from .activation import Hardswish, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from .container import ChannelShuffle, ChannelSlice, Concat, Residual, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Dropout, Flatten, Identity, Linear, Upsample
-from .module import IncompatibleKeys, Module, Parameter, is_grad_enabled, no_grad
+from .module import IncompatibleKeys, Module, Parameter, is_grad_enabled, is_weightless, no_grad, skeleton
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm
 from .pool import (
     AdaptiveAvgPool1d,
@@ -93,5 +93,7 @@ __all__ = [
     "Upsample",
     "init",
     "is_grad_enabled",
+    "is_weightless",
     "no_grad",
+    "skeleton",
 ]

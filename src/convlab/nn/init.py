@@ -4,6 +4,9 @@ Every function fills a :class:`~convlab.nn.Parameter` (or an ndarray) in place
 and returns it. ``rng`` is a ``numpy.random.Generator``; None draws a fresh one
 from the operating system's entropy (not reproducible).
 
+A parameter built inside :class:`convlab.nn.skeleton` has no values to fill:
+every function leaves it alone (nothing is drawn, ``rng`` is not advanced).
+
 The layers' defaults are PyTorch's: ``kaiming_uniform_(w, a=sqrt(5))`` for
 convolution and linear weights, which is ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
 and the same bound for their biases (He et al., arXiv:1502.01852, with torch's
@@ -16,7 +19,7 @@ import math
 
 import numpy as np
 
-from .module import Parameter
+from .module import Parameter, is_weightless
 
 __all__ = [
     "calculate_fan_in_and_fan_out",
@@ -85,7 +88,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def uniform_(target: Target, a: float = 0.0, b: float = 1.0, *, rng: np.random.Generator | None = None) -> Target:
     """Fill with ``U(a, b)``."""
     array = _array("uniform_", target)
-    array[...] = _generator("uniform_", rng).uniform(a, b, size=array.shape)
+    generator = _generator("uniform_", rng)
+    if not is_weightless(array):  # a skeleton's parameter has no values to draw
+        array[...] = generator.uniform(a, b, size=array.shape)
     return target
 
 
@@ -93,12 +98,16 @@ def normal_(target: Target, mean: float = 0.0, std: float = 1.0, *,
             rng: np.random.Generator | None = None) -> Target:
     """Fill with ``N(mean, std^2)``."""
     array = _array("normal_", target)
-    array[...] = _generator("normal_", rng).normal(mean, std, size=array.shape)
+    generator = _generator("normal_", rng)
+    if not is_weightless(array):
+        array[...] = generator.normal(mean, std, size=array.shape)
     return target
 
 
 def constant_(target: Target, value: float) -> Target:
-    _array("constant_", target)[...] = value
+    array = _array("constant_", target)
+    if not is_weightless(array):
+        array[...] = value
     return target
 
 
@@ -152,6 +161,8 @@ def xavier_normal_(target: Target, gain: float = 1.0, *, rng: np.random.Generato
 def default_weight_and_bias_(weight: Parameter, bias: Parameter | None, rng: np.random.Generator | None) -> None:
     """PyTorch's default for convolution and linear layers: weight, then bias, from one generator."""
     rng = _generator("reset_parameters", rng)
+    if is_weightless(weight) and (bias is None or is_weightless(bias)):
+        return  # built inside skeleton(): nothing to draw
     kaiming_uniform_(weight, a=math.sqrt(5), rng=rng)
     if bias is not None:
         fan_in, _ = calculate_fan_in_and_fan_out(weight)

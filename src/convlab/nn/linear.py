@@ -40,9 +40,9 @@ class Linear(Module):
         self.out_features = as_int(layer, "out_features", out_features, minimum=1)
         bias = as_bool(layer, "bias", bias)
         dtype = _float_dtype(layer, dtype)
-        self.weight = Parameter(np.empty((self.out_features, self.in_features), dtype=dtype))
+        self.weight = Parameter.empty((self.out_features, self.in_features), dtype)  # no memory inside skeleton()
         if bias:
-            self.bias = Parameter(np.empty(self.out_features, dtype=dtype))
+            self.bias = Parameter.empty((self.out_features,), dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(rng)

@@ -25,6 +25,16 @@ reverse order, which is the order containers run backward in. So a ResNet
 block may register one ``relu`` and use it in both its body and its post step,
 like torchvision. Call modules (``module(x)``), not ``module.forward(x)``:
 the call is where the pass is tracked.
+
+Models without weights
+----------------------
+Inside ``with convlab.nn.skeleton():`` a model is built with every layer,
+hyperparameter and parameter shape, but no values: each :class:`Parameter`
+(and each buffer) holds a read-only zero-stride array of the right shape and
+dtype, which takes no memory, and the initialisers draw nothing (like torch's
+``meta`` device). The analysis builds zoo models this way. Calling such a
+model (or its backward) raises a ValueError saying it was built without
+weights; :meth:`Module.load_state_dict` gives it real arrays.
 """
 
 from __future__ import annotations
@@ -40,7 +50,9 @@ __all__ = [
     "Module",
     "Parameter",
     "is_grad_enabled",
+    "is_weightless",
     "no_grad",
+    "skeleton",
 ]
 
 
@@ -53,6 +65,8 @@ class _PassState:
     grad_enabled: bool = True
     depth: int = 0
     pass_id: int = 0
+    skeleton_depth: int = 0  # > 0 inside skeleton(): parameters and buffers get no memory
+    weightless_made: bool = False  # whether any weightless array exists (the forward check is skipped until then)
 
 
 _STATE = _PassState()
@@ -87,6 +101,86 @@ class no_grad:
 def is_grad_enabled() -> bool:
     """False inside :class:`no_grad`."""
     return _STATE.grad_enabled
+
+
+# --------------------------------------------------------------------------- models without weights
+
+
+class skeleton:
+    """Context manager: models built inside it have every layer and parameter shape, but no weights.
+
+    Each :class:`Parameter` and buffer created inside holds a read-only,
+    zero-stride array of its shape and dtype (``np.broadcast_to`` of one zero:
+    no memory), and the initialisers of :mod:`convlab.nn.init` skip the draw, so
+    building VGG-16 takes milliseconds instead of seconds and 1.3 GB. Shapes,
+    parameter counts, ``repr`` and the analysis are those of the real model;
+    calling it raises a ValueError (it has no weights), until
+    :meth:`Module.load_state_dict` gives every parameter real values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convlab import nn
+    >>> with nn.skeleton():
+    ...     fc = nn.Linear(25088, 4096)
+    >>> fc.weight, fc.weight.data.strides, fc.num_parameters()
+    (Parameter(shape=(4096, 25088), dtype=float32), (0, 0), 102764544)
+    >>> nn.is_weightless(fc.weight)
+    True
+    >>> fc(np.zeros((1, 25088), np.float32))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Linear: this layer was built without weights (inside convlab.nn.skeleton()): its parameter ...
+    """
+
+    def __enter__(self) -> skeleton:
+        _STATE.skeleton_depth += 1
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _STATE.skeleton_depth -= 1
+
+
+class _Weightless(np.ndarray):
+    """The values of a parameter or buffer built inside :class:`skeleton`: read-only zeros with no memory.
+
+    Views of it (``.T``, ``reshape``) stay weightless; copying keeps it weightless
+    (it is immutable), and pickling stores only its shape and dtype.
+    """
+
+    def __reduce__(self):
+        return _weightless, (self.shape, self.dtype)
+
+    def __copy__(self) -> _Weightless:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _Weightless:
+        return self
+
+
+def _weightless(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only zero-stride array of ``shape`` and ``dtype`` (``nbytes`` says the full size; none is used)."""
+    _STATE.weightless_made = True
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape).view(_Weightless)
+
+
+def is_weightless(value: object) -> bool:
+    """Whether ``value`` (a :class:`Parameter` or an array) was built without weights, inside :class:`skeleton`."""
+    return isinstance(value.data if isinstance(value, Parameter) else value, _Weightless)
+
+
+def _without_weights_error(module: Module, where: str) -> ValueError | None:
+    """The error for calling ``module`` when one of its own parameters or buffers has no values."""
+    for kind, registry in (("parameter", module._parameters), ("buffer", module._buffers)):
+        for name, value in registry.items():
+            array = value.data if isinstance(value, Parameter) else value
+            if isinstance(array, _Weightless):
+                return ValueError(
+                    f"{where}: this layer was built without weights (inside convlab.nn.skeleton()): its {kind} "
+                    f"{name!r} has the shape {tuple(array.shape)} but no values; build the model outside "
+                    f"skeleton(), or give it weights with load_state_dict(), before calling it"
+                )
+    return None
 
 
 # --------------------------------------------------------------------------- parameters
@@ -128,9 +222,26 @@ class Parameter:
             raise TypeError(f"Parameter: data must have a floating-point dtype, got {array.dtype}")
         if not isinstance(requires_grad, bool):
             raise TypeError(f"Parameter: requires_grad must be a bool, got {requires_grad!r}")
+        if _STATE.skeleton_depth and not isinstance(array, _Weightless):
+            array = _weightless(array.shape, array.dtype)  # inside skeleton(): the shape, no memory
         self.data: np.ndarray = array
         self.grad: np.ndarray | None = None
         self.requires_grad: bool = requires_grad
+
+    @classmethod
+    def empty(cls, shape: tuple[int, ...], dtype: type | np.dtype | str = np.float32,
+              requires_grad: bool = True) -> Parameter:
+        """A parameter of ``shape`` with uninitialised values (``np.empty``), or no memory inside :class:`skeleton`.
+
+        For layers, which fill it with an initialiser right after.
+
+        >>> Parameter.empty((64, 3, 7, 7))
+        Parameter(shape=(64, 3, 7, 7), dtype=float32)
+        """
+        dtype = np.dtype(dtype)
+        if _STATE.skeleton_depth:
+            return cls(_weightless(tuple(shape), dtype), requires_grad)
+        return cls(np.empty(shape, dtype=dtype), requires_grad)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -306,6 +417,8 @@ class Module:
         self.__dict__.pop(name, None)
         params.pop(name, None)
         modules.pop(name, None)
+        if array is not None and _STATE.skeleton_depth and not isinstance(array, _Weightless):
+            array = _weightless(array.shape, array.dtype)  # inside skeleton(): the shape, no memory
         buffers[name] = array
 
     def add_module(self, name: str, module: Module | None) -> None:
@@ -473,6 +586,13 @@ class Module:
         for key, value in values.items():
             owner, attr, is_param = targets[key]
             current = owner._parameters[attr].data if is_param else owner._buffers[attr]
+            if isinstance(current, _Weightless):  # built inside skeleton(): the values get memory now
+                loaded = np.array(value, dtype=current.dtype, copy=True)
+                if is_param:
+                    owner._parameters[attr].data = loaded
+                else:
+                    owner._buffers[attr] = loaded
+                continue
             np.copyto(current, value, casting="unsafe")
         return IncompatibleKeys(missing, unexpected)
 
@@ -482,12 +602,12 @@ class Module:
         for module in self.modules():
             for param in module._parameters.values():
                 if param is not None:
-                    param.data = param.data.astype(target)
+                    param.data = _astype(param.data, target)
                     if param.grad is not None:
                         param.grad = param.grad.astype(target)
             for name, buffer in module._buffers.items():
                 if buffer is not None and buffer.dtype.kind == "f":
-                    module._buffers[name] = buffer.astype(target)
+                    module._buffers[name] = _astype(buffer, target)
         return self
 
     # ----------------------------------------------------------------------- modes and gradients
@@ -528,6 +648,10 @@ class Module:
                 f"that is not supported for modules with state or parameters (only stateless activations, "
                 f"Identity, Flatten and Upsample may be reused): register a second instance"
             )
+        if state.weightless_made:
+            error = _without_weights_error(self, type(self).__name__)
+            if error is not None:
+                raise error
         if self._pass_id != state.pass_id:
             self._caches.clear()
             object.__setattr__(self, "_pass_id", state.pass_id)
@@ -556,6 +680,10 @@ class Module:
     def _saved(self) -> tuple:
         """What forward cached; for a module used k times in a pass, the uses in reverse order, cyclically."""
         caches = self._caches
+        if not caches and _STATE.weightless_made:
+            error = _without_weights_error(self, f"{type(self).__name__}.backward")
+            if error is not None:
+                raise error
         if not caches:
             raise ValueError(
                 f"{type(self).__name__}.backward: no forward pass is cached (call the module on an input first; "
@@ -594,6 +722,13 @@ class Module:
 
 
 # --------------------------------------------------------------------------- helpers shared by the layers
+
+
+def _astype(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array.astype(dtype)``; a weightless array stays weightless (no memory)."""
+    if isinstance(array, _Weightless):
+        return _weightless(array.shape, dtype)
+    return array.astype(dtype)
 
 
 def _float_dtype(layer: str, dtype: object) -> np.dtype:

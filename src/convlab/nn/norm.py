@@ -8,9 +8,15 @@ import numpy as np
 
 from ..ops.pool import avg_pool, avg_pool_vjp
 from ._checks import as_bool, as_float, as_int, check_channels, check_dtype, check_grad, float_input
-from .module import Module, Parameter, _float_dtype
+from .module import Module, Parameter, _float_dtype, is_weightless
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm"]
+
+
+def _fill(array: np.ndarray, value: float) -> None:
+    """Set every element, except in a layer built inside convlab.nn.skeleton() (no values to set)."""
+    if not is_weightless(array):
+        array[...] = value
 
 
 class _BatchNorm(Module):
@@ -56,15 +62,15 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean[...] = 0
-            self.running_var[...] = 1
-            self.num_batches_tracked[...] = 0
+            _fill(self.running_mean, 0)
+            _fill(self.running_var, 1)
+            _fill(self.num_batches_tracked, 0)
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
         if self.affine:
-            self.weight.data[...] = 1
-            self.bias.data[...] = 0
+            _fill(self.weight.data, 1)
+            _fill(self.bias.data, 0)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         """Normalize each channel by the batch statistics (training) or the running statistics (eval).
