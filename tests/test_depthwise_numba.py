@@ -1,14 +1,14 @@
-"""The depthwise algorithm's two backends, the compiled kernels (numba) and the NumPy loops, equal the reference.
+"""The depthwise algorithm's two records, ``depthwise`` (compiled kernels where numba imports) and
+``depthwise_numpy`` (the NumPy loops), equal the reference.
 
 The random calls and op specs are those of ``test_algorithms`` (forward, and the
-input and weight gradients through ``conv_vjp`` with ``algorithm='depthwise'``),
-run once per backend. The numba cases skip when numba is not installed; the
+input and weight gradients through ``conv_vjp`` with the algorithm named),
+run once per record. The compiled cases skip when numba is not installed; the
 NumPy ones always run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 
@@ -18,21 +18,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import convlab.functional as F
-from convlab.ops.algorithms import depthwise, reference
+from convlab.ops.algorithms import ALGORITHMS, RECORDS, depthwise, reference
 from convlab.ops.algorithms._layout import Call
 
 from .helpers import assert_close
 from .test_algorithms import _args, _arrays, _check_conv_and_vjp, _check_transpose_and_vjp, op_cases, primitive_calls
 
-BACKENDS = pytest.mark.parametrize("backend", ["numba", "numpy"])
+BACKENDS = pytest.mark.parametrize("backend", ["depthwise", "depthwise_numpy"])
 
 
-@contextlib.contextmanager
 def _using(backend: str):
-    if backend == "numba":
+    """The primitive of the record ``backend``; the compiled one skips without numba."""
+    if backend == "depthwise":
         pytest.importorskip("numba")
-    with depthwise.backend(backend):
-        yield
+    return ALGORITHMS[backend]
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ def kernels():
 
 def _uses_numba(backend: str, case, dtype) -> bool:
     x, w = _arrays(case, dtype)
-    return depthwise.uses_numba(Call.of(x, w, *_args(case)))
+    return backend == "depthwise" and depthwise.uses_numba(Call.of(x, w, *_args(case)))
 
 
 # --------------------------------------------------------------------------- the primitive
@@ -55,53 +54,53 @@ def _uses_numba(backend: str, case, dtype) -> bool:
 @settings(max_examples=40, deadline=None)
 @given(data=st.data())
 def test_primitive_equals_reference(backend, data):
-    with _using(backend):
-        case = data.draw(primitive_calls("depthwise"))
-        x, w = _arrays(case)
-        assert _uses_numba(backend, case, np.float64) == (backend == "numba" and len(case["x_shape"]) < 5)
-        assert_close(depthwise.conv_general(x, w, *_args(case)), reference.conv_general(x, w, *_args(case)), str(case))
+    run = _using(backend)
+    case = data.draw(primitive_calls("depthwise"))
+    x, w = _arrays(case)
+    assert _uses_numba(backend, case, np.float64) == (backend == "depthwise" and len(case["x_shape"]) < 5)
+    assert_close(run(x, w, *_args(case)), reference.conv_general(x, w, *_args(case)), str(case))
 
 
 @BACKENDS
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_float32_within_the_suite_tolerance(backend, data):
-    with _using(backend):
-        case = data.draw(primitive_calls("depthwise"))
-        x, w = _arrays(case)
-        expected = reference.conv_general(x, w, *_args(case)).astype(np.float32)
-        got = depthwise.conv_general(x.astype(np.float32), w.astype(np.float32), *_args(case))
-        assert_close(got, expected, f"float32 {case}")
+    run = _using(backend)
+    case = data.draw(primitive_calls("depthwise"))
+    x, w = _arrays(case)
+    expected = reference.conv_general(x, w, *_args(case)).astype(np.float32)
+    got = run(x.astype(np.float32), w.astype(np.float32), *_args(case))
+    assert_close(got, expected, f"float32 {case}")
 
 
 @BACKENDS
 @settings(max_examples=40, deadline=None)
 @given(case=primitive_calls())
 def test_every_call_it_accepts_equals_reference(backend, case):
-    with _using(backend):
-        # Random grouped calls: those depthwise accepts (groups == C_in, and the gradient forms with several
-        # input channels per group) equal the reference; the others are refused with the reason.
-        x, w = _arrays(case)
-        reason = depthwise.unsupported(Call.of(x, w, *_args(case)))
-        if reason is None:
-            assert_close(depthwise.conv_general(x, w, *_args(case)), reference.conv_general(x, w, *_args(case)))
-        else:
-            with pytest.raises(ValueError, match="groups == C_in"):
-                depthwise.conv_general(x, w, *_args(case))
+    run = _using(backend)
+    # Random grouped calls: those depthwise accepts (groups == C_in, and the gradient forms with several
+    # input channels per group) equal the reference; the others are refused with the reason.
+    x, w = _arrays(case)
+    reason = depthwise.unsupported(Call.of(x, w, *_args(case)))
+    if reason is None:
+        assert_close(run(x, w, *_args(case)), reference.conv_general(x, w, *_args(case)))
+    else:
+        with pytest.raises(ValueError, match="groups == C_in"):
+            run(x, w, *_args(case))
 
 
 @BACKENDS
 @settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_integers_stay_exact(backend, data):
-    with _using(backend):
-        # numba handles floats only: integer calls take the NumPy loops on both backends
-        case = data.draw(primitive_calls("depthwise"))
-        x, w = _arrays(case, np.int64)
-        assert not _uses_numba(backend, case, np.int64)
-        got = depthwise.conv_general(x, w, *_args(case))
-        assert got.dtype == np.int64
-        np.testing.assert_array_equal(got, reference.conv_general(x, w, *_args(case)))
+    run = _using(backend)
+    # numba handles floats only: integer calls take the NumPy loops on both backends
+    case = data.draw(primitive_calls("depthwise"))
+    x, w = _arrays(case, np.int64)
+    assert not _uses_numba(backend, case, np.int64)
+    got = run(x, w, *_args(case))
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, reference.conv_general(x, w, *_args(case)))
 
 
 @settings(max_examples=25, deadline=None)
@@ -112,8 +111,7 @@ def test_compiled_forward_equals_numpy_loop_bit_for_bit(data):
     case = data.draw(primitive_calls("depthwise"))
     x, w = _arrays(case, np.float32)
     call = Call.of(x, w, *_args(case))
-    with depthwise.backend("numba"):
-        compiled = depthwise.conv_general(x, w, *_args(case))
+    compiled = ALGORITHMS["depthwise"](x, w, *_args(case))
     numpy_loop = depthwise._per_tap(call, x, w) if not call.is_empty else compiled
     if len(case["x_shape"]) < 5 and not (call.out_size[-1] < call.kernel[-1]):
         np.testing.assert_array_equal(compiled, numpy_loop)
@@ -138,10 +136,10 @@ def test_numpy_loops_over_taps_and_over_positions_agree(case):
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_ops_and_both_gradients_equal_reference(backend, data):
-    with _using(backend):
-        case = data.draw(op_cases("depthwise"))
-        _check_conv_and_vjp(case, "depthwise")
-        _check_transpose_and_vjp(case, "depthwise")
+    _using(backend)
+    case = data.draw(op_cases("depthwise"))
+    _check_conv_and_vjp(case, backend)
+    _check_transpose_and_vjp(case, backend)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
@@ -156,10 +154,9 @@ def test_layer_gradients_run_on_the_compiled_kernels(kernels, monkeypatch, strid
     x = rng.standard_normal((3, 4, 12, 11)).astype(np.float32)
     w = rng.standard_normal((4 * multiplier, 1, 3, 3)).astype(np.float32)
     kw = dict(stride=stride, padding=1, groups=4)
-    with depthwise.backend("numba"):
-        y = F.conv2d(x, w, **kw, algorithm="depthwise")
-        g = rng.standard_normal(y.shape).astype(np.float32)
-        grads = F.conv_vjp(g, x, w, **kw, algorithm="depthwise")
+    y = F.conv2d(x, w, **kw, algorithm="depthwise")
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    grads = F.conv_vjp(g, x, w, **kw, algorithm="depthwise")
     expected = F.conv_vjp(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), **kw,
                           algorithm="reference")
     assert_close(grads.input, expected.input.astype(np.float32), "input gradient")
@@ -171,39 +168,39 @@ def test_layer_gradients_run_on_the_compiled_kernels(kernels, monkeypatch, strid
 
 @BACKENDS
 def test_large_kernel_and_crops(backend):
-    with _using(backend):
-        # a 31x31 kernel on a 40x40 plane (the RepLKNet case) and negative pads, float32
-        rng = np.random.default_rng(5)
-        x = rng.standard_normal((2, 3, 40, 40))
-        w = rng.standard_normal((3, 1, 31, 31)) / 31
-        for pads in (((15, 15), (15, 15)), ((-2, 3), (4, -1))):
-            args = ((1, 1), pads, (1, 1), (1, 1), 3)
-            expected = reference.conv_general(x, w, *args).astype(np.float32)
-            assert_close(depthwise.conv_general(x.astype(np.float32), w.astype(np.float32), *args), expected)
+    run = _using(backend)
+    # a 31x31 kernel on a 40x40 plane (the RepLKNet case) and negative pads, float32
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 40, 40))
+    w = rng.standard_normal((3, 1, 31, 31)) / 31
+    for pads in (((15, 15), (15, 15)), ((-2, 3), (4, -1))):
+        args = ((1, 1), pads, (1, 1), (1, 1), 3)
+        expected = reference.conv_general(x, w, *args).astype(np.float32)
+        assert_close(run(x.astype(np.float32), w.astype(np.float32), *args), expected)
 
 
-# --------------------------------------------------------------------------- the switch and the import
+# --------------------------------------------------------------------------- the records and the import
 
 
-def test_backend_switch():
-    before = depthwise.get_backend()
-    with depthwise.backend("numpy"):
-        assert depthwise.get_backend() == "numpy"
-        assert not depthwise.uses_numba(Call.of((1, 2, 5, 5), (2, 1, 3, 3), (1, 1), ((1, 1),) * 2, (1, 1), (1, 1), 2,
-                                                np.float32))
-    assert depthwise.get_backend() == before
-    with pytest.raises(ValueError, match=r"depthwise.set_backend: `name` must be one of \('auto', 'numba', "
-                                         r"'numpy'\), got 'cuda'"):
-        depthwise.set_backend("cuda")
+def test_two_records_one_switch():
+    # The choice of loops is an algorithm name, not a global setting: depthwise_numpy never runs compiled
+    # code, auto considers only depthwise, and both describe the same calls.
+    call = Call.of((1, 2, 5, 5), (2, 1, 3, 3), (1, 1), ((1, 1),) * 2, (1, 1), (1, 1), 2, np.float32)
+    assert RECORDS["depthwise"].automatic and not RECORDS["depthwise_numpy"].automatic
+    assert RECORDS["depthwise_numpy"].why_not(call) is None and RECORDS["depthwise"].why_not(call) is None
+    assert not hasattr(depthwise, "set_backend")
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 1, 3, 3), np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(depthwise, "_compiled", lambda *a: pytest.fail("depthwise_numpy ran the compiled kernel"))
+        got = F.conv2d(x, w, padding=1, groups=2, algorithm="depthwise_numpy")
+    assert_close(got, reference.conv_general(x, w, (1, 1), ((1, 1),) * 2, (1, 1), (1, 1), 2))
 
 
-def test_numba_backend_without_numba_is_an_import_error(monkeypatch):
+def test_without_numba_depthwise_takes_the_numpy_loops(monkeypatch):
     monkeypatch.setattr(depthwise, "_kernels", False)  # as if numba did not import
     assert not depthwise.numba_available()
-    with pytest.raises(ImportError, match=r"'numba' needs the optional dependency numba"):
-        depthwise.set_backend("numba")
-    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 1, 3, 3), np.float32)  # auto: the NumPy loops
-    assert_close(depthwise.conv_general(x, w, (1, 1), ((1, 1),) * 2, (1, 1), (1, 1), 2),
+    x, w = np.ones((1, 2, 5, 5), np.float32), np.ones((2, 1, 3, 3), np.float32)
+    assert_close(ALGORITHMS["depthwise"](x, w, (1, 1), ((1, 1),) * 2, (1, 1), (1, 1), 2),
                  reference.conv_general(x, w, (1, 1), ((1, 1),) * 2, (1, 1), (1, 1), 2))
 
 

@@ -31,12 +31,14 @@ __all__ = [
     "conv_output_shape",
     "conv_transpose_output_length",
     "conv_transpose_output_shape",
+    "output_length",
     "output_padding_for_size",
     "pool_output_length",
     "pool_output_shape",
     "receptive_field",
     "resolve_padding",
     "same_tf_padding",
+    "transpose_padding",
 ]
 
 
@@ -74,6 +76,39 @@ def _pair(padding: int | tuple[int, int]) -> tuple[int, int]:
 def _span(kernel_size: int, dilation: int) -> str:
     """Text of the dilated kernel span d*(k-1)."""
     return f"{dilation}*({kernel_size}-1)" if dilation != 1 else f"({kernel_size}-1)"
+
+
+def output_length(padded_length: int, kernel_size: int, stride: int = 1, dilation: int = 1) -> int:
+    """The number of kernel windows in an already padded (and input-dilated) length, 0 when none fits.
+
+    ``floor((S - d*(k-1) - 1) / s) + 1`` (Dumoulin & Visin, relationship 6). The
+    plain-int form of :func:`conv_output_length`, for the engine's hot paths.
+
+    >>> output_length(7, 3, stride=2)
+    3
+    """
+    span = dilation * (kernel_size - 1) + 1
+    return (padded_length - span) // stride + 1 if padded_length >= span else 0
+
+
+def transpose_padding(
+    kernel_size: Sequence[int], dilation: Sequence[int], padding: Sequence[tuple[int, int]],
+    output_padding: Sequence[int],
+) -> Pairs:
+    """The zero padding of the stride-1 convolution that computes a transposed convolution.
+
+    A transposed convolution is the input dilated by the stride, padded by
+    ``d*(k-1) - lo`` on the left and ``d*(k-1) - hi + output_padding`` on the
+    right (negative amounts crop), correlated with the flipped kernel
+    (Dumoulin & Visin, arXiv:1603.07285, relationships 13-14, with dilation).
+
+    >>> transpose_padding((3, 3), (1, 1), ((1, 1), (0, 0)), (1, 0))
+    ((1, 2), (2, 2))
+    """
+    return tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi + op)
+        for k, d, (lo, hi), op in zip(kernel_size, dilation, padding, output_padding, strict=True)
+    )
 
 
 def conv_output_length(

@@ -42,6 +42,7 @@ __all__ = [
     "PoolSpec",
     "as_int",
     "as_tuple",
+    "padding_pairs",
 ]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
@@ -121,6 +122,19 @@ def _padding_pairs(
         if mode == "causal":
             return tuple((t, 0) for t in spans)
         return "same_tf"
+    return padding_pairs(fn, padding, ndim, allowed_strings=allowed_strings)
+
+
+def padding_pairs(fn: str, padding: object, ndim: int, *, allow_crop: bool = False,
+                  allowed_strings: tuple[str, ...] = PADDING_STRINGS) -> Pairs:
+    """The numeric padding forms (an int, one int per dimension, ``(lo, hi)`` pairs) as ``(lo, hi)`` pairs.
+
+    Negative amounts (crops) are refused unless ``allow_crop``: the primitive's
+    own calls crop, a user's padding never does.
+
+    >>> padding_pairs("conv", ((0, 1), 2), 2)
+    ((0, 1), (2, 2))
+    """
     if isinstance(padding, (list, tuple)):
         if len(padding) != ndim:
             raise ValueError(
@@ -145,12 +159,25 @@ def _padding_pairs(
             )
         v = int(padding)
         out = ((v, v),) * ndim
-    for i, (lo, hi) in enumerate(out):
-        if lo < 0 or hi < 0:
-            raise ValueError(
-                f"{fn}: `padding` must be >= 0 (cropping is not supported), got {(lo, hi)} in spatial dimension {i}"
-            )
+    if not allow_crop:
+        for i, (lo, hi) in enumerate(out):
+            if lo < 0 or hi < 0:
+                raise ValueError(
+                    f"{fn}: `padding` must be >= 0 (cropping is not supported), got {(lo, hi)} in spatial "
+                    f"dimension {i}"
+                )
     return out
+
+
+def _check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
+                          dilation: tuple[int, ...]) -> None:
+    """A transposed convolution's ``output_padding`` must be below ``max(stride, dilation)`` (PyTorch's rule)."""
+    for i, (o, si, di) in enumerate(zip(output_padding, stride, dilation, strict=True)):
+        if o >= max(si, di):
+            raise ValueError(
+                f"{fn}: `output_padding` (={o}) must be smaller than either stride (={si}) "
+                f"or dilation (={di}) in spatial dimension {i}"
+            )
 
 
 def _ndim_of(fn: str, kernel_size: object, ndim: int | None) -> int:
@@ -240,12 +267,7 @@ class ConvSpec:
                 raise ValueError(
                     f"{fn}: only padding_mode='zeros' is supported for transposed convolution, got {padding_mode!r}"
                 )
-            for i, (o, si, di) in enumerate(zip(op, s, d, strict=True)):
-                if o >= max(si, di):
-                    raise ValueError(
-                        f"{fn}: `output_padding` (={o}) must be smaller than either stride (={si}) "
-                        f"or dilation (={di}) in spatial dimension {i}"
-                    )
+            _check_output_padding(fn, op, s, d)
         elif any(op):
             raise ValueError(f"{fn}: `output_padding` (={op}) is only meaningful for a transposed convolution")
         for attr, value in (
@@ -264,13 +286,23 @@ class ConvSpec:
         """Extent of the dilated kernel, ``d*(k-1) + 1`` per dimension."""
         return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, self.dilation, strict=True))
 
-    def with_name(self, name: str) -> ConvSpec:
-        """The same spec, reporting errors as ``name``."""
+    def _replaced(self, **changes: object) -> ConvSpec:
         new = object.__new__(ConvSpec)
         for attr in self.__dataclass_fields__:
-            object.__setattr__(new, attr, getattr(self, attr))
-        object.__setattr__(new, "name", name)
+            object.__setattr__(new, attr, changes.get(attr, getattr(self, attr)))
         return new
+
+    def with_name(self, name: str) -> ConvSpec:
+        """The same spec, reporting errors as ``name``."""
+        return self._replaced(name=name)
+
+    def with_output_padding(self, output_padding: tuple[int, ...]) -> ConvSpec:
+        """The same transposed spec with another ``output_padding`` (checked like the constructor's)."""
+        op = as_tuple(self.name, "output_padding", output_padding, self.ndim, minimum=0)
+        if not self.transposed and any(op):
+            raise ValueError(f"{self.name}: `output_padding` (={op}) is only meaningful for a transposed convolution")
+        _check_output_padding(self.name, op, self.stride, self.dilation)
+        return self._replaced(output_padding=op)
 
 
 @dataclass(frozen=True, init=False)

@@ -13,6 +13,15 @@ the string when a string was given (``'same'``, ``'valid'``, and convlab's
 ``'same_tf'``, ``'full'``, ``'causal'``), and a tuple of ``(lo, hi)`` pairs
 for asymmetric padding (a convlab extension); ``.spec.padding`` always holds
 the resolved ``(lo, hi)`` pairs (or ``'same_tf'``, which depends on the input size).
+
+The spec is built once, at construction, and handed to the engine as it is
+(:func:`convlab.ops.conv.conv_spec` and friends) on every forward and backward.
+``algorithm=`` chooses the engine's algorithm as in :mod:`convlab.functional`
+(default ``'auto'``; the gradients fall back to ``'gemm'`` where a named one
+does not apply). Backward computes only the gradients someone needs: none for
+a frozen parameter (``requires_grad=False``), and no input gradient when
+``needs_input_grad`` is False (the first layer of a network, whose input is
+data; ``backward`` then returns None).
 """
 
 from __future__ import annotations
@@ -22,7 +31,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..ops.conv import conv, conv_transpose, conv_transpose_vjp, conv_vjp
+from ..ops.algorithms import choose
+from ..ops.conv import conv_spec, conv_spec_vjp, conv_transpose_spec, conv_transpose_spec_vjp
 from ..spec import ConvSpec
 from ._checks import as_bool, as_int, check_channels, check_dtype, check_grad, check_rank, conv_layout, float_input
 from .init import default_weight_and_bias_
@@ -56,9 +66,11 @@ class _ConvNd(Module):
     padding_mode: str
     output_padding: tuple[int, ...]
     spec: ConvSpec
+    algorithm: str
+    needs_input_grad: bool
 
     def _setup(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-               padding_mode, output_padding, dtype, rng) -> None:
+               padding_mode, output_padding, dtype, rng, algorithm) -> None:
         super().__init__()
         layer = type(self).__name__
         nd = self._ndim
@@ -81,6 +93,10 @@ class _ConvNd(Module):
         self.padding_mode = spec.padding_mode
         self.output_padding = spec.output_padding
         self.spec = spec
+        self._backward_spec = spec.with_name(f"{layer}.backward")
+        choose(layer, algorithm)  # a clear error now rather than at the first forward
+        self.algorithm = algorithm
+        self.needs_input_grad = True
         if self._transposed:
             shape = (in_channels, out_channels // spec.groups) + spec.kernel_size
         else:
@@ -98,6 +114,22 @@ class _ConvNd(Module):
         ``rng`` (a ``numpy.random.Generator``) draws the weight, then the bias; None draws a fresh generator.
         """
         default_weight_and_bias_(self.weight, self.bias, rng)
+
+    def _wanted(self) -> tuple[str, ...]:
+        """The gradients backward computes: the input's unless switched off, trainable parameters'."""
+        wanted = ("input",) if self.needs_input_grad else ()
+        if self.weight.requires_grad:
+            wanted += ("weight",)
+        if self.bias is not None and self.bias.requires_grad:
+            wanted += ("bias",)
+        return wanted
+
+    def _accumulate(self, grads) -> np.ndarray | None:
+        if grads.weight is not None:
+            self.weight.accumulate_grad(grads.weight)
+        if grads.bias is not None:
+            self.bias.accumulate_grad(grads.bias)
+        return grads.input
 
     def _check_input(self, input: object) -> np.ndarray:
         layer = type(self).__name__
@@ -128,6 +160,8 @@ class _ConvNd(Module):
             parts.append("bias=False")
         if self.padding_mode != "zeros":
             parts.append(f"padding_mode={self.padding_mode!r}")
+        if self.algorithm != "auto":
+            parts.append(f"algorithm={self.algorithm!r}")
         return ", ".join(parts)
 
 
@@ -146,32 +180,28 @@ class _Conv(_ConvNd):
         *,
         dtype: type | np.dtype | str = np.float32,
         rng: np.random.Generator | None = None,
+        algorithm: str = "auto",
     ) -> None:
         self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-                    0, dtype, rng)
-
-    def _arguments(self) -> dict:
-        s = self.spec
-        return dict(stride=s.stride, padding=s.padding, dilation=s.dilation, groups=s.groups,
-                    padding_mode=s.padding_mode, ndim=self._ndim, _fn=type(self).__name__)
+                    0, dtype, rng, algorithm)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = self._check_input(input)
         bias = None if self.bias is None else self.bias.data
-        y = conv(x, self.weight.data, bias, **self._arguments())
+        y = conv_spec(x, self.weight.data, self.spec, bias, algorithm=self.algorithm)
         self._save(x, y.shape)
         return y
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         x, out_shape = self._saved()
         g = check_grad(type(self).__name__, grad_output, out_shape, x.dtype)
+        wanted = self._wanted()
+        if not wanted:
+            return None
         bias = None if self.bias is None else self.bias.data
-        arguments = {**self._arguments(), "_fn": f"{type(self).__name__}.backward"}
-        grads = conv_vjp(g, x, self.weight.data, bias, **arguments)
-        self.weight.accumulate_grad(grads.weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grads.bias)
-        return grads.input
+        grads = conv_spec_vjp(g, x, self.weight.data, self._backward_spec, bias, algorithm=self.algorithm,
+                              wrt=wanted)
+        return self._accumulate(grads)
 
 
 class _ConvTranspose(_ConvNd):
@@ -192,33 +222,30 @@ class _ConvTranspose(_ConvNd):
         *,
         dtype: type | np.dtype | str = np.float32,
         rng: np.random.Generator | None = None,
+        algorithm: str = "auto",
     ) -> None:
         self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
-                    output_padding, dtype, rng)
-
-    def _arguments(self, output_size, fn: str) -> dict:
-        s = self.spec
-        return dict(stride=s.stride, padding=s.padding, output_padding=s.output_padding, groups=s.groups,
-                    dilation=s.dilation, output_size=output_size, ndim=self._ndim, _fn=fn)
+                    output_padding, dtype, rng, algorithm)
 
     def forward(self, input: np.ndarray, output_size: Sequence[int] | None = None) -> np.ndarray:
         """``output_size`` (optional, spatial sizes with or without N and C) picks among the possible output sizes."""
         x = self._check_input(input)
         bias = None if self.bias is None else self.bias.data
-        y = conv_transpose(x, self.weight.data, bias, **self._arguments(output_size, type(self).__name__))
+        y = conv_transpose_spec(x, self.weight.data, self.spec, bias, output_size=output_size,
+                                algorithm=self.algorithm)
         self._save(x, output_size, y.shape)
         return y
 
-    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+    def backward(self, grad_output: np.ndarray) -> np.ndarray | None:
         x, output_size, out_shape = self._saved()
         g = check_grad(type(self).__name__, grad_output, out_shape, x.dtype)
+        wanted = self._wanted()
+        if not wanted:
+            return None
         bias = None if self.bias is None else self.bias.data
-        grads = conv_transpose_vjp(g, x, self.weight.data, bias,
-                                   **self._arguments(output_size, f"{type(self).__name__}.backward"))
-        self.weight.accumulate_grad(grads.weight)
-        if self.bias is not None:
-            self.bias.accumulate_grad(grads.bias)
-        return grads.input
+        grads = conv_transpose_spec_vjp(g, x, self.weight.data, self._backward_spec, bias, output_size=output_size,
+                                        algorithm=self.algorithm, wrt=wanted)
+        return self._accumulate(grads)
 
 
 class Conv1d(_Conv):

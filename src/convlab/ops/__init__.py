@@ -5,7 +5,7 @@ its inputs given the gradient of its output. :mod:`convlab.functional` is the
 public face, named like ``torch.nn.functional``.
 """
 
-from ._checks import MEMORY_BUDGET_BYTES
+from ._checks import DEFAULT_MEMORY_BUDGET_BYTES, get_memory_budget, memory_budget, set_memory_budget
 from .conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
 from .padding import pad, pad_pairs, pad_pairs_vjp, pad_vjp
 from .pool import (
@@ -28,7 +28,7 @@ from .shuffle import channel_shuffle, channel_shuffle_vjp
 from .unfold import fold, fold_vjp, unfold, unfold_vjp
 
 __all__ = [
-    "MEMORY_BUDGET_BYTES",
+    "DEFAULT_MEMORY_BUDGET_BYTES",
     "ConvGrads",
     "adaptive_avg_pool",
     "adaptive_avg_pool_vjp",
@@ -44,6 +44,7 @@ __all__ = [
     "conv_vjp",
     "fold",
     "fold_vjp",
+    "get_memory_budget",
     "global_avg_pool",
     "global_avg_pool_vjp",
     "global_max_pool",
@@ -52,10 +53,13 @@ __all__ = [
     "max_pool_vjp",
     "max_unpool",
     "max_unpool_vjp",
+    "memory_budget",
     "pad",
     "pad_pairs",
     "pad_pairs_vjp",
     "pad_vjp",
+    "set_memory_budget",
     "unfold",
     "unfold_vjp",
 ]
+

@@ -7,24 +7,66 @@ allocated.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 __all__ = [
-    "MEMORY_BUDGET_BYTES",
+    "DEFAULT_MEMORY_BUDGET_BYTES",
     "as_array",
     "check_budget",
     "check_same_dtype",
     "compute_dtype",
+    "get_memory_budget",
+    "memory_budget",
+    "set_memory_budget",
     "split_batch",
 ]
 
-#: Largest single buffer (output, padded copy or im2col block) an op may allocate.
-#: Requests above it are refused with the number of bytes they would need,
-#: instead of exhausting the machine's memory.
-MEMORY_BUDGET_BYTES = 8 * 2**30
+#: The default of the largest single buffer (output, padded copy or im2col block) an op may allocate.
+DEFAULT_MEMORY_BUDGET_BYTES = 8 * 2**30
+
+_budget = DEFAULT_MEMORY_BUDGET_BYTES
+
+
+def get_memory_budget() -> int:
+    """The largest single buffer, in bytes, an op may allocate (8 GiB unless changed).
+
+    Requests above it are refused with the number of bytes they would need,
+    instead of exhausting the machine's memory; the algorithms also size their
+    working blocks from it (at most a quarter each).
+    """
+    return _budget
+
+
+def set_memory_budget(nbytes: int) -> int:
+    """Set the budget of :func:`get_memory_budget` (a positive int of bytes); returns the previous one.
+
+    >>> import convlab.ops as ops
+    >>> previous = ops.set_memory_budget(2**20)
+    >>> ops.get_memory_budget()
+    1048576
+    >>> _ = ops.set_memory_budget(previous)
+    """
+    global _budget
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"set_memory_budget: `nbytes` must be an int (bytes), got {nbytes!r}")
+    if nbytes < 1:
+        raise ValueError(f"set_memory_budget: `nbytes` (={nbytes}) must be >= 1")
+    previous, _budget = _budget, int(nbytes)
+    return previous
+
+
+@contextlib.contextmanager
+def memory_budget(nbytes: int) -> Iterator[int]:
+    """``with memory_budget(2**30): ...`` runs the block with that budget and restores the previous one."""
+    previous = set_memory_budget(nbytes)
+    try:
+        yield int(nbytes)
+    finally:
+        set_memory_budget(previous)
 
 
 def as_array(fn: str, name: str, value: object) -> np.ndarray:
@@ -70,13 +112,14 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def check_budget(fn: str, what: str, shape: Sequence[int], itemsize: int) -> int:
-    """Refuse a buffer of ``shape`` larger than :data:`MEMORY_BUDGET_BYTES`; return its size in bytes."""
+    """Refuse a buffer of ``shape`` larger than :func:`get_memory_budget`; return its size in bytes."""
     nbytes = math.prod(int(s) for s in shape) * itemsize
-    if nbytes > MEMORY_BUDGET_BYTES:
+    budget = _budget
+    if nbytes > budget:
         raise ValueError(
             f"{fn}: the {what} of shape {tuple(int(s) for s in shape)} would need {nbytes:,} bytes "
-            f"({nbytes / 2**30:.3g} GiB), more than the memory budget of {MEMORY_BUDGET_BYTES:,} bytes "
-            f"(convlab.ops.MEMORY_BUDGET_BYTES); check the sizes, padding, stride and dilation"
+            f"({nbytes / 2**30:.3g} GiB), more than the memory budget of {budget:,} bytes "
+            f"(convlab.ops.set_memory_budget changes it); check the sizes, padding, stride and dilation"
         )
     return nbytes
 

@@ -39,18 +39,22 @@ from ..shapes import (
     conv_transpose_output_shape,
     output_padding_for_size,
     resolve_padding,
+    transpose_padding,
 )
 from ..spec import ConvSpec
 from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, split_batch
-from .algorithms import ALGORITHMS, choose, gemm, im2col
-from .algorithms.plan import auto_primitive
+from .algorithms import Call, Primitive, choose, gemm, im2col
 from .padding import check_pad_limits, pad_pairs, pad_pairs_vjp
 
 __all__ = [
     "ConvGrads",
     "conv",
     "conv_input_grad",
+    "conv_spec",
+    "conv_spec_vjp",
     "conv_transpose",
+    "conv_transpose_spec",
+    "conv_transpose_spec_vjp",
     "conv_transpose_vjp",
     "conv_vjp",
     "conv_weight_grad",
@@ -140,15 +144,43 @@ def _split_input(fn: str, x: np.ndarray, w: np.ndarray, nd: int, ndim: int | Non
     return split_batch(fn, "input", x, nd)
 
 
-def _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode) -> _Prepared:
+def _arrays(fn: str, input, weight, bias) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     x = as_array(fn, "input", input)
     w = as_array(fn, "weight", weight)
     b = None if bias is None else as_array(fn, "bias", bias)
-    nd = _ndim_from_weight(fn, w, ndim)
-    xb, unbatched = _split_input(fn, x, w, nd, ndim)
-    dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
+    return x, w, b
+
+
+def _spec_of(fn: str, ndim: int | None, x: np.ndarray, weight: np.ndarray, **hyper) -> ConvSpec:
+    """The call's spec, built once from the loose arguments (the kernel is the weight's).
+
+    The ranks of the input and the weight are checked first: a wrong rank explains a wrong
+    number of stride entries better than the stride's own message would.
+    """
+    nd = _ndim_from_weight(fn, weight, ndim)
+    _split_input(fn, x, weight, nd, ndim)
+    _check_kernel(fn, weight)
+    return ConvSpec(weight.shape[2:], ndim=nd, name=fn, **hyper)
+
+
+def _check_spec(fn: str, spec: object, w: np.ndarray, transposed: bool) -> ConvSpec:
+    if not isinstance(spec, ConvSpec):
+        raise TypeError(f"{fn}: `spec` must be a convlab.spec.ConvSpec, got {type(spec).__name__}")
+    if spec.transposed != transposed:
+        kind = "a transposed" if spec.transposed else "a (non-transposed)"
+        raise ValueError(f"{fn}: `spec` describes {kind} convolution ({spec!r})")
+    _ndim_from_weight(fn, w, spec.ndim)
     _check_kernel(fn, w)
-    spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, ndim=nd, name=fn)
+    if w.shape[2:] != spec.kernel_size:
+        raise ValueError(f"{fn}: `weight` of shape {w.shape} has kernel {w.shape[2:]}, but the spec says "
+                         f"kernel_size={spec.kernel_size}")
+    return spec
+
+
+def _prepare_conv(fn: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, spec: ConvSpec) -> _Prepared:
+    nd = spec.ndim
+    xb, unbatched = _split_input(fn, x, w, nd, nd)
+    dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
     c_in, c_out = xb.shape[1], w.shape[0]
     if c_in % spec.groups:
         raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the input channels (={c_in})")
@@ -163,27 +195,21 @@ def _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, grou
     pads = resolve_padding(spec, spatial)
     out_size = conv_output_shape(spec, spatial)
     if spec.padding_mode != "zeros":
-        for i, (size, (lo, hi)) in enumerate(zip(spatial, pads)):
+        for i, (size, (lo, hi)) in enumerate(zip(spatial, pads, strict=True)):
             check_pad_limits(fn, spec.padding_mode, size, lo, hi, i)
     itemsize = compute_dtype(dtype).itemsize
     check_budget(fn, "output", (xb.shape[0], c_out) + tuple(out_size), itemsize)
-    check_budget(fn, "padded input", (xb.shape[0], c_in) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads)),
-                 itemsize)
+    check_budget(fn, "padded input", (xb.shape[0], c_in) + tuple(s + lo + hi for s, (lo, hi) in
+                                                                 zip(spatial, pads, strict=True)), itemsize)
     _check_im2col(fn, spec, c_in, math.prod(out_size), itemsize)
     return _Prepared(xb, w, b, unbatched, dtype, spec, pads, tuple(int(o) for o in out_size))
 
 
-def _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
+def _prepare_transpose(fn: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | None, spec: ConvSpec,
                        output_size) -> _Prepared:
-    x = as_array(fn, "input", input)
-    w = as_array(fn, "weight", weight)
-    b = None if bias is None else as_array(fn, "bias", bias)
-    nd = _ndim_from_weight(fn, w, ndim)
-    xb, unbatched = _split_input(fn, x, w, nd, ndim)
+    nd = spec.ndim
+    xb, unbatched = _split_input(fn, x, w, nd, nd)
     dtype = check_same_dtype(fn, input=x, weight=w, bias=b)
-    _check_kernel(fn, w)
-    spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
-                    output_padding=output_padding, ndim=nd, name=fn)
     c_in = xb.shape[1]
     if c_in % spec.groups:
         raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the input channels (={c_in})")
@@ -196,15 +222,13 @@ def _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_pa
         if any(spec.output_padding):
             raise ValueError(f"{fn}: give either `output_size` or `output_padding` (={spec.output_padding}), not both")
         sizes = [int(v) for v in output_size] if isinstance(output_size, (list, tuple)) else output_size
-        op = output_padding_for_size(spec, spatial, sizes)
-        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
-                        output_padding=op, ndim=nd, name=fn)
+        spec = spec.with_output_padding(output_padding_for_size(spec, spatial, sizes))
     out_size = conv_transpose_output_shape(spec, spatial)
     itemsize = compute_dtype(dtype).itemsize
     check_budget(fn, "output", (xb.shape[0], c_out) + tuple(out_size), itemsize)
     # The primitive sees the input dilated by the stride and padded by about d*(k-1) per side.
     dilated = tuple((s - 1) * st + 1 + 2 * d * (k - 1)
-                    for s, st, d, k in zip(spatial, spec.stride, spec.dilation, spec.kernel_size))
+                    for s, st, d, k in zip(spatial, spec.stride, spec.dilation, spec.kernel_size, strict=True))
     check_budget(fn, "dilated input", (xb.shape[0], c_in) + dilated, itemsize)
     check_budget(fn, "im2col buffer of one sample",
                  (math.prod(out_size), c_in // spec.groups * math.prod(spec.kernel_size)), itemsize)
@@ -252,7 +276,8 @@ def _check_wrt(fn: str, wrt) -> frozenset[str]:
 # --------------------------------------------------------------------------- raw relations
 
 
-def _transpose_raw(x, w, stride, pads: Pairs, dilation, groups, output_padding, algorithm) -> np.ndarray:
+def _transpose_raw(x, w, stride, pads: Pairs, dilation, groups, output_padding, algorithm: Primitive,
+                   role: str) -> np.ndarray:
     """Transposed convolution of batched ``x`` (N, C_in, *I) with ``w`` (C_in, C_out/g, *K).
 
     The adjoint of the convolution (see the module docstring): dilate by the
@@ -264,20 +289,18 @@ def _transpose_raw(x, w, stride, pads: Pairs, dilation, groups, output_padding, 
     c_in, og = w.shape[:2]
     kernel = w.shape[2:]
     cg = c_in // groups
+    # (C_in, C_out/g, *K) -> (g, C_in/g, C_out/g, *K) -> (g, C_out/g, C_in/g, *K) -> (C_out, C_in/g, *K)
     wt = w.reshape((groups, cg, og) + kernel).swapaxes(1, 2).reshape((groups * og, cg) + kernel)
     wt = _flip(wt)  # (C_out, C_in/g, *K), flipped
-    pairs = tuple(
-        (d * (k - 1) - lo, d * (k - 1) - hi + op)
-        for k, d, (lo, hi), op in zip(kernel, dilation, pads, output_padding, strict=True)
-    )
-    return algorithm(x, wt, (1,) * nd, pairs, dilation, stride, groups)
+    pairs = transpose_padding(kernel, dilation, pads, output_padding)
+    return algorithm(x, wt, (1,) * nd, pairs, dilation, stride, groups, role=role)
 
 
 #: Input channels per group from which the weight gradient is computed by im2col + GEMM directly.
 _DIRECT_WEIGHT_GRAD_CHANNELS = 4
 
 
-def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm) -> np.ndarray:
+def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primitive) -> np.ndarray:
     """``gw[o, c, *k] = sum_{n, p} gy[n, o, *p] * xp[n, g*Cg + c, *(p*stride + k*dilation)]``.
 
     A correlation of the padded input with the output gradient as the kernel:
@@ -293,9 +316,14 @@ def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm) -> np.
     c_out = gy.shape[1]
     nd = len(kernel)
     cg, og = c_in // groups, c_out // groups
-    if cg >= _DIRECT_WEIGHT_GRAD_CHANNELS and (algorithm is auto_primitive or algorithm is ALGORITHMS["gemm"]):
-        return gemm.weight_grad(xp, gy, kernel, stride, dilation, groups)
     sp, out = xp.shape[2:], gy.shape[2:]
+    if cg >= _DIRECT_WEIGHT_GRAD_CHANNELS and algorithm.name in ("auto", "gemm"):
+        # The correlation this computes, as the trace describes it: input (C_in/g, g*N, *S), kernel
+        # (g*C_out/g, N, *O), stride and dilation swapped.
+        call = Call((cg, groups * n) + sp, (c_out, n) + out, tuple(dilation), ((0, 0),) * nd, tuple(stride),
+                    (1,) * nd, groups, np.result_type(xp, gy))
+        return algorithm.run_named("gemm", call, "weight_grad",
+                                   lambda: gemm.weight_grad(xp, gy, kernel, stride, dilation, groups))
     sp_axes = tuple(range(3, 3 + nd))
     # The sum over the batch is split into blocks so the window matrix (prod(K) x block*prod(O) per
     # channel) stays small; each block's contribution is itself such a correlation.
@@ -304,9 +332,12 @@ def _weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm) -> np.
     for start in range(0, max(n, 1), block):
         xs, gs = xp[start:start + block], gy[start:start + block]
         m = xs.shape[0]
+        # (m, C_in, *S) -> (m, g, C_in/g, *S) -> (C_in/g, g, m, *S) -> (C_in/g, g*m, *S): batch as channels
         xt = xs.reshape((m, groups, cg) + sp).transpose((2, 1, 0) + sp_axes).reshape((cg, groups * m) + sp)
+        # (m, C_out, *O) -> (m, g, C_out/g, *O) -> (g, C_out/g, m, *O) -> (C_out, m, *O): the kernel
         wt = gs.reshape((m, groups, og) + out).transpose((1, 2, 0) + sp_axes).reshape((groups * og, m) + out)
-        r = algorithm(xt, wt, tuple(dilation), ((0, 0),) * nd, tuple(stride), (1,) * nd, groups)  # (Cg, C_out, *K')
+        r = algorithm(xt, wt, tuple(dilation), ((0, 0),) * nd, tuple(stride), (1,) * nd, groups,
+                      role="weight_grad")  # (C_in/g, C_out, *K')
         r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
         total = r if total is None else total + r
     return np.ascontiguousarray(total.swapaxes(0, 1))  # (C_out, Cg, *K)
@@ -376,8 +407,39 @@ def conv(
     array([[19., 25.],
            [37., 43.]])
     """
-    fn = _fn
-    p = _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x, w, b = _arrays(_fn, input, weight, bias)
+    spec = _spec_of(_fn, ndim, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    padding_mode=padding_mode)
+    return conv_spec(x, w, spec, b, flip_kernel=flip_kernel, algorithm=algorithm)
+
+
+def conv_spec(
+    input: np.ndarray,
+    weight: np.ndarray,
+    spec: ConvSpec,
+    bias: np.ndarray | None = None,
+    *,
+    flip_kernel: bool = False,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """:func:`conv` with its hyperparameters given as a :class:`~convlab.spec.ConvSpec`, used as it is.
+
+    The entry point of the layers (which build their spec once) and of
+    :mod:`convlab.functional` (which builds one per call). Errors name
+    ``spec.name``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spec = ConvSpec(3, stride=2, padding=1, ndim=2, name="conv2d")
+    >>> conv_spec(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), spec)[0, 0]
+    array([[4., 6., 4.],
+           [6., 9., 6.],
+           [4., 6., 4.]])
+    """
+    fn = spec.name if isinstance(spec, ConvSpec) else "conv_spec"
+    x, w, b = _arrays(fn, input, weight, bias)
+    p = _prepare_conv(fn, x, w, b, _check_spec(fn, spec, w, transposed=False))
     algo = choose(fn, algorithm)
     ct = compute_dtype(p.dtype)
     x, w = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False)
@@ -389,7 +451,7 @@ def conv(
         pads = ((0, 0),) * spec.ndim
     else:
         pads = p.pads
-    y = algo(x, w, spec.stride, pads, spec.dilation, (1,) * spec.ndim, spec.groups)
+    y = algo(x, w, spec.stride, pads, spec.dilation, (1,) * spec.ndim, spec.groups, role="forward")
     return _finish(y, p)
 
 
@@ -432,9 +494,29 @@ def conv_vjp(
     array([[ 8., 12.],
            [20., 24.]])
     """
-    fn = _fn
+    _check_wrt(_fn, wrt)
+    x, w, b = _arrays(_fn, input, weight, bias)
+    spec = _spec_of(_fn, ndim, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    padding_mode=padding_mode)
+    return conv_spec_vjp(grad_output, x, w, spec, b, flip_kernel=flip_kernel, algorithm=algorithm, wrt=wrt)
+
+
+def conv_spec_vjp(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    spec: ConvSpec,
+    bias: np.ndarray | None = None,
+    *,
+    flip_kernel: bool = False,
+    algorithm: str = "auto",
+    wrt: str | Sequence[str] = _WRT,
+) -> ConvGrads:
+    """:func:`conv_vjp` with its hyperparameters given as a :class:`~convlab.spec.ConvSpec`, used as it is."""
+    fn = spec.name if isinstance(spec, ConvSpec) else "conv_spec_vjp"
     want = _check_wrt(fn, wrt)
-    p = _prepare_conv(fn, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x, w, b = _arrays(fn, input, weight, bias)
+    p = _prepare_conv(fn, x, w, b, _check_spec(fn, spec, w, transposed=False))
     gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, p.w.shape[0])
     algo = choose(fn, algorithm, fallback="gemm")
     spec = p.spec
@@ -459,9 +541,11 @@ def conv_vjp(
             # The crop of the zero padding folds into the transposed convolution's own padding
             # (negative pads are crops inside the primitive): no padded gradient, no copy.
             # The conv weight (C_out, C_in/g, *K) is already in the transposed layout for a map C_out -> C_in.
-            g_input = _transpose_raw(gy, w, spec.stride, p.pads, spec.dilation, spec.groups, slack, algo)
+            g_input = _transpose_raw(gy, w, spec.stride, p.pads, spec.dilation, spec.groups, slack, algo,
+                                     "input_grad")
         else:
-            g_padded = _transpose_raw(gy, w, spec.stride, ((0, 0),) * nd, spec.dilation, spec.groups, slack, algo)
+            g_padded = _transpose_raw(gy, w, spec.stride, ((0, 0),) * nd, spec.dilation, spec.groups, slack, algo,
+                                      "input_grad")
             g_input = pad_pairs_vjp(g_padded, x_shape, p.pads, spec.padding_mode, fn=fn)
         if p.unbatched:
             g_input = g_input[0]
@@ -472,7 +556,7 @@ def conv_vjp(
         if flip_kernel:
             g_weight = _flip(g_weight)
         g_weight = g_weight.astype(p.dtype, copy=False)
-    if bias is not None and "bias" in want:
+    if b is not None and "bias" in want:
         g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(p.dtype, copy=False)
     return ConvGrads(g_input, g_weight, g_bias)
 
@@ -602,14 +686,38 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), stride=2, padding=1).shape
     (1, 1, 5, 5)
     """
-    fn = _fn
-    p = _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
-                           output_size)
+    x, w, b = _arrays(_fn, input, weight, bias)
+    spec = _spec_of(_fn, ndim, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    transposed=True, output_padding=output_padding)
+    return conv_transpose_spec(x, w, spec, b, output_size=output_size, algorithm=algorithm)
+
+
+def conv_transpose_spec(
+    input: np.ndarray,
+    weight: np.ndarray,
+    spec: ConvSpec,
+    bias: np.ndarray | None = None,
+    *,
+    output_size: Sequence[int] | None = None,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """:func:`conv_transpose` with its hyperparameters given as a transposed :class:`~convlab.spec.ConvSpec`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spec = ConvSpec(3, stride=2, padding=1, transposed=True, ndim=2, name="conv_transpose2d")
+    >>> conv_transpose_spec(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), spec, output_size=(6, 6)).shape
+    (1, 1, 6, 6)
+    """
+    fn = spec.name if isinstance(spec, ConvSpec) else "conv_transpose_spec"
+    x, w, b = _arrays(fn, input, weight, bias)
+    p = _prepare_transpose(fn, x, w, b, _check_spec(fn, spec, w, transposed=True), output_size)
     algo = choose(fn, algorithm)
     ct = compute_dtype(p.dtype)
     spec = p.spec
     y = _transpose_raw(p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), spec.stride, p.pads,
-                       spec.dilation, spec.groups, spec.output_padding, algo)
+                       spec.dilation, spec.groups, spec.output_padding, algo, "forward")
     return _finish(y, p)
 
 
@@ -640,10 +748,30 @@ def conv_transpose_vjp(
     the output gradient. ``wrt`` names the gradients to compute, as in
     :func:`conv_vjp`.
     """
-    fn = _fn
+    _check_wrt(_fn, wrt)
+    x, w, b = _arrays(_fn, input, weight, bias)
+    spec = _spec_of(_fn, ndim, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                    transposed=True, output_padding=output_padding)
+    return conv_transpose_spec_vjp(grad_output, x, w, spec, b, output_size=output_size, algorithm=algorithm,
+                                   wrt=wrt)
+
+
+def conv_transpose_spec_vjp(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    spec: ConvSpec,
+    bias: np.ndarray | None = None,
+    *,
+    output_size: Sequence[int] | None = None,
+    algorithm: str = "auto",
+    wrt: str | Sequence[str] = _WRT,
+) -> ConvGrads:
+    """:func:`conv_transpose_vjp` with its hyperparameters given as a transposed :class:`~convlab.spec.ConvSpec`."""
+    fn = spec.name if isinstance(spec, ConvSpec) else "conv_transpose_spec_vjp"
     want = _check_wrt(fn, wrt)
-    p = _prepare_transpose(fn, ndim, input, weight, bias, stride, padding, output_padding, groups, dilation,
-                           output_size)
+    x, w, b = _arrays(fn, input, weight, bias)
+    p = _prepare_transpose(fn, x, w, b, _check_spec(fn, spec, w, transposed=True), output_size)
     spec = p.spec
     c_out = p.w.shape[1] * spec.groups
     gy = _check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, c_out)
@@ -657,7 +785,7 @@ def conv_transpose_vjp(
         if x.shape[0] == 0:
             g_input = np.zeros(x.shape, dtype=ct)
         else:
-            g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups)
+            g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups, role="input_grad")
             g_input = g_input[(slice(None), slice(None)) + tuple(slice(0, s) for s in in_size)]
         if p.unbatched:
             g_input = g_input[0]
@@ -666,6 +794,6 @@ def conv_transpose_vjp(
         gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
         g_weight = _weight_grad_raw(gyp, x, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
         g_weight = g_weight.astype(p.dtype, copy=False)
-    if bias is not None and "bias" in want:
+    if b is not None and "bias" in want:
         g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(p.dtype, copy=False)
     return ConvGrads(g_input, g_weight, g_bias)

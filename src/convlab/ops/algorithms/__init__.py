@@ -16,15 +16,22 @@ gemm          im2col tuned: channels-last windows, blocked, 1x1 as a GEMM      e
 winograd_f2   Winograd F(2x2, 3x3) (Lavin & Gray 2016)                         3-tap kernels, stride 1,
 winograd_f4   Winograd F(4x4, 3x3)                                             no dilations, floats
 fft           FFT convolution (scipy.fft)                                      floats and complex
-depthwise     tap accumulation over shifted views                              groups == C_in
+depthwise     tap accumulation over shifted views, compiled where numba is     groups == C_in
+depthwise_    the same tap loops on NumPy only (never chosen by ``auto``)      groups == C_in
+numpy
 subpixel      input dilation split into phases without inserted zeros          input_dilation > 1
 col2im        one GEMM per input element and tap, then strided adds (Caffe)    every call (made for
                                                                                input_dilation > 1)
 ============  ===============================================================  ==========================
 
+Each algorithm is described once, by the ``ALGORITHM`` record at the end of its
+module (:class:`~._record.Algorithm`: name, primitive, where it applies and why
+not, cost estimate, exactness on integers); :data:`RECORDS` collects them
+(:mod:`._registry`), and everything here is derived from them.
+
 ``algorithm="auto"`` (the default of every op) picks, per primitive call, the
 algorithm with the smallest estimated time (:mod:`.plan`; ``plan(...)`` says
-which and why). Calling ``ALGORITHMS[name]`` directly on a call the algorithm
+which and why; :func:`trace` records which ran where). Calling ``ALGORITHMS[name]`` directly on a call the algorithm
 does not cover raises ``ValueError`` naming it and the reason.
 
 Through the ops, a named algorithm is strict where the op is one primitive call
@@ -42,56 +49,15 @@ from collections.abc import Callable
 
 from . import col2im, depthwise, fft, gemm, im2col, matrix, reference, subpixel, winograd
 from ._layout import Call
-from .plan import AUTO_ALGORITHMS, Plan, auto_primitive, plan, unsupported
+from ._record import Algorithm, Estimate
+from ._registry import RECORDS
+from .dispatch import Primitive, choose
+from .plan import AUTO_ALGORITHMS, Plan, plan, primitive, unsupported
+from .trace import TraceEvent, trace
 
-__all__ = ["ALGORITHMS", "AUTO_ALGORITHMS", "Plan", "choose", "plan", "unsupported"]
+__all__ = ["ALGORITHMS", "AUTO_ALGORITHMS", "RECORDS", "Algorithm", "Call", "Estimate", "Plan", "Primitive",
+           "TraceEvent", "choose", "col2im", "depthwise", "fft", "gemm", "im2col", "matrix", "plan", "reference",
+           "subpixel", "trace", "unsupported", "winograd"]
 
-ALGORITHMS: dict[str, Callable] = {
-    "reference": reference.conv_general,
-    "im2col": im2col.conv_general,
-    "matrix": matrix.conv_general,
-    "gemm": gemm.conv_general,
-    "winograd_f2": winograd.conv_general_f2,
-    "winograd_f4": winograd.conv_general_f4,
-    "fft": fft.conv_general,
-    "depthwise": depthwise.conv_general,
-    "subpixel": subpixel.conv_general,
-    "col2im": col2im.conv_general,
-}
-
-
-class _Named:
-    """The primitive of a named algorithm, as the ops call it: strict, or with a ``gemm`` fallback."""
-
-    def __init__(self, fn: str, name: str, fallback: str | None):
-        self.fn, self.name, self.fallback = fn, name, fallback
-
-    def __call__(self, x, weight, stride, padding, dilation, input_dilation, groups):
-        call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
-        reason = unsupported(self.name, call)
-        if reason is None:
-            return ALGORITHMS[self.name](x, weight, stride, padding, dilation, input_dilation, groups)
-        if self.fallback is None:
-            raise ValueError(f"{self.fn}: `algorithm` {self.name!r} does not apply to this convolution: {reason}")
-        return ALGORITHMS[self.fallback](x, weight, stride, padding, dilation, input_dilation, groups)
-
-    def __repr__(self) -> str:
-        tail = f", else {self.fallback!r}" if self.fallback else ""
-        return f"<convolution primitive {self.name!r}{tail}>"
-
-
-def choose(fn: str, algorithm: str, fallback: str | None = None) -> Callable:
-    """The primitive for ``algorithm``: ``'auto'`` (cost model) or a key of :data:`ALGORITHMS`.
-
-    A named algorithm raises ``ValueError`` on a call it does not cover, or,
-    with ``fallback`` (the gradients pass ``'gemm'``), runs that algorithm there.
-    """
-    if not isinstance(algorithm, str):
-        raise TypeError(f"{fn}: `algorithm` must be a string ('auto' or one of {tuple(ALGORITHMS)}), got {algorithm!r}")
-    if algorithm == "auto":
-        return auto_primitive
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"{fn}: `algorithm` (={algorithm!r}) must be 'auto' or one of {tuple(ALGORITHMS)}")
-    if algorithm in ("reference", "im2col", "matrix", "gemm"):
-        return ALGORITHMS[algorithm]  # these cover every call
-    return _Named(fn, algorithm, fallback)
+#: Every algorithm's primitive by name (a composite's sub-calls planned by the cost model).
+ALGORITHMS: dict[str, Callable] = {name: primitive(name) for name in RECORDS}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ...shapes import output_length
 from ..padding import pad_pairs
 
 __all__ = ["dilate_and_pad", "primitive_output_size", "sliding_windows"]
@@ -34,10 +35,9 @@ def dilate_and_pad(
 def primitive_output_size(
     padded_size: Sequence[int], kernel_size: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
 ) -> tuple[int, ...]:
-    """Output size on an already dilated and padded input: ``floor((S - d*(k-1) - 1) / s) + 1``."""
-    return tuple(
-        (s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(padded_size, kernel_size, stride, dilation, strict=True)
-    )
+    """Output size on an already dilated and padded input: ``floor((S - d*(k-1) - 1) / s) + 1`` (0 if none fits)."""
+    return tuple(output_length(s, k, st, d) for s, k, st, d in zip(padded_size, kernel_size, stride, dilation,
+                                                                     strict=True))
 
 
 def sliding_windows(

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ...shapes import output_length
 from .. import _checks
 
 __all__ = [
@@ -139,8 +140,8 @@ class Call(NamedTuple):
     @property
     def out_size(self) -> tuple[int, ...]:
         """``floor((S_padded - d*(k-1) - 1) / s) + 1`` per dimension, 0 when the kernel does not fit."""
-        return tuple(max(0, (p - e) // s + 1) if p >= e else 0
-                     for p, e, s in zip(self.padded_size, self.effective_kernel, self.stride, strict=True))
+        return tuple(output_length(p, k, s, d) for p, k, s, d in
+                     zip(self.padded_size, self.kernel, self.stride, self.dilation, strict=True))
 
     @property
     def positions(self) -> int:
@@ -181,8 +182,8 @@ class Call(NamedTuple):
 
 
 def budget_bytes() -> int:
-    """The memory budget of one buffer (:data:`convlab.ops.MEMORY_BUDGET_BYTES`), read at call time."""
-    return int(_checks.MEMORY_BUDGET_BYTES)
+    """The memory budget of one buffer (:func:`convlab.ops.get_memory_budget`), read at call time."""
+    return _checks.get_memory_budget()
 
 
 def block_bytes(target: int) -> int:

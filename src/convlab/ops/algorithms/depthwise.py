@@ -43,7 +43,9 @@ instead of two passes per tap over an L2 block, which is what separates the
 NumPy loop from PyTorch's depthwise kernels. It is used for float32/float64
 calls with one or two spatial dimensions when numba imports (imported on the
 first such call, not with convlab); everything else, and every call when numba
-is absent or :func:`set_backend` says ``'numpy'``, takes the NumPy loops.
+is absent, takes the NumPy loops. Two records name the choice: ``depthwise``
+(the compiled kernel where it applies, the one ``auto`` considers) and
+``depthwise_numpy`` (always the NumPy loops, e.g. to compare the two).
 """
 
 from __future__ import annotations
@@ -51,23 +53,20 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
+from ._costs import MACHINE, fmt, stream
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
+from ._record import Algorithm, Estimate
 
-__all__ = ["BACKENDS", "BLOCK_BYTES", "backend", "compiled_kernel", "conv_general", "get_backend", "numba_available",
-           "set_backend", "unsupported", "uses_numba"]
+__all__ = ["ALGORITHM", "ALGORITHM_NUMPY", "BLOCK_BYTES", "NUMBA_MACS", "NUMBA_SMALL_PADDED_MACS", "compiled_kernel",
+           "conv_general", "conv_general_numpy", "estimate", "numba_available", "unsupported", "uses_numba"]
 
 #: Accumulator size of one block of (samples, channels): about half the L2 cache.
 BLOCK_BYTES = 512 * 2**10
 
-#: ``'auto'``: the compiled kernel where numba imports and the call is one it handles, else NumPy;
-#: ``'numba'``: the same, but an error when numba does not import; ``'numpy'``: always the NumPy loops.
-BACKENDS = ("auto", "numba", "numpy")
-
-_backend = "auto"
 _kernels = None  # the module ._depthwise_numba once imported; False when numba does not import
 _NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -90,34 +89,7 @@ def unsupported(call: Call) -> str | None:
             f"got groups={call.groups} with C_in={call.c_in}")
 
 
-# --------------------------------------------------------------------------- backend
-
-
-def set_backend(name: str) -> str:
-    """Choose the loops of :func:`conv_general`: one of :data:`BACKENDS`; returns the previous choice."""
-    global _backend
-    if name not in BACKENDS:
-        raise ValueError(f"depthwise.set_backend: `name` must be one of {BACKENDS}, got {name!r}")
-    if name == "numba" and not numba_available():
-        raise ImportError("depthwise.set_backend: 'numba' needs the optional dependency numba "
-                          "(pip install 'convlab[fast]'), which does not import here")
-    previous, _backend = _backend, name
-    return previous
-
-
-def get_backend() -> str:
-    """The current choice of :func:`set_backend` (``'auto'`` unless changed)."""
-    return _backend
-
-
-@contextlib.contextmanager
-def backend(name: str) -> Iterator[None]:
-    """``with backend('numpy'): ...`` runs the block with that backend and restores the previous one."""
-    previous = set_backend(name)
-    try:
-        yield
-    finally:
-        set_backend(previous)
+# --------------------------------------------------------------------------- the compiled kernels
 
 
 def _load_kernels():
@@ -144,7 +116,7 @@ def _numba_handles(call: Call) -> bool:
 
 def uses_numba(call: Call) -> bool:
     """Whether :func:`conv_general` would run ``call`` with the compiled kernel (imports numba to know)."""
-    return _backend != "numpy" and _numba_handles(call) and numba_available()
+    return _numba_handles(call) and numba_available()
 
 
 def _thread_count(numba_module) -> int:
@@ -167,20 +139,28 @@ def conv_general(
     dilation: Sequence[int],
     input_dilation: Sequence[int],
     groups: int,
+    *,
+    compiled: bool = True,
 ) -> np.ndarray:
     """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`, on the calls :func:`unsupported` accepts.
 
-    The compiled kernel where :func:`uses_numba` says so, else the NumPy loop over taps or over output positions.
+    The compiled kernel where :func:`uses_numba` says so (unless ``compiled`` is False), else the NumPy loop
+    over taps or over output positions.
     """
     call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
     check_applies("depthwise", unsupported(call))
     if call.is_empty:
         return empty_result(call)
-    if uses_numba(call):
+    if compiled and uses_numba(call):
         return _compiled(call, x, weight)
     if call.positions < call.cg * call.taps:
         return _per_position(call, x, weight)
     return _per_tap(call, x, weight)
+
+
+def conv_general_numpy(x, weight, stride, padding, dilation, input_dilation, groups):
+    """:func:`conv_general` on the NumPy loops only (the record ``depthwise_numpy``)."""
+    return conv_general(x, weight, stride, padding, dilation, input_dilation, groups, compiled=False)
 
 
 def compiled_kernel(call: Call) -> str:
@@ -309,3 +289,83 @@ def _per_tap(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     if flat and nd > 1:
         y = y.reshape((n, g, m, out[0]) + grid)[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])]
     return y.reshape((n, g * m) + out)
+
+
+# --------------------------------------------------------------------------- cost
+
+
+#: Multiply-adds per second of the compiled (Numba) depthwise kernels, float32, 2 threads, measured on the
+#: MobileNetV2, ConvNeXt and RepLKNet layers of the benchmark: stride 1 (flat planes), strided or input-dilated
+#: (row by row), and the weight-gradient shape (a small output per plane, one partial sum per kernel column).
+NUMBA_MACS = {"flat": 25e9, "direct": 8e9, "small_output": 5e9}
+#: ``small_output`` on a padded plane (a 31x31 kernel over a 28x28 map, RepLKNet stage 2): 13 GMAC/s measured.
+NUMBA_SMALL_PADDED_MACS = 13e9
+
+
+def estimate(call: Call, compiled: bool = True) -> Estimate:
+    """The compiled kernel's multiply-adds, or the NumPy loop's passes, plus the padded copy.
+
+    With the compiled kernels (:func:`uses_numba`): the multiply-adds (at stride 1
+    over the padded grid) at the rates of :data:`NUMBA_MACS`, plus an overhead
+    per short row when strided, plus reading the input and writing the output.
+    With NumPy: ``2 K C_in/g`` passes over the output (multiply, add) at cache
+    bandwidth, plus an overhead per contiguous run (stride 1 runs over whole
+    padded planes; a strided view has runs of one output row), and ``2 K C_in/g``
+    NumPy calls per block.
+    """
+    b = call.dtype.itemsize
+    flat = all(s == 1 for s in call.stride) and all(ld == 1 for ld in call.input_dilation)
+    if flat and call.nd > 1:
+        # stride 1: the passes run over the padded grid, in long contiguous runs
+        positions = call.out_size[0] * math.prod(call.padded_size[1:])
+        run = positions
+    else:
+        positions = call.positions
+        run = call.out_size[-1]
+    out_elements = call.batch * call.c_out * positions
+    padded = stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
+    if compiled and uses_numba(call):
+        kind = compiled_kernel(call)
+        rate = NUMBA_MACS[kind] / (2 if b == 8 else 1)
+        if kind == "small_output":
+            out_elements = call.batch * call.c_out * call.positions
+            if all(p == (0, 0) for p in call.padding):
+                # a weight gradient: measured 4.5-6 GMAC/s for 7x7 outputs, 35 for 31x31 ones over 28x28
+                # planes, 14 over 56x56 planes (the plane no longer stays in the cache)
+                rate *= max(1.0, min(8.0, call.positions / 49) * min(1.0, 1024 / call.taps))
+            else:
+                rate = NUMBA_SMALL_PADDED_MACS / (2 if b == 8 else 1)
+        macs = out_elements * call.cg * call.taps
+        short_rows = 0.0
+        if kind == "direct" and run < 32:
+            short_rows = 15e-9 * call.batch * call.c_out * (positions // max(run, 1)) * call.taps * call.cg
+        compute = macs / rate + short_rows
+        seconds = compute + padded + stream(call.batch * call.c_out * call.positions * b)
+        return Estimate(seconds, f"compiled kernel ({kind}): {macs:,} multiply-adds {fmt(compute)}")
+    passes = 2 * call.taps * call.cg
+    rate = MACHINE.cache_bytes if call.dtype.kind in "fc" else MACHINE.cache_bytes / 2
+    streamed = passes * 2.5 * out_elements * b / rate
+    rows = passes * out_elements / max(run, 1) * MACHINE.row_seconds  # one inner loop per run
+    blocks = max(1, out_elements * b // BLOCK_BYTES)
+    calls = blocks * passes * MACHINE.call_seconds
+    seconds = streamed + rows + padded + calls
+    return Estimate(seconds, f"{call.taps * call.cg} taps x 2 passes {fmt(streamed + rows)} + {blocks * passes} "
+                             f"NumPy calls {fmt(calls)}")
+
+
+ALGORITHM = Algorithm(
+    name="depthwise",
+    summary="tap accumulation over shifted views, compiled (numba) where it imports: groups == C_in",
+    primitive=conv_general,
+    unsupported=unsupported,
+    estimate=estimate,
+    fixed_seconds=25e-6,
+)
+#: The NumPy loops alone (never chosen by ``auto``, which considers ``depthwise``): to compare or to avoid numba.
+ALGORITHM_NUMPY = Algorithm(
+    name="depthwise_numpy",
+    summary="the depthwise tap loops on NumPy only, without the compiled kernels",
+    primitive=conv_general_numpy,
+    unsupported=unsupported,
+    fixed_seconds=25e-6,
+)

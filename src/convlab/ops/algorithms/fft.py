@@ -60,9 +60,12 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.fft
 
+from ._costs import MACHINE, fmt, gemm_rate, stream
 from ._layout import Call, block_bytes, budget_bytes, check_applies, empty_result, padded_channels_first
+from ._record import Algorithm, Estimate
 
-__all__ = ["BLOCK_BYTES", "WORKERS", "conv_general", "fft_lengths", "largest_buffer", "unsupported"]
+__all__ = ["ALGORITHM", "BLOCK_BYTES", "FFT_PLANE_SECONDS", "WORKERS", "conv_general", "estimate", "fft_lengths",
+           "largest_buffer", "unsupported"]
 
 #: Threads ``scipy.fft`` may use (its ``workers=``); the benchmark runs both libraries on 2 threads.
 WORKERS = 2
@@ -76,7 +79,7 @@ def unsupported(call: Call) -> str | None:
     name, shape, nbytes = largest_buffer(call)
     if nbytes > budget_bytes():
         return (f"its {name} of shape {shape} would need {nbytes:,} bytes, more than the memory budget of "
-                f"{budget_bytes():,} bytes (convlab.ops.MEMORY_BUDGET_BYTES)")
+                f"{budget_bytes():,} bytes (convlab.ops.set_memory_budget changes it)")
     return None
 
 
@@ -243,3 +246,71 @@ def _kernel_spectrum(weight: np.ndarray, dilation: Sequence[int], extent: Sequen
         transform = scipy.fft.rfft if (i == nd - 1 and not complex_data) else scipy.fft.fft
         spectrum = transform(spectrum, n=lengths[i], axis=2 + i, workers=WORKERS)
     return spectrum.astype(spectral, copy=False)
+
+
+#: Overhead of one plane in a batched ``scipy.fft`` transform, beyond its ``n log n`` flops: it decides
+#: small maps (measured: ``rfft2`` of 7680 9x9 planes takes 1.44 ms where the flops say 0.82 ms; the
+#: whole FFT algorithm on the MobileNetV2 3x3 depthwise layer at 7x7, 960 channels, batch 8, measured
+#: 2.4-3.0 ms against 2.3 ms estimated without this term, 2.7 ms with it).
+FFT_PLANE_SECONDS = 25e-9
+
+
+def _fft_seconds(points: int, planes: float, complex_data: bool) -> float:
+    per = (5.0 if complex_data else 2.5) * points * math.log2(max(points, 2))
+    # Large planes split over the workers (measured about twice the rate from 2**16 points up).
+    rate = MACHINE.fft_flops * (2 if points >= 2**16 else 1)
+    return planes * (per / rate + FFT_PLANE_SECONDS)
+
+
+def estimate(call: Call) -> Estimate:
+    """The transforms, the spectral product and the padded copy.
+
+    ``2.5 n log2(n)`` flops per real transform of ``n`` points (``5 n log2 n``
+    complex), plus :data:`FFT_PLANE_SECONDS` per plane, for the ``N C_in``
+    input planes, ``C_out C_in/g`` kernel planes (pruned: a fraction of a full
+    transform) and ``N C_out`` output planes, at twice the rate for planes of
+    2^16 points and more (the workers share a plane); the spectral product as
+    a complex GEMM (``8 N C_in/g C_out`` flops per frequency) or, with one
+    input channel per group, a streamed elementwise product. A stride is
+    computed at stride 1: all of it is paid.
+    """
+    complex_data = call.dtype.kind == "c"
+    single = call.dtype in (np.float32, np.complex64)
+    spectral_item = 8 if single else 16
+    lengths = fft_lengths(call)
+    points = math.prod(lengths)
+    freq = points if complex_data else points // lengths[-1] * (lengths[-1] // 2 + 1)
+    n, c_in, c_out, cg = call.batch, call.c_in, call.c_out, call.cg
+    # The kernel's transform is pruned: the axes not yet transformed keep the kernel's extent.
+    extent = call.effective_kernel
+    pruned = sum(math.prod(e / length for e, length in zip(extent[:i], lengths[:i], strict=True))
+                 for i in range(call.nd)) / call.nd
+    transforms = (_fft_seconds(points, n * c_in, complex_data)
+                  + pruned * _fft_seconds(points, c_out * cg, complex_data)
+                  + _fft_seconds(points, n * c_out, complex_data))
+    if cg == 1:
+        product = stream(3 * n * c_out * freq * spectral_item)
+        kind = "elementwise product"
+    else:
+        rate = gemm_rate(np.dtype(np.complex64 if single else np.complex128))
+        gemm_seconds = 8 * n * cg * c_out * freq / rate
+        shuffle = stream(2 * (n * c_in + c_out * cg + 2 * n * c_out) * freq * spectral_item)
+        calls = freq * call.groups * MACHINE.call_seconds / 8  # small per-frequency GEMMs
+        product = gemm_seconds + shuffle + calls
+        kind = "per-frequency GEMMs"
+    padded = stream(2 * n * c_in * points * call.dtype.itemsize)
+    seconds = transforms + product + padded
+    return Estimate(seconds, f"transforms of {lengths} {fmt(transforms)} + {kind} {fmt(product)}"
+                             + (f" (stride {call.stride}: computed at stride 1)" if any(s > 1 for s in call.stride)
+                                else ""))
+
+
+ALGORITHM = Algorithm(
+    name="fft",
+    summary="FFT convolution (scipy.fft): floats and complex",
+    primitive=conv_general,
+    unsupported=unsupported,
+    estimate=estimate,
+    fixed_seconds=80e-6,
+    exact_integers=False,
+)

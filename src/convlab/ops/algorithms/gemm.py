@@ -39,9 +39,11 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._costs import MACHINE, fmt, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, empty_result, padded_channels_first, padded_channels_last
+from ._record import Algorithm, Estimate
 
-__all__ = ["CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "unsupported"]
+__all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "unsupported"]
 
 #: Target size of one gathered window-matrix block: it stays in the last-level
 #: cache while it is multiplied (measured on a 2-core Zen 5: 2-8 MiB within a
@@ -109,7 +111,7 @@ def _blocks(n: int, rows: int, sample_bytes: int, row_bytes: int,
     """Blocks ``(n0, n1, r0, r1)`` of samples and first-axis output rows, each about :data:`CHUNK_BYTES`.
 
     A block holds at least :data:`MIN_ROWS` rows of the window matrix (``gemm_row_bytes`` each), and at
-    most a quarter of the memory budget (:data:`convlab.ops.MEMORY_BUDGET_BYTES`). ``chunk`` replaces
+    most a quarter of the memory budget (:func:`convlab.ops.get_memory_budget`). ``chunk`` replaces
     :data:`CHUNK_BYTES` (col2im sizes its column blocks the same way).
     """
     chunk = block_bytes(max(CHUNK_BYTES if chunk is None else chunk, MIN_ROWS * gemm_row_bytes))
@@ -258,3 +260,41 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
 #: Block size of the weight gradient's window matrix: larger than the forward's, since each block's
 #: product is added into the whole (K*C_in/g, C_out/g) gradient.
 WEIGHT_GRAD_CHUNK_BYTES = 8 * 2**20
+
+
+def estimate(call: Call) -> Estimate:
+    """The GEMM, the padded channels-last copy and the window gather.
+
+    The GEMM of ``N P C_out (C_in/g) K`` MACs (``P`` output positions, ``K`` taps)
+    with inner dimension ``K C_in/g`` and ``C_out/g`` columns; the padded
+    channels-last copy of the input (a transposing copy, counted twice); the
+    window gather, ``N P K C_in`` elements written and read (and the per-group
+    transposes when grouped). A 1x1 kernel: the GEMM and the channels-last copy.
+    """
+    b = call.dtype.itemsize
+    input_bytes = math.prod(call.x_shape) * b
+    if all(k == 1 for k in call.kernel):
+        compute = gemm_seconds(call.macs, call.cg, call.og, call.groups, call.dtype)
+        padded = any(p != (0, 0) for p in call.padding) or any(ld != 1 for ld in call.input_dilation)
+        moved = 4 * input_bytes + (2 * call.batch * call.c_in * math.prod(call.padded_size) * b if padded else 0)
+        seconds = compute + stream(moved)
+        return Estimate(seconds, f"1x1: GEMM {fmt(compute)} + channels-last copy {fmt(stream(moved))}")
+    padded = call.batch * call.c_in * math.prod(call.padded_size) * b
+    gathered = call.batch * call.positions * call.taps * call.c_in * b
+    blocks = max(1, gathered // CHUNK_BYTES)
+    compute = gemm_seconds(call.macs, call.taps * call.cg, call.og, blocks * call.groups, call.dtype)
+    moved = 2 * (input_bytes + padded) + 2 * gathered  # the transposing pad copy counts twice
+    if call.groups > 1:
+        moved += 2 * gathered + 2 * math.prod(call.out_shape) * b  # per-group transposes
+    seconds = compute + stream(moved) + 4 * blocks * MACHINE.call_seconds
+    return Estimate(seconds, f"GEMM {fmt(compute)} + copies {fmt(stream(moved))} "
+                             f"({gathered / 2**20:.3g} MiB of windows)")
+
+
+ALGORITHM = Algorithm(
+    name="gemm",
+    summary="im2col tuned: channels-last windows, blocked, 1x1 as a GEMM",
+    primitive=conv_general,
+    estimate=estimate,
+    fixed_seconds=30e-6,
+)

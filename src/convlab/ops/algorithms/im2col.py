@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._common import dilate_and_pad, primitive_output_size, sliding_windows
+from ._record import Algorithm
 
-__all__ = ["CHUNK_BYTES", "conv_general"]
+__all__ = ["ALGORITHM", "CHUNK_BYTES", "conv_general"]
 
 #: Target size of one im2col block.
 CHUNK_BYTES = 64 * 2**20
@@ -63,3 +64,10 @@ def conv_general(
                 (m, (g1 - g0) * og) + out_size
             )
     return y
+
+
+ALGORITHM = Algorithm(
+    name="im2col",
+    summary="gather windows, one GEMM per group (the first fast path)",
+    primitive=conv_general,
+)

@@ -26,8 +26,9 @@ from ...spec import ConvSpec
 from .._checks import as_array, check_budget
 from ..padding import source_index
 from ._common import primitive_output_size
+from ._record import Algorithm
 
-__all__ = ["conv_general", "conv_matrix"]
+__all__ = ["ALGORITHM", "conv_general", "conv_matrix"]
 
 
 def _entries(
@@ -215,3 +216,10 @@ def conv_general(
     )
     flat = x.reshape(n, -1).T  # (C_in * prod(S), N)
     return np.asarray(matrix @ flat).T.reshape((n, c_out) + out_size)
+
+
+ALGORITHM = Algorithm(
+    name="matrix",
+    summary="one sparse matrix product (the convolution matrix)",
+    primitive=conv_general,
+)

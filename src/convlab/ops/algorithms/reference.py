@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._common import dilate_and_pad, primitive_output_size
+from ._record import Algorithm
 
-__all__ = ["conv_general"]
+__all__ = ["ALGORITHM", "conv_general"]
 
 
 def conv_general(
@@ -214,3 +215,10 @@ def fold_general(
                 if _inside(position, spatial):
                     x[(n, c) + position] += cols[n, c * taps + k, l]
     return x
+
+
+ALGORITHM = Algorithm(
+    name="reference",
+    summary="loops written to be read; the oracle of the tests",
+    primitive=conv_general,
+)

@@ -34,15 +34,17 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
 from . import gemm
+from ._costs import stream
 from ._layout import Call, check_applies, empty_result, padded_channels_last
+from ._record import Algorithm, Estimate, Planner
 
-__all__ = ["Phase", "conv_general", "phase_call", "phase_calls", "phases", "unsupported"]
+__all__ = ["ALGORITHM", "Phase", "conv_general", "estimate", "phase_call", "phase_calls", "phases", "unsupported"]
 
 
 class Phase(NamedTuple):
@@ -100,14 +102,15 @@ def conv_general(
     input_dilation: Sequence[int],
     groups: int,
     *,
-    inner: Callable | None = None,
+    planner: Planner | None = None,
 ) -> np.ndarray:
     """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`, for ``input_dilation > 1``.
 
-    ``inner`` computes each phase (a call without input dilation); by default
-    the algorithm the cost model of :mod:`convlab.ops.algorithms.plan` picks,
-    and the phases it gives to ``gemm`` share one padded channels-last copy of
-    ``x``. The result is channels-last, returned as an NCHW view.
+    ``planner`` chooses and runs the algorithm of each phase (a call without
+    input dilation): the cost model of :mod:`convlab.ops.algorithms.plan`, which
+    the package binds in; without one, every phase runs ``gemm``. The phases
+    given to ``gemm`` share one padded channels-last copy of ``x``. The result
+    is channels-last, returned as an NCHW view.
     """
     call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
     check_applies("subpixel", unsupported(call))
@@ -120,12 +123,10 @@ def conv_general(
         phases(*args) for args in zip(call.size, call.kernel, call.stride, call.padding, call.dilation,
                                       call.input_dilation, call.out_size, strict=True)))
         if all(p.taps > 0 and p.outputs > 0 for p in combo)]  # the others meet no input element: zeros
-    if inner is None:
-        from .plan import plan_call
-
-        names = [plan_call(phase_call(call, combo)).algorithm for combo in combos]
+    if planner is None:
+        names = ["gemm"] * len(combos)
     else:
-        names = [None] * len(combos)
+        names = [planner.choose(phase_call(call, combo)) for combo in combos]
     y = np.zeros((call.batch,) + call.out_size + (call.c_out,), dtype=call.dtype)  # channels-last
     shared = [combo for combo, name in zip(combos, names, strict=True) if name == "gemm"]
     if shared:
@@ -146,8 +147,7 @@ def conv_general(
                                            tuple(p.dilation for p in combo), tuple(p.outputs for p in combo),
                                            groups)
             continue
-        run = inner if inner is not None else _algorithm(name)
-        part = run(x, sub_weight, tuple(p.stride for p in combo), tuple(p.padding for p in combo),
+        part = planner.primitive(name)(x, sub_weight, tuple(p.stride for p in combo), tuple(p.padding for p in combo),
                    tuple(p.dilation for p in combo), (1,) * nd, groups)  # (N, C_out, *T)
         y[target] = np.moveaxis(part, 1, -1)
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
@@ -168,7 +168,25 @@ def phase_calls(call: Call) -> list[Call]:
         if all(p.taps > 0 and p.outputs > 0 for p in combo)]
 
 
-def _algorithm(name: str) -> Callable:
-    from . import ALGORITHMS
+def estimate(call: Call, planner: Planner) -> Estimate:
+    """The sum of the best estimate of each phase (a call without input dilation) plus the interleaving copy."""
+    total, parts = 0.0, []
+    for sub in phase_calls(call):
+        name, seconds = planner.best_estimate(sub)
+        total += seconds
+        parts.append(name)
+    total += stream(2 * math.prod(call.out_shape) * call.dtype.itemsize)
+    counts = {name: parts.count(name) for name in dict.fromkeys(parts)}
+    listing = ", ".join(f"{k} x{v}" for k, v in counts.items())
+    return Estimate(total, f"{len(parts)} phases without inserted zeros ({listing})")
 
-    return ALGORITHMS[name]
+
+ALGORITHM = Algorithm(
+    name="subpixel",
+    summary="input dilation split into phases without inserted zeros: input_dilation > 1",
+    primitive=conv_general,
+    unsupported=unsupported,
+    estimate=estimate,
+    fixed_seconds=20e-6,
+    composite=True,
+)

@@ -80,10 +80,12 @@ from functools import cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
+from ._record import Algorithm, Estimate
 
-__all__ = ["BLOCK_BYTES", "POINTS", "WEIGHT_CHUNK", "conv_general", "conv_general_f2", "conv_general_f4",
-           "error_bound", "transforms", "unsupported"]
+__all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "POINTS", "WEIGHT_CHUNK", "conv_general", "conv_general_f2",
+           "conv_general_f4", "error_bound", "estimate", "transforms", "unsupported"]
 
 #: Interpolation points (infinity is implied) of F(m, 3) for each output tile size m.
 POINTS: dict[int, tuple[Fraction, ...]] = {
@@ -330,3 +332,58 @@ def _run(call: Call, x: np.ndarray, weight: np.ndarray, m: int, absolute: bool =
         np.copyto(target, result.transpose(order))
     y = y[(slice(None),) + tuple(slice(0, o) for o in out)]
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
+
+
+def estimate(call: Call, m: int) -> Estimate:
+    """The ``alpha^d`` GEMMs, the two transforms, the copies and the weight transform of F(m, 3).
+
+    The ``alpha^d`` GEMMs (``alpha = m + 2``) on ``T = N prod(ceil(O/m))`` tiles
+    (inner dimension ``C_in/g``, ``C_out/g`` columns, at 0.7 of the rate: a
+    block of tiles is a short matrix); the two Kronecker-product transforms as
+    GEMMs at half the rate; the padded copy, the tile gather and the output
+    scatter; the weight transform in float64 (``alpha^d C_out C_in/g`` values:
+    it dominates small images with many channels, where Winograd loses).
+    """
+    b = call.dtype.itemsize
+    nd = call.nd
+    alpha = m + 2
+    tiles = call.batch * math.prod(-(-o // m) for o in call.out_size)
+    elements = alpha ** nd
+    transformed_in = elements * tiles * call.c_in
+    transformed_out = elements * tiles * call.c_out
+    blocks = max(1, max(transformed_in, transformed_out) * b // BLOCK_BYTES)
+    # The alpha^d products have only a block of tiles as rows: measured at 0.7 of the rate of
+    # the window GEMM of the same inner dimension.
+    compute = gemm_seconds(elements * tiles * call.c_out * call.cg, call.cg, call.og,
+                           elements * call.groups * blocks, call.dtype) / 0.7
+    # B^T d B and A^T M A: one GEMM each with the Kronecker product (inner dimension alpha^d,
+    # measured at half the large-GEMM rate).
+    transform_macs = elements * transformed_in + m ** nd * transformed_out
+    transforms = transform_macs * flops_per_mac(call.dtype) / (0.5 * gemm_rate(call.dtype))
+    input_bytes = math.prod(call.x_shape) * b
+    output = tiles * m ** nd * call.c_out * b
+    moved = 4 * input_bytes + 2 * transformed_in * b + 2 * output  # padded copy (transposing), gather, scatter
+    weights = 6 * elements * call.c_out * call.cg * 8  # the weight transform, in float64
+    seconds = compute + transforms + stream(moved + weights) + 4 * blocks * MACHINE.call_seconds
+    return Estimate(seconds, f"F({m}) GEMMs {fmt(compute)} on {tiles} tiles + transforms "
+                             f"{fmt(transforms + stream(moved))} + weight transform {fmt(stream(weights))}")
+
+
+ALGORITHM_F2 = Algorithm(
+    name="winograd_f2",
+    summary="Winograd F(2x2, 3x3) (Lavin & Gray 2016): 3-tap kernels, stride 1, no dilations, floats",
+    primitive=conv_general_f2,
+    unsupported=unsupported,
+    estimate=lambda call: estimate(call, 2),
+    fixed_seconds=80e-6,
+    exact_integers=False,
+)
+ALGORITHM_F4 = Algorithm(
+    name="winograd_f4",
+    summary="Winograd F(4x4, 3x3): a quarter of the multiplications of the direct sum, larger rounding",
+    primitive=conv_general_f4,
+    unsupported=unsupported,
+    estimate=lambda call: estimate(call, 4),
+    fixed_seconds=80e-6,
+    exact_integers=False,
+)
