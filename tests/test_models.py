@@ -644,3 +644,100 @@ def test_googlenet_paper_branch_and_shufflenet_v1_groups():
         model = models.create("shufflenet_v1_g3", groups=groups, rng=0)
         macs = walk(model, model.input_size)[1]
         assert abs(macs - published) <= 0.02 * published, (groups, macs)
+
+
+# --------------------------------------------------------------------------- counting without weights
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_count_parameters_gives_the_published_figures(name):
+    assert models.count_parameters(name) == PUBLISHED[name][0]
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("lenet", {}),
+        ("lenet5", {}),
+        ("lenet", dict(input_size=(3, 40, 36), num_classes=7, activation="relu")),
+        ("alexnet_d2l", dict(input_size=(1, 96, 96), hidden_features=32)),
+        ("vgg11_d2l", dict(input_size=(1, 64, 64), channel_divisor=8, hidden_features=64)),
+        ("vgg13_bn", dict(input_size=(3, 32, 32), channel_divisor=16, hidden_features=32, avgpool_size=(1, 1))),
+        ("nin_d2l", {}),
+        ("googlenet_d2l", {}),
+        ("googlenet", dict(input_size=(3, 64, 64), num_classes=10, branch3_kernel_size=5)),
+        ("resnet18_d2l", {}),
+        ("resnext50_32x4d", dict(input_size=(3, 32, 32), num_classes=10, layers=(1, 1, 1, 1))),
+        ("mobilenet_v1", dict(width_multiplier=0.5, dropout=0.2)),
+        ("mobilenet_v2", dict(width_mult=0.75)),
+        ("shufflenet_v1_g3", dict(groups=8, num_classes=10)),
+        ("shufflenet_v2_x1_0", dict(stages_out_channels=(24, 48, 96, 192, 1024))),
+        ("resnet18_cifar", {}),
+    ],
+)
+def test_count_parameters_equals_the_built_model(name, config):
+    assert models.count_parameters(name, **config) == models.create(name, rng=0, **config).num_parameters()
+
+
+def test_counting_allocates_no_weights():
+    """VGG-16's 138M parameters (553 MB in float32) are counted with a few hundred kB of Python objects."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        count = models.count_parameters("vgg16")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 138_357_544
+    assert peak < 4 * 2**20, f"counting VGG-16 allocated {peak / 2**20:.1f} MiB"
+
+
+def test_counting_leaves_create_unchanged():
+    from convlab.models._common import counting_parameters
+
+    with counting_parameters() as tally:
+        skeleton = models.LeNet()
+    assert tally.parameters == 61_706 and skeleton.num_parameters() == 0  # stand-ins only
+    model = models.create("lenet", rng=0)  # after the block, layers hold weights again
+    assert model.num_parameters() == 61_706 and isinstance(model[0], nn.Conv2d)
+
+
+@pytest.mark.parametrize(
+    ("name", "config", "error", "message"),
+    [
+        ("vgg11", dict(batchnorm=True), TypeError,
+         r"convlab.models.count_parameters\('vgg11'\): unknown configuration 'batchnorm' for VGG"),
+        ("resnet18", dict(input_size=(3, 224)), ValueError, r"ResNet: `input_size` must be \(channels, height"),
+        ("resnet18", dict(num_classes=0), ValueError, r"ResNet: `num_classes` \(=0\) must be >= 1"),
+        ("lenet", dict(input_size=(1, 8, 8)), ValueError, r"LeNet: `input_size` \(1, 8, 8\) is too small: at C3"),
+        ("shufflenet_v1_g3", dict(groups=5), ValueError, r"`groups` \(=5\) must be one of"),
+        ("lenet", dict(dtype=np.int64), TypeError, r"LeNet: `dtype` \(=int64\) must be float32 or float64"),
+        ("lenet", dict(rng="seed"), TypeError, "LeNet: `rng` must be a numpy.random.Generator"),
+        ("nope", {}, ValueError, "unknown model 'nope'"),
+    ],
+)
+def test_count_parameters_checks_what_create_checks(name, config, error, message):
+    with pytest.raises(error, match=message):
+        models.count_parameters(name, **config)
+    with pytest.raises(error, match=message.replace("count_parameters", "create")):
+        models.create(name, **config)
+
+
+def test_every_architecture_shares_the_zoo_base():
+    for name in models.list():
+        assert issubclass(models._PRESETS[name].architecture, models.ZooModel), name
+    model = models.create("nin_d2l", rng=0)
+    assert model.input_size == (1, 224, 224) and model.num_classes == 10
+
+
+def test_catalog_lists_every_model_without_building_it():
+    entries = models.catalog()
+    assert [e.name for e in entries] == models.list()
+    by_name = {e.name: e for e in entries}
+    assert by_name["vgg16"].parameters == 138_357_544 and by_name["vgg16"].input_size == (3, 224, 224)
+    assert by_name["lenet"].num_classes == 10 and by_name["lenet"].architecture == "LeNet"
+    for entry in entries:
+        assert entry.parameters == models.count_parameters(entry.name)
+        assert entry.input_size == tuple(models.defaults(entry.name)["input_size"])
+        assert models.describe(entry.name).startswith(entry.description)

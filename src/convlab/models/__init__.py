@@ -1,6 +1,9 @@
 """The zoo: classic CNNs from LeNet to ShuffleNet, each architecture defined once with a configuration.
 
-``list()`` names the models; ``create(name, **config)`` builds one. A name is
+``list()`` names the models; ``create(name, **config)`` builds one;
+``count_parameters(name, **config)`` counts its parameters without building
+any weight; ``catalog()`` lists every name with its description, parameter
+count and default input (what ``convlab models`` prints). A name is
 an architecture class plus a default configuration (a preset): ``vgg16`` and
 ``vgg16_bn`` are both :class:`VGG`, ``alexnet`` and ``alexnet_d2l`` both
 :class:`AlexNet`. Any keyword overrides the preset, e.g.
@@ -25,7 +28,11 @@ state_dict key names, so torchvision weight files load with
 ``model.load_state_dict``; their parameter counts equal torchvision's. The
 ``*_d2l`` presets (and ``lenet``) are the versions printed in *Dive into
 Deep Learning* (Zhang, Lipton, Li & Smola), chapters 7-8, with the book's input
-sizes and 10 classes.
+sizes and 10 classes; the ``*_cifar`` ResNets are the usual CIFAR-10 variants
+(3x3 stride-1 stem, no max pool, 3x32x32, 10 classes).
+
+Every architecture derives from :class:`ZooModel`, which checks the arguments
+they all take in one place.
 
 Examples
 --------
@@ -35,6 +42,8 @@ True
 >>> model = models.create("lenet", rng=0)
 >>> model.num_parameters()
 61706
+>>> count_parameters("vgg16")  # no weight is allocated
+138357544
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ from . import nin as _nin
 from . import resnet as _resnet
 from . import shufflenet as _shufflenet
 from . import vgg as _vgg
+from ._common import ZooModel, counting_parameters
 from .alexnet import AlexNet
 from .googlenet import GoogLeNet, Inception
 from .lenet import LENET5_C3_TABLE, LeNet
@@ -79,6 +89,10 @@ __all__ = [
     "ResNet",
     "ShuffleNetV1",
     "ShuffleNetV2",
+    "ZooEntry",
+    "ZooModel",
+    "catalog",
+    "count_parameters",
     "create",
     "defaults",
     "describe",
@@ -124,6 +138,19 @@ def _preset(fn: str, name: object) -> Preset:
 
 def _options(cls: type) -> builtins.list[str]:
     return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
+def _configured(fn: str, name: str, config: dict[str, Any]) -> Preset:
+    """The preset of ``name``, or a TypeError listing the accepted options when ``config`` has another key."""
+    preset = _preset(fn, name)
+    options = _options(preset.architecture)
+    unknown = [key for key in config if key not in options]
+    if unknown:
+        raise TypeError(
+            f"convlab.models.{fn}({name!r}): unknown configuration {', '.join(map(repr, unknown))} for "
+            f"{preset.architecture.__name__}; accepted: {', '.join(options)}"
+        )
+    return preset
 
 
 def defaults(name: str) -> dict[str, Any]:
@@ -176,12 +203,51 @@ def create(name: str, **config: Any) -> nn.Module:
     >>> model.fc
     Linear(in_features=512, out_features=10)
     """
-    preset = _preset("create", name)
-    options = _options(preset.architecture)
-    unknown = [key for key in config if key not in options]
-    if unknown:
-        raise TypeError(
-            f"convlab.models.create({name!r}): unknown configuration {', '.join(map(repr, unknown))} for "
-            f"{preset.architecture.__name__}; accepted: {', '.join(options)}"
-        )
+    preset = _configured("create", name, config)
     return preset.architecture(**{**preset.config, **config})
+
+
+def count_parameters(name: str, **config: Any) -> int:
+    """The number of parameters of ``create(name, **config)``, counted without allocating a single weight.
+
+    The architecture's own constructor runs with every parametric layer replaced by
+    its count (:func:`convlab.models._common.counting_parameters`), so the count
+    follows the one definition and checks the same arguments; it equals
+    ``create(name, **config).num_parameters()``.
+
+    Examples
+    --------
+    >>> count_parameters("resnet18"), count_parameters("resnet18", num_classes=10)
+    (11689512, 11181642)
+    """
+    preset = _configured("count_parameters", name, config)
+    with counting_parameters() as tally:
+        preset.architecture(**{**preset.config, **config})
+    return tally.parameters
+
+
+class ZooEntry(NamedTuple):
+    """One line of :func:`catalog`."""
+
+    name: str
+    description: str
+    architecture: str  # the class name
+    parameters: int
+    input_size: tuple[int, ...]  # the default (channels, height, width)
+    num_classes: int
+
+
+def catalog() -> builtins.list[ZooEntry]:
+    """Every model of :func:`list` with its description, parameter count and default input (no weights built).
+
+    >>> entry = catalog()[0]
+    >>> entry.name, entry.parameters, entry.input_size
+    ('alexnet', 61100840, (3, 224, 224))
+    """
+    entries = []
+    for name in list():
+        preset = _PRESETS[name]
+        config = defaults(name)
+        entries.append(ZooEntry(name, preset.description, preset.architecture.__name__, count_parameters(name),
+                                tuple(config["input_size"]), config["num_classes"]))
+    return entries

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_input_size, check_positive_int, named
+from ._common import ZooModel, check_positive_int, named
 
 __all__ = ["AlexNet"]
 
 
-class AlexNet(nn.Sequential):
+class AlexNet(ZooModel):
     """AlexNet (Krizhevsky, Sutskever & Hinton, NeurIPS 2012): five convolutions, three fully connected layers.
 
     Children ``features`` (convolutions, ReLUs, max pools), ``avgpool``
@@ -65,15 +65,13 @@ class AlexNet(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         hidden = check_positive_int(model, "hidden_features", hidden_features)
         if len(channels) != 5:
             raise ValueError(f"{model}: `channels` must have 5 entries (one per convolution), got {tuple(channels)}")
         c1, c2, c3, c4, c5 = (check_positive_int(model, f"channels[{i}]", c) for i, c in enumerate(channels))
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         hw.conv("features.0", 11, 4, conv1_padding).pool("features.2", 3, 2)
         hw.conv("features.3", 5, 1, 2).pool("features.5", 3, 2).pool("features.12", 3, 2)
         features = nn.Sequential(
@@ -102,9 +100,7 @@ class AlexNet(nn.Sequential):
             )
         super().__init__(named(
             ("features", features), ("avgpool", avgpool), ("flatten", nn.Flatten()), ("classifier", classifier)
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 PRESETS = {

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_choice, check_input_size, check_positive_int, named
+from ._common import Layers, ZooModel, check_choice, named
 
 __all__ = ["BasicConv2d", "GoogLeNet", "Inception"]
 
@@ -81,7 +81,7 @@ class Inception(nn.Concat):
         )
 
 
-class GoogLeNet(nn.Sequential):
+class GoogLeNet(ZooModel):
     """GoogLeNet (Inception v1) without auxiliary classifiers; children named as in torchvision.
 
     Parameters
@@ -113,13 +113,11 @@ class GoogLeNet(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         check_choice(model, "branch3_kernel_size", branch3_kernel_size, (3, 5))
         check_choice(model, "pooling", pooling, ("ceil", "padded"))
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         ceil = pooling == "ceil"
 
         def pool(where: str, last: bool = False) -> nn.MaxPool2d:
@@ -156,9 +154,7 @@ class GoogLeNet(nn.Sequential):
             ("dropout", L.Dropout(dropout) if dropout > 0 else None),
             ("fc", L.Linear(1024, num_classes)),
         ]
-        super().__init__(named(*layers))
-        self.input_size = size
-        self.num_classes = num_classes
+        super().__init__(named(*layers), arguments=args)
 
 
 PRESETS = {

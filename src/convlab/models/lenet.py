@@ -55,7 +55,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_choice, check_input_size, check_positive_int
+from ._common import Layers, ZooModel, check_choice
 
 __all__ = ["LENET5_C3_TABLE", "LeNet", "connection_table_conv"]
 
@@ -109,7 +109,7 @@ def connection_table_conv(
     return nn.Concat(branches)
 
 
-class LeNet(nn.Sequential):
+class LeNet(ZooModel):
     """LeNet (Dive into Deep Learning, the default) and LeNet-5 (LeCun et al., 1998): see the module docstring.
 
     A flat ``Sequential`` like the book's ``nn.Sequential``, so ``model[0]`` is C1.
@@ -159,18 +159,16 @@ class LeNet(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         check_choice(model, "activation", activation, tuple(_ACTIVATIONS))
         check_choice(model, "subsampling", subsampling, ("average", "trainable"))
         check_choice(model, "c3_connections", c3_connections, ("full", "table"))
         check_choice(model, "c5", c5, ("linear", "conv"))
         if isinstance(c1_padding, bool) or not isinstance(c1_padding, int) or c1_padding < 0:
             raise ValueError(f"{model}: `c1_padding` (={c1_padding!r}) must be an int >= 0")
-        L = Layers(model, dtype, rng)
         act = _ACTIVATIONS[activation]
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
 
         def subsample(channels: int, where: str) -> list[nn.Module]:
             hw.pool(where, 2, 2)
@@ -193,9 +191,7 @@ class LeNet(nn.Sequential):
         else:
             layers += [nn.Flatten(), L.Linear(16 * hw.area, 120), act(), L.Linear(120, 84), act()]
         layers.append(L.Linear(84, num_classes))
-        super().__init__(*layers)
-        self.input_size = size
-        self.num_classes = num_classes
+        super().__init__(*layers, arguments=args)
 
 
 PRESETS = {

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_input_size, check_positive_int, conv_bn_act, named
+from ._common import Layers, ZooModel, check_positive_int, conv_bn_act, named
 
 __all__ = ["InvertedResidual", "MobileNetV1", "MobileNetV2", "make_divisible"]
 
@@ -57,7 +57,7 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
-class MobileNetV1(nn.Sequential):
+class MobileNetV1(ZooModel):
     """MobileNet v1: depthwise separable convolutions (Howard et al., 2017).
 
     Children ``features`` (block 0: ``Conv 3x3/2, BN, ReLU``; blocks 1-13:
@@ -86,13 +86,11 @@ class MobileNetV1(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         if not width_multiplier > 0:
             raise ValueError(f"{model}: `width_multiplier` (={width_multiplier!r}) must be > 0")
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
 
         def width(channels: int) -> int:
             return max(1, int(channels * width_multiplier))
@@ -115,9 +113,7 @@ class MobileNetV1(nn.Sequential):
             ("flatten", nn.Flatten()),
             ("dropout", L.Dropout(dropout) if dropout > 0 else None),
             ("classifier", L.Linear(channels, num_classes)),
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 class InvertedResidual(nn.Residual):
@@ -156,7 +152,7 @@ def inverted_residual(L: Layers, in_channels: int, out_channels: int, stride: in
     return LinearBottleneck(conv)
 
 
-class MobileNetV2(nn.Sequential):
+class MobileNetV2(ZooModel):
     """MobileNet v2 as in torchvision: children ``features`` (0-18), ``avgpool``, ``flatten``, ``classifier``.
 
     Parameters
@@ -183,14 +179,12 @@ class MobileNetV2(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         round_nearest = check_positive_int(model, "round_nearest", round_nearest)
         if not width_mult > 0:
             raise ValueError(f"{model}: `width_mult` (={width_mult!r}) must be > 0")
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         channels = make_divisible(32 * width_mult, round_nearest)
         last_channel = make_divisible(1280 * max(1.0, width_mult), round_nearest)
         features: list[nn.Module] = [conv_bn_act(L, size[0], channels, 3, stride=2, activation=nn.ReLU6)]
@@ -208,9 +202,7 @@ class MobileNetV2(nn.Sequential):
             avgpool=nn.AdaptiveAvgPool2d((1, 1)),
             flatten=nn.Flatten(),
             classifier=nn.Sequential(L.Dropout(dropout), L.Linear(last_channel, num_classes)),
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 PRESETS = {

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_input_size, check_positive_int
+from ._common import ZooModel, check_positive_int
 
 __all__ = ["NiN", "nin_block"]
 
@@ -33,7 +33,7 @@ def nin_block(L, in_channels: int, out_channels: int, kernel_size: int, stride: 
     )
 
 
-class NiN(nn.Sequential):
+class NiN(ZooModel):
     """NiN: four NiN blocks, three max pools, dropout, global average pooling (the book's ``net``).
 
     A flat ``Sequential`` with children "0".."9" like the book: block, pool,
@@ -61,14 +61,12 @@ class NiN(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         if len(channels) != 3:
             raise ValueError(f"{model}: `channels` must have 3 entries, got {tuple(channels)}")
         c1, c2, c3 = (check_positive_int(model, f"channels[{i}]", c) for i, c in enumerate(channels))
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         hw.conv("block 0", 11, 4, 0).pool("pool 1", 3, 2).conv("block 2", 5, 1, 2).pool("pool 3", 3, 2)
         hw.conv("block 4", 3, 1, 1).pool("pool 5", 3, 2)
         super().__init__(
@@ -78,9 +76,8 @@ class NiN(nn.Sequential):
             L.Dropout(dropout),
             nin_block(L, c3, num_classes, 3, 1, 1),
             nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
+            arguments=args,
         )
-        self.input_size = size
-        self.num_classes = num_classes
 
 
 PRESETS = {

@@ -17,6 +17,17 @@ may be called more than once per forward pass).
 ``resnet18_d2l`` is ResNet-18 on Dive into Deep Learning's input (1x96x96, 10
 classes, section 8.6); the book's blocks differ slightly (its convolutions
 have biases and its 1x1 shortcut has no BatchNorm), the layer shapes are the same.
+
+``resnet18_cifar`` ... ``resnet152_cifar`` (``stem="cifar"``) are the usual CIFAR
+ResNets (e.g. kuangliu/pytorch-cifar's ``ResNet18()``; He et al. section 4.2 use
+a different, thinner design for CIFAR): the stem is one 3x3 stride-1
+convolution with 64 channels and no max pool, so a 3x32x32 input reaches the
+stages at 32x32 and the last stage at 4x4; 10 classes. ResNet-18 for CIFAR has
+11,173,962 parameters. The blocks, the global average pooling (kuangliu's
+``avg_pool2d(out, 4)`` on 4x4) and the key names are torchvision's, so the
+state_dict is a torchvision ResNet's with a 3x3 ``conv1.weight``: kuangliu's
+checkpoints name the shortcut ``shortcut`` and the classifier ``linear`` and
+need their keys renamed.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_choice, check_input_size, check_positive_int, named
+from ._common import Layers, ZooModel, check_choice, check_positive_int, named
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet"]
 
@@ -87,10 +98,11 @@ class Bottleneck(nn.Residual):
 _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-class ResNet(nn.Sequential):
-    """ResNet: a 7x7 stride-2 stem and max pool, four stages of residual blocks, global average pooling, Linear.
+class ResNet(ZooModel):
+    """ResNet: a stem, four stages of residual blocks, global average pooling, Linear.
 
-    Children ``conv1, bn1, relu, maxpool, layer1..layer4, avgpool, flatten, fc`` as in torchvision.
+    Children ``conv1, bn1, relu, maxpool, layer1..layer4, avgpool, flatten, fc`` as in torchvision
+    (no ``maxpool`` with the CIFAR stem).
 
     Parameters
     ----------
@@ -102,6 +114,9 @@ class ResNet(nn.Sequential):
     num_classes : int
     groups, width_per_group : int
         ResNeXt's cardinality and width of each group (1 and 64 for ResNet).
+    stem : {'imagenet', 'cifar'}
+        'imagenet': a 7x7 stride-2 convolution and a 3x3 stride-2 max pool (torchvision);
+        'cifar': a 3x3 stride-1 convolution and no max pool (for 32x32 inputs).
     dtype, rng
         Parameter dtype and the random generator (or int seed) for the initial weights.
     """
@@ -115,21 +130,24 @@ class ResNet(nn.Sequential):
         *,
         groups: int = 1,
         width_per_group: int = 64,
+        stem: str = "imagenet",
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         check_choice(model, "block", block, tuple(_BLOCKS))
+        check_choice(model, "stem", stem, ("imagenet", "cifar"))
         if len(layers) != 4:
             raise ValueError(f"{model}: `layers` must have 4 entries (blocks per stage), got {tuple(layers)}")
         counts = [check_positive_int(model, f"layers[{i}]", n) for i, n in enumerate(layers)]
         groups = check_positive_int(model, "groups", groups)
         width_per_group = check_positive_int(model, "width_per_group", width_per_group)
         block_class = _BLOCKS[block]
-        L = Layers(model, dtype, rng)
-        SpatialSize(model, size).conv("conv1", 7, 2, 3).pool("maxpool", 3, 2, 1)  # later 3x3/s2/p1 never empty
+        imagenet = stem == "imagenet"
+        stem_conv = (7, 2, 3) if imagenet else (3, 1, 1)  # (kernel, stride, padding); the CIFAR stem keeps the size
+        if imagenet:
+            args.spatial().conv("conv1", *stem_conv).pool("maxpool", 3, 2, 1)  # later 3x3/s2/p1 never empty
         stages: list[tuple[str, nn.Module]] = []
         in_channels = 64
         for index, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
@@ -140,17 +158,15 @@ class ResNet(nn.Sequential):
                 in_channels = planes * block_class.expansion
             stages.append((f"layer{index + 1}", nn.Sequential(*blocks)))
         super().__init__(named(
-            ("conv1", L.Conv2d(size[0], 64, 7, stride=2, padding=3, bias=False)),
+            ("conv1", L.Conv2d(size[0], 64, stem_conv[0], stride=stem_conv[1], padding=stem_conv[2], bias=False)),
             ("bn1", L.BatchNorm2d(64)),
             ("relu", nn.ReLU()),
-            ("maxpool", nn.MaxPool2d(3, stride=2, padding=1)),
+            ("maxpool", nn.MaxPool2d(3, stride=2, padding=1) if imagenet else None),
             *stages,
             ("avgpool", nn.AdaptiveAvgPool2d((1, 1))),
             ("flatten", nn.Flatten()),
             ("fc", L.Linear(in_channels, num_classes)),
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 _DEPTHS = {
@@ -172,6 +188,11 @@ PRESETS["resnext50_32x4d"] = (
          width_per_group=4),
     "ResNeXt-50 (32x4d) as in torchvision",
 )
+for _name, (_block, _layers) in _DEPTHS.items():
+    PRESETS[f"{_name}_cifar"] = (
+        ResNet, dict(block=_block, layers=_layers, input_size=(3, 32, 32), num_classes=10, stem="cifar"),
+        f"ResNet-{_name[6:]} for CIFAR: 3x3 stride-1 stem, no max pool (3x32x32, 10 classes; kuangliu/pytorch-cifar)",
+    )
 PRESETS["resnet18_d2l"] = (
     ResNet, dict(block="basic", layers=(2, 2, 2, 2), input_size=(1, 96, 96), num_classes=10),
     "ResNet-18 on Dive into Deep Learning's input (1x96x96, 10 classes)",

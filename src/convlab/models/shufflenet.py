@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_choice, check_input_size, check_positive_int, named
+from ._common import Layers, ZooModel, check_choice, check_positive_int, named
 
 __all__ = ["SHUFFLENET_V1_CHANNELS", "ShuffleNetV1", "ShuffleNetV2", "ShuffleV2Unit"]
 
@@ -93,7 +93,7 @@ class ShuffleV1DownUnit(nn.Sequential):
         ))
 
 
-class ShuffleNetV1(nn.Sequential):
+class ShuffleNetV1(ZooModel):
     """ShuffleNet v1, 1x (Zhang et al., 2017, Table 1): children ``conv1, maxpool, stage2..4, avgpool, flatten, fc``.
 
     Parameters
@@ -118,15 +118,13 @@ class ShuffleNetV1(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         check_choice(model, "groups", groups, tuple(SHUFFLENET_V1_CHANNELS))
         if len(stage_repeats) != 3:
             raise ValueError(f"{model}: `stage_repeats` must have 3 entries, got {tuple(stage_repeats)}")
         repeats = [check_positive_int(model, f"stage_repeats[{i}]", n) for i, n in enumerate(stage_repeats)]
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         hw.conv("conv1", 3, 2, 1).pool("maxpool", 3, 2, 1)
         channels = 24
         stages = []
@@ -146,9 +144,7 @@ class ShuffleNetV1(nn.Sequential):
             ("avgpool", nn.AdaptiveAvgPool2d((1, 1))),
             ("flatten", nn.Flatten()),
             ("fc", L.Linear(channels, num_classes)),
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 class ShuffleV2Unit(nn.Concat):
@@ -185,7 +181,7 @@ class ShuffleV2Unit(nn.Concat):
         self.branch_names = ("branch1", "branch2") if stride > 1 else ("branch1", ("split", "branch2"))
 
 
-class ShuffleNetV2(nn.Sequential):
+class ShuffleNetV2(ZooModel):
     """ShuffleNet v2 as in torchvision: children ``conv1, maxpool, stage2..4, conv5, avgpool, flatten, fc``.
 
     Parameters
@@ -211,9 +207,8 @@ class ShuffleNetV2(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         if len(stages_repeats) != 3:
             raise ValueError(f"{model}: `stages_repeats` must have 3 entries, got {tuple(stages_repeats)}")
         if len(stages_out_channels) != 5:
@@ -223,8 +218,7 @@ class ShuffleNetV2(nn.Sequential):
         for c in widths[1:4]:
             if c % 2:
                 raise ValueError(f"{model}: the stage channels {tuple(widths[1:4])} must be even (channel split)")
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         hw.conv("conv1", 3, 2, 1).pool("maxpool", 3, 2, 1)
         channels = widths[0]
         stages = []
@@ -246,9 +240,7 @@ class ShuffleNetV2(nn.Sequential):
             ("avgpool", nn.AdaptiveAvgPool2d((1, 1))),
             ("flatten", nn.Flatten()),
             ("fc", L.Linear(widths[4], num_classes)),
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 PRESETS = {

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
-from ._common import Layers, SpatialSize, check_input_size, check_positive_int, named
+from ._common import ZooModel, check_positive_int, named
 
 __all__ = ["VGG", "VGG_LAYERS"]
 
@@ -32,7 +32,7 @@ VGG_LAYERS: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGG(nn.Sequential):
+class VGG(ZooModel):
     """VGG: blocks of 3x3 convolutions and 2x2 max pools, then three fully connected layers.
 
     Children ``features``, ``avgpool`` (``AdaptiveAvgPool2d``, absent when
@@ -71,17 +71,15 @@ class VGG(nn.Sequential):
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        model = type(self).__name__
-        size = check_input_size(model, input_size)
-        num_classes = check_positive_int(model, "num_classes", num_classes)
+        args = self.arguments(input_size, num_classes, dtype, rng)
+        model, size, num_classes, L = args
         divisor = check_positive_int(model, "channel_divisor", channel_divisor)
         hidden = check_positive_int(model, "hidden_features", hidden_features)
         if isinstance(layers, str):
             if layers not in VGG_LAYERS:
                 raise ValueError(f"{model}: `layers` (={layers!r}) must be one of {tuple(VGG_LAYERS)} or a list")
             layers = VGG_LAYERS[layers]
-        L = Layers(model, dtype, rng)
-        hw = SpatialSize(model, size)
+        hw = args.spatial()
         modules: list[nn.Module] = []
         channels = size[0]
         for item in layers:
@@ -111,9 +109,7 @@ class VGG(nn.Sequential):
         super().__init__(named(
             ("features", nn.Sequential(*modules)), ("avgpool", avgpool), ("flatten", nn.Flatten()),
             ("classifier", classifier),
-        ))
-        self.input_size = size
-        self.num_classes = num_classes
+        ), arguments=args)
 
 
 _DEPTH = {"11": "A", "13": "B", "16": "D", "19": "E"}
