@@ -90,6 +90,7 @@ def test_pointwise_equals_conv_with_1x1_kernel(case, dtype):
     expected = conv(x, w_conv, b, stride, groups=groups, algorithm="reference")
     assert_close(pointwise_conv(x, w, b, stride, groups), expected, "pointwise, (C_out, C_in/g) weight")
     assert_close(pointwise_conv(x, w_conv, b, stride, groups), expected, "pointwise, conv-layout weight")
+    assert_close(pointwise_conv(x, w, b, stride, groups, algorithm="im2col"), expected, "pointwise, im2col")
 
 
 @settings(max_examples=40)
@@ -117,6 +118,17 @@ def test_pointwise_docstring_example_and_weight_check():
         pointwise_conv(x, np.ones((1, 2, 3, 3)))
     with pytest.raises(ValueError, match=r"pointwise_conv: the input has 2 channels"):
         pointwise_conv(x, np.ones((1, 3)))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float16])
+def test_pointwise_keeps_the_dtype_and_integers_are_exact(dtype):
+    rng = np.random.default_rng(1)
+    x = rng.integers(-9, 10, (2, 4, 3, 5)).astype(dtype)
+    w = rng.integers(-9, 10, (6, 2)).astype(dtype)
+    b = rng.integers(-9, 10, 6).astype(dtype)
+    got = pointwise_conv(x, w, b, (2, 1), groups=2)
+    assert_close(got, conv(x, w.reshape(6, 2, 1, 1), b, (2, 1), groups=2, algorithm="reference"))
+    assert got.dtype == dtype
 
 
 def test_pointwise_unbatched_input_equals_batched():
