@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -148,8 +150,10 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
     pytest.importorskip("scipy")
     path = tmp_path / "bench.json"
     layers = "resnet50.layer3.1.conv1,image1024.k3"
+    env = {key: value for key, value in os.environ.items() if key not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
     proc = subprocess.run([sys.executable, "-m", "convlab.cli", "bench", "--quick", "--layers", layers,
-                           "--json", str(path), "--blas-core", "Haswell"], capture_output=True, text=True, timeout=300)
+                           "--json", str(path), "--blas-core", "Haswell"], capture_output=True, text=True, timeout=300,
+                          env=env)  # output to a pipe: Markdown tables, with or without Rich
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     # --blas-core sets OPENBLAS_CORETYPE for the run; the header says which kernels each library ran
@@ -223,3 +227,205 @@ def test_a_failing_implementation_is_reported_and_the_rest_measured(monkeypatch)
     assert set(forward["ms"]) == {"torch", "torch_channels_last"} and forward["ratio"] is None
     assert entry["passes"]["backward"]["ratio"] is not None
     assert ("1x1", "forward") not in {(t["target"], t["pass"]) for t in report["targets"]}
+
+
+# --------------------------------------------------------------------------- the algorithms that ran (trace hook)
+
+
+@pytest.fixture(scope="module")
+def small_report():
+    """A real run of two cheap layers (a 1x1 convolution and a transposed one), batch 1, one round."""
+    pytest.importorskip("torch")
+    pytest.importorskip("scipy")
+    layers = [suites.BY_NAME["resnet50.layer3.1.conv1"], suites.BY_NAME["unet.up2x2s2.c256"]]
+    return bench.run(layers, batch=1, repeat=1, threads=1)
+
+
+def test_algorithms_ran_names_what_the_trace_recorded():
+    np = pytest.importorskip("numpy")
+    import convlab.functional as F
+    from convlab.ops.algorithms import trace
+
+    x, w = np.ones((1, 2, 9, 9), np.float32), np.ones((3, 2, 3, 3), np.float32)
+    for algorithm in ("gemm", "fft", "reference"):
+        with trace() as events:
+            F.conv2d(x, w, algorithm=algorithm)
+        assert measure.algorithms_ran(events) == algorithm
+    with trace() as events:
+        pass
+    assert measure.algorithms_ran(events) is None
+
+
+def test_the_run_names_the_algorithms_that_ran(small_report):
+    import numpy as np
+
+    import convlab.functional as F
+    from convlab.ops.algorithms import ALGORITHMS, trace
+
+    one_by_one, transposed = small_report["layers"]
+    for entry in (one_by_one, transposed):
+        assert set(entry["algorithms"]) == set(bench.PASSES)
+        for pass_, names in entry["algorithms"].items():
+            assert names and set(names.split("+")) <= set(ALGORITHMS), (entry["name"], pass_, names)
+    # the same calls traced here name the same algorithms (the planner's choice depends on the shapes only)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 1024, 14, 14), dtype=np.float32)
+    w = rng.standard_normal((256, 1024, 1, 1), dtype=np.float32)
+    gy = rng.standard_normal((1, 256, 14, 14), dtype=np.float32)
+    calls = {"forward": lambda: F.conv2d(x, w), "backward": lambda: F.conv_vjp(gy, x, w),
+             "input_grad": lambda: F.conv_input_grad(x.shape, w, gy),
+             "weight_grad": lambda: F.conv_weight_grad(x, w.shape, gy)}
+    for pass_, call in calls.items():
+        with trace() as events:
+            call()
+        assert one_by_one["algorithms"][pass_] == measure.algorithms_ran(events), pass_
+        if pass_ == "backward":  # both gradients: an input-gradient and a weight-gradient primitive call
+            assert {event.role for event in events} == {"input_grad", "weight_grad"}
+
+
+# --------------------------------------------------------------------------- Rich output
+
+
+def _rich_lines(tables, width: int) -> list[str]:
+    from rich.console import Console
+
+    from convlab.bench.report import print_rich
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    print_rich(console, tables)
+    return console.export_text().splitlines()
+
+
+def test_rich_tables_fit_the_width_and_keep_every_name_and_number(small_report):
+    pytest.importorskip("rich")
+    from convlab.bench.report import report_tables
+
+    tables = report_tables(small_report)
+    for width in (100, 140):
+        lines = _rich_lines(tables, width)
+        assert lines and max(map(len, lines)) <= width, width
+        text = "\n".join(lines)
+        for entry in small_report["layers"]:
+            assert entry["name"] in text
+            for pass_ in bench.PASSES:
+                ms = entry["passes"][pass_]["ms"]
+                for value in (ms["convlab"], ms["torch"]):
+                    figure = f"{value:.3f}" if value < 0.01 else f"{value:.2f}"
+                    assert figure in text, (entry["name"], pass_, figure)
+        assert "target" in text and ("met" in text or "NOT MET" in text)
+    # a narrow terminal gets the main table's columns in several tables, each repeating the layer and pass
+    narrow, wide = _rich_lines(tables[:1], 100), _rich_lines(tables[:1], 400)
+    name = small_report["layers"][0]["name"]
+    assert sum(line.startswith(name) for line in narrow) > sum(line.startswith(name) for line in wide) == 4
+
+
+def test_the_report_is_plain_markdown_without_rich(monkeypatch, capsys):
+    from convlab.bench import cli
+
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # as if the extra 'cli' were not installed
+    assert cli._rich_console(plain=False) is None
+    with cli._progress(["a", "b"], plain=False) as progress:
+        progress("a (1 s)")
+    assert capsys.readouterr().err == "convlab bench: done a (1 s)\n"
+
+
+def test_the_progress_bar_follows_the_layers(monkeypatch, capsys):
+    pytest.importorskip("rich")
+    from convlab.bench import cli
+
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # Rich takes stderr for a terminal
+    monkeypatch.setenv("COLUMNS", "100")
+    assert cli._rich_console(plain=True) is None
+    with cli._progress(["first.layer", "second.layer"], plain=False) as progress:
+        progress("first.layer (0 s)")
+        progress("second.layer (1 s)")
+    err = capsys.readouterr().err
+    assert "first.layer" in err and "1/2" in err and "second.layer" in err
+
+
+def test_help_and_listing_speak_of_the_suite_not_of_an_issue():
+    from convlab import cli as command
+
+    parser = command.build_parser()
+    bench_parser = parser._subparsers._group_actions[0].choices["bench"]
+    for text in (parser.format_help(), bench_parser.format_help()):
+        assert "issue" not in text.lower()
+    assert "full" in bench_parser.format_help()
+
+
+# --------------------------------------------------------------------------- the analysis section
+
+
+def test_the_analysis_section_reports_time_and_memory_per_model_against_the_targets():
+    section = bench.run_analysis(["lenet", "nin_d2l"], repeat=2)
+    assert section["targets"] == {"seconds": 0.5, "peak_memory_bytes": 100_000_000}
+    assert [entry["model"] for entry in section["models"]] == ["lenet", "nin_d2l"]
+    lenet, nin = section["models"]
+    assert lenet["input_shape"] == [1, 1, 28, 28] and nin["input_shape"] == [1, 1, 224, 224]
+    for entry in section["models"]:
+        assert entry["timed_calls"] == 2
+        assert 0 < entry["min_seconds"] <= entry["seconds"]
+        assert entry["build_seconds"] > 0 and entry["analyze_seconds"] > 0
+        assert entry["peak_memory_bytes"] >= entry["build_peak_memory_bytes"] > 0
+        assert entry["analyze_extra_memory_bytes"] >= 0
+        assert entry["met"] == {"seconds": entry["seconds"] <= 0.5,
+                                "peak_memory": entry["peak_memory_bytes"] <= 100_000_000}
+    assert section["met"]["of"] == 2
+    assert section["met"]["seconds"] == sum(entry["met"]["seconds"] for entry in section["models"])
+    # nin_d2l's parameters (2 million floats) are in the peak, as convlab summary builds the model
+    assert nin["build_peak_memory_bytes"] > 4 * 1_900_000
+
+    table = _table(bench.format_analysis(section).splitlines(), "model")
+    assert table[0] == ["model", "input", "seconds", "build s", "analyze s", "peak MB", "analyze extra MB",
+                        "time target", "memory target"]
+    assert [row[:2] for row in table[1:]] == [["lenet", "1x1x28x28"], ["nin_d2l", "1x1x224x224"]]
+    for row, entry in zip(table[1:], section["models"], strict=True):
+        assert row[2] == f"{entry['seconds']:.3f}" and row[5] == f"{entry['peak_memory_bytes'] / 1e6:.1f}"
+        assert row[7] == f"<= 0.5 s {'met' if entry['met']['seconds'] else 'NOT MET'}"
+        assert row[8] == f"<= 100 MB {'met' if entry['met']['peak_memory'] else 'NOT MET'}"
+
+
+def test_a_failing_analysis_is_reported_and_the_rest_measured(monkeypatch):
+    import convlab.analysis
+
+    real = convlab.analysis.analyze
+
+    def analyze(model, input_shape, **options):
+        if type(model).__name__ == "NiN":
+            raise ValueError("analyze: broken on purpose")
+        return real(model, input_shape, **options)
+
+    monkeypatch.setattr(convlab.analysis, "analyze", analyze)
+    section = bench.run_analysis(["nin_d2l", "lenet"], repeat=1)
+    broken, lenet = section["models"]
+    assert broken == {"model": "nin_d2l", "input_shape": [1, 1, 224, 224],
+                      "failure": "ValueError: analyze: broken on purpose"}
+    assert "seconds" in lenet and section["met"]["of"] == 1
+
+
+def test_analysis_from_the_command_line(tmp_path):
+    path = tmp_path / "analysis.json"
+    proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--analysis", "--models", "lenet", "--repeat", "1",
+                           "--json", str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert [row[0] for row in _table(proc.stdout.splitlines(), "model")[1:]] == ["lenet"]
+    assert "analysis: " in proc.stdout and " of 1 models within 0.5 s" in proc.stdout
+    report = json.loads(path.read_text())
+    assert set(report) == {"date", "machine", "load_average", "analysis"}
+    assert [entry["model"] for entry in report["analysis"]["models"]] == ["lenet"]
+    proc = subprocess.run([sys.executable, "-m", "convlab.bench", "--analysis", "--models", "nope"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--models (='nope'): unknown model(s) ['nope']" in proc.stderr
+
+
+def test_the_analysis_table_fits_the_width():
+    pytest.importorskip("rich")
+    from convlab.bench.report import analysis_table
+
+    section = bench.run_analysis(["lenet"], repeat=1)
+    lines = _rich_lines([analysis_table(section)], 100)
+    assert max(map(len, lines)) <= 100
+    (entry,) = section["models"]
+    row = next(line for line in lines if line.startswith("lenet "))
+    assert f"{entry['seconds']:.3f}" in row and f"{entry['peak_memory_bytes'] / 1e6:.1f}" in row

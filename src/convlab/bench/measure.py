@@ -26,19 +26,23 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .suites import Layer
+
+if TYPE_CHECKING:
+    from ..ops.algorithms import TraceEvent
 
 __all__ = [
     "OtherCpu",
     "PeakMemory",
+    "algorithms_ran",
     "conv_flops",
     "kernels",
     "load_average",
     "machine",
     "pass_flops",
-    "recording_algorithms",
     "relative_error",
     "timed",
     "traced_peak",
@@ -210,43 +214,14 @@ def traced_peak(fn: Callable[[], object]) -> int:
     return peak
 
 
-@contextlib.contextmanager
-def recording_algorithms(names: list[str]) -> Iterator[None]:
-    """Record the algorithms the convolution primitive runs (outermost calls only) while inside.
+def algorithms_ran(events: Sequence[TraceEvent]) -> str | None:
+    """The algorithms a traced call ran, in order of first use, joined by ``+`` (e.g. ``'col2im+gemm'``).
 
-    Used on the warm-up calls only: it wraps the entries of
-    ``convlab.ops.algorithms.ALGORITHMS``, which ``algorithm='auto'`` looks up
-    per call after :func:`convlab.ops.algorithms.plan` has chosen. Without a
-    planner (no ``plan`` there) nothing is recorded.
+    ``events`` come from :func:`convlab.ops.algorithms.trace`, which records the
+    outermost primitive calls with the algorithm that actually ran (what
+    ``algorithm='auto'`` chose, or the fallback); None when none ran.
     """
-    try:
-        from ..ops import algorithms
-    except ImportError:
-        algorithms = None
-    table = getattr(algorithms, "ALGORITHMS", None)
-    if not hasattr(algorithms, "plan") or not isinstance(table, dict):
-        yield
-        return
-    original = dict(table)
-    depth = [0]
-
-    def recorded(name: str, fn: Callable) -> Callable:
-        def call(*args, **kwargs):
-            if depth[0] == 0:
-                names.append(name)
-            depth[0] += 1
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                depth[0] -= 1
-        return call
-
-    for name, fn in original.items():
-        table[name] = recorded(name, fn)
-    try:
-        yield
-    finally:
-        table.update(original)
+    return "+".join(dict.fromkeys(event.algorithm for event in events)) or None
 
 
 def relative_error(ours, reference) -> float:

@@ -188,13 +188,12 @@ def format_analysis(section: dict[str, object]) -> str:
 
 
 def _two_lines(header: str) -> str:
-    """A header on at most two lines, split at the space that makes the longer line shortest."""
-    words = header.split(" ")
-    if len(words) == 1:
+    """A header on at most two lines, split after a space or a slash where the longer line is shortest."""
+    cuts = [i + 1 for i, char in enumerate(header) if char in " /"]
+    if not cuts:
         return header
-    splits = [(" ".join(words[:i]), " ".join(words[i:])) for i in range(1, len(words))]
-    first, second = min(splits, key=lambda pair: max(len(pair[0]), len(pair[1])))
-    return f"{first}\n{second}"
+    cut = min(cuts, key=lambda i: max(len(header[:i].rstrip()), len(header[i:])))
+    return f"{header[:cut].rstrip()}\n{header[cut:]}"
 
 
 def _cell(text: str):
@@ -225,10 +224,12 @@ def rich_tables(table: Table, console: Console) -> list[RichTable]:
     column too wide on its own beside the keys is left to Rich to wrap.
     """
     keys = list(range(table.key))
+    unbounded = console.options.update_width(1 << 20)  # measure the natural width (Rich clamps to the given one)
     groups: list[list[int]] = []
     current: list[int] = []
     for i in range(table.key, len(table.header)):
-        if current and console.measure(_rich_table(table, keys + current + [i])).maximum > console.width:
+        natural = console.measure(_rich_table(table, keys + current + [i]), options=unbounded).maximum
+        if current and natural > console.width:
             groups.append(current)
             current = []
         current.append(i)

@@ -3,8 +3,9 @@
 Method. Per layer: a warm-up call of every implementation and pass, which also
 checks that all agree with torch NCHW (maximum relative error: largest absolute
 difference over the largest absolute value), records which algorithms
-``algorithm='auto'`` ran, and leaves out (and reports) an implementation that
-raises; one call each measuring peak memory; then ``repeat`` rounds, each
+``algorithm='auto'`` ran (the engine's trace hook,
+:func:`convlab.ops.algorithms.trace`), and leaves out (and reports) an
+implementation that raises; one call each measuring peak memory; then ``repeat`` rounds, each
 calling every implementation of every pass once, round-robin with the starting
 implementation rotated per round, so that drifts in the machine's speed hit all
 alike (a call that took over a second at warm-up is timed in the first three
@@ -160,7 +161,12 @@ def _results_of(pass_: str, result) -> tuple:
 
 
 def _warm_up(calls: dict[str, dict[str, Callable[[], object]]]) -> tuple[dict, dict, dict, dict]:
-    """Every call once: seconds, relative error against torch NCHW, convlab's algorithms, and failures."""
+    """Every call once: seconds, relative error against torch NCHW, convlab's algorithms, and failures.
+
+    convlab's calls run inside :func:`convlab.ops.algorithms.trace`, which names the algorithms that ran.
+    """
+    from ..ops.algorithms import trace
+
     errors: dict[str, dict[str, float]] = {}
     algorithms: dict[str, str | None] = {}
     seconds: dict[str, dict[str, float]] = {pass_: {} for pass_ in calls}
@@ -173,13 +179,12 @@ def _warm_up(calls: dict[str, dict[str, Callable[[], object]]]) -> tuple[dict, d
         for impl, fn in impls.items():
             if impl == TORCH:
                 continue
-            names: list[str] = []
             start = time.perf_counter()
             try:
                 if impl == "convlab":
-                    with measure.recording_algorithms(names):
+                    with trace() as events:
                         result = fn()
-                    algorithms[pass_] = "+".join(dict.fromkeys(names)) or None
+                    algorithms[pass_] = measure.algorithms_ran(events)
                 else:
                     result = fn()
             except Exception as exc:  # an engine under development: report it, measure the rest
