@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 
@@ -172,3 +173,116 @@ def test_help_is_enough_to_use_it(capsys):
 def test_demo_subcommand(capsys):
     assert main(["demo"]) == 0
     assert "19  25" in capsys.readouterr().out
+
+
+def test_explain_echoes_the_index_as_given(capsys):
+    """`--explain 0,0,0` (channel, i, j) names the element y[0, 0, 0]; `--explain 1,1` names it y[1, 1]."""
+    _, out, _ = run_conv(capsys, "-i", "0 1 2; 3 4 5; 6 7 8", "-k", "0 1; 2 3", "--explain", "0,0,0")
+    assert "  y[0, 0, 0] = x[0,0,0]*w[0,0,0,0] + " in out and "y[0, 0, 0, 0]" not in out
+    assert "\n             = 0*0 + 1*1 + 3*2 + 4*3\n" in out  # the continuation lines stay aligned under '='
+    _, out, _ = run_conv(capsys, "-i", "1 2; 3 4 | 5 6; 7 8", "-k", "1 0; 0 1 || 0 1; 1 0", "--groups", "2",
+                         "--explain", "1,0,0")
+    assert "  y[1, 0, 0] = x[1,0,0]*w[1,0,0,0] + " in out and out.rstrip().endswith("= 13")  # 6*1 + 7*1
+    _, out, _ = run_conv(capsys, "-i", "1 2; 3 4", "-k", "1 1 1; 1 1 1; 1 1 1", "--transposed", "--explain", "1,1")
+    assert "  y[1, 1] = " in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [  # what the spec refuses, in the spec's words (the CLI does not restate the rules)
+        (["--padding", "mirror"], "conv1d: `padding` (='mirror') must be an int, a tuple, (lo, hi) pairs or one of "
+                                  "('valid', 'same', 'same_tf', 'full', 'causal')"),
+        (["--padding", "same", "--stride", "2"], "conv1d: padding='same' (PyTorch semantics) requires stride 1"),
+        (["--output-padding", "1"], "conv1d: `output_padding` (=(1,)) is only meaningful for a transposed "
+                                    "convolution"),
+        (["--transposed", "--padding-mode", "reflect"], "conv_transpose1d: only padding_mode='zeros' is supported "
+                                                        "for transposed convolution, got 'reflect'"),
+        (["--transposed", "--flip-kernel"], "conv_transpose1d: `flip_kernel` applies to convolution only"),
+        (["--groups", "1,1"], "conv1d: `groups` must be an integer, got (1, 1) (tuple)"),
+        (["--padding", "1:2:3"], "`--padding` (='1:2:3'): each pair must be lo:hi"),
+    ],
+)
+def test_the_spec_validates_and_its_error_is_the_usage_error(capsys, args, message):
+    status, out, err = run_conv(capsys, "-i", "1 2 3 4", "-k", "1 1", *args)
+    assert (status, out) == (2, "")
+    assert err == f"convlab conv: error: {err.split('error: ', 1)[1]}" and err.count("\n") == 1
+    assert message in err
+
+
+def test_padding_words_are_case_insensitive_and_help_lists_the_specs_forms(capsys):
+    from convlab.spec import PADDING_MODES, PADDING_STRINGS
+
+    _, upper, _ = run_conv(capsys, "-i", "1 2 3 4 5", "-k", "1 1 1", "--padding", "CAUSAL")
+    assert output_matrix(upper) == [[[1, 3, 6, 9, 12]]]
+    with pytest.raises(SystemExit):
+        main(["conv", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ", ".join(PADDING_STRINGS) in help_text and ", ".join(PADDING_MODES) in help_text
+
+
+def test_cli_imports_only_the_standard_library_and_the_spec():
+    """At module level the CLI imports the standard library and convlab.spec (standard library only)."""
+    import ast
+
+    import convlab.cli
+    import convlab.spec
+
+    def top_level_imports(module) -> set[str]:
+        tree = ast.parse(pathlib.Path(module.__file__).read_text())
+        names = set()
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names.add("." * node.level + (node.module or ""))
+        return names
+
+    assert {n for n in top_level_imports(convlab.cli) if n.split(".")[0] not in sys.stdlib_module_names} == {".spec"}
+    assert all(n.split(".")[0] in sys.stdlib_module_names for n in top_level_imports(convlab.spec))
+
+
+def test_demo_runs_one_example_or_lists_them(capsys):
+    from convlab.examples import ORDER, load
+
+    assert main(["demo", "edge_detection"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(load("edge_detection").TITLE + "\n") and "-1   0" in out
+    assert "19  25" not in out  # only that example
+    assert main(["demo", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(ORDER)
+    assert all(line.endswith(load(name).TITLE) for line, name in zip(lines, ORDER, strict=True))
+
+
+def test_demo_refuses_an_unknown_name_in_one_line(capsys):
+    assert main(["demo", "edge"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("convlab demo: error: ") and "edge_detection" in captured.err
+    assert main(["demo", "edge_detection", "--list"]) == 2
+
+
+def test_models_lists_the_zoo_with_counts_and_inputs(capsys):
+    import convlab.models as models
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "parameters", "input", "classes", "description"]
+    rows = {line.split()[0]: line for line in lines[1:] if line and not line.startswith(tuple("0123456789"))}
+    assert sorted(rows) == models.list()
+    assert rows["vgg16"].split()[1:4] == ["138,357,544", "3x224x224", "1000"]
+    assert rows["resnet18_cifar"].split()[1:4] == ["11,173,962", "3x32x32", "10"]
+    assert rows["lenet"].split()[1:4] == ["61,706", "1x28x28", "10"]
+    for name, row in rows.items():
+        assert row.endswith(models._PRESETS[name].description)
+    assert lines[-1].startswith(f"{len(rows)} models.")
+
+
+def test_help_and_output_name_no_issue_numbers(capsys):
+    for args in (["conv", "--help"], ["demo", "--help"], ["models", "--help"]):
+        with pytest.raises(SystemExit):
+            main(args)
+        assert "issue" not in capsys.readouterr().out.lower()
+    main(["models"])
+    main(["demo", "--list"])
+    assert "issue" not in capsys.readouterr().out.lower()

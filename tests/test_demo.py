@@ -64,3 +64,28 @@ def test_helpers_that_convlab_conv_uses_are_still_here():
     from convlab.examples import worked
 
     assert demo.worked_example is worked.worked_example and demo.format_matrix is worked.format_matrix
+
+
+def test_the_walk_says_how_to_run_one_example(walk):
+    text, _ = walk
+    assert "convlab demo NAME" in text and "python -m convlab.examples.NAME" in text
+    assert "examples/NAME.py" not in text  # the repository's shims are gone
+
+
+def test_run_one_prints_that_example_alone():
+    buffer = io.StringIO()
+    result = demo.run_one("cross_correlation", buffer)
+    assert result.output.tolist() == [[19, 25], [37, 43]]
+    reference = io.StringIO()
+    load("cross_correlation").run(reference)
+    assert buffer.getvalue() == reference.getvalue()  # unnumbered, as python -m convlab.examples.NAME prints it
+    with pytest.raises(ValueError, match=r"`name` \(='cross'\) must be one of stride_padding"):
+        demo.run_one("cross")
+
+
+def test_catalog_names_every_example_with_its_title():
+    lines = demo.catalog()
+    assert [line.split()[0] for line in lines] == list(ORDER)
+    column = len(lines[0]) - len(load(ORDER[0]).TITLE)
+    for line, name in zip(lines, ORDER, strict=True):
+        assert line[column:] == load(name).TITLE and line[:column].strip() == name

@@ -1,4 +1,5 @@
-"""The seeds' worked examples (convlab.examples, run by examples/NAME.py): their numbers, and the scripts.
+"""The seeds' worked examples (convlab.examples, each runnable as python -m convlab.examples.NAME): their
+numbers, and the modules run on their own.
 
 Expected numbers are literals: the seeds' printed results where they print
 any, otherwise PyTorch's (for the same calls) or the book's. Receptive fields
@@ -39,7 +40,8 @@ from convlab.examples import (
 from convlab.examples.fields import Layer
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPTS = ROOT / "examples"
+PACKAGE = ROOT / "src" / "convlab" / "examples"
+HELPERS = {"__init__", "worked", "fields"}  # the modules that are not examples
 
 
 def quiet(module, **kwargs):
@@ -255,20 +257,27 @@ KEY_OUTPUT = {
 }
 
 
-def test_every_example_has_a_script_and_key_output():
-    assert sorted(p.stem for p in SCRIPTS.glob("*.py")) == sorted(ORDER) == sorted(KEY_OUTPUT)
+def test_every_example_module_is_listed_and_has_key_output():
+    assert sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in HELPERS) == sorted(ORDER) == sorted(KEY_OUTPUT)
+
+
+def test_the_top_level_examples_folder_is_gone():
+    """One home for the examples: the package (the repository's examples/ shims were removed)."""
+    assert not (ROOT / "examples").exists()
 
 
 @pytest.mark.parametrize("name", ORDER)
-def test_script_runs_and_prints_its_numbers(name):
-    script = SCRIPTS / f"{name}.py"
-    lines = [line for line in script.read_text().splitlines() if line and not line.startswith(('"""', "Run:"))]
-    assert lines[-1] == f"{name}.run()" and len(lines) <= 3  # the code lives in convlab.examples, once
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def test_example_runs_as_a_module_and_prints_its_numbers(name):
+    done = subprocess.run([sys.executable, "-m", f"convlab.examples.{name}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(load(name).TITLE)
+    assert "Warning" not in done.stderr, done.stderr  # e.g. runpy's "found in sys.modules" RuntimeWarning
+    assert done.stdout.startswith(load(name).TITLE + "\n")
     for needle in KEY_OUTPUT[name]:
         assert needle in done.stdout
+    buffer = io.StringIO()
+    load(name).run(buffer)
+    assert done.stdout == buffer.getvalue()  # exactly what run() prints
 
 
 def test_load_refuses_an_unknown_name():

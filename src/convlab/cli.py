@@ -1,7 +1,11 @@
-"""The ``convlab`` command: ``convlab conv``, ``convlab demo`` and ``convlab bench``.
+"""The ``convlab`` command: ``convlab conv``, ``convlab demo``, ``convlab models``, ``convlab summary`` and
+``convlab bench``.
 
-Only the standard library is imported here; each subcommand imports what it
-needs when it runs.
+Only the standard library and :mod:`convlab.spec` (which imports nothing else) are
+imported here; each subcommand imports what it needs when it runs. The
+hyperparameter rules are the spec's: the CLI parses text into values, the spec
+(through the engine) validates them, and its ValueError is printed as the
+command's one-line error.
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ import re
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main", "parse_array", "parse_ints", "parse_padding"]
+from .spec import PADDING_MODES, PADDING_STRINGS
 
-_PADDING_STRINGS = ("valid", "same", "same_tf", "full", "causal")  # the spec's forms; the spec validates
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+__all__ = ["main", "parse_array", "parse_ints", "parse_padding"]
 
 
 class UsageError(ValueError):
@@ -117,18 +120,23 @@ def parse_ints(option: str, text: str) -> int | tuple[int, ...]:
 def parse_padding(text: str) -> int | str | tuple:
     """``'1'``, ``'1,2'``, ``'same_tf'`` or ``lo:hi`` pairs like ``'1:0,0:1'``.
 
+    A word is passed on as the padding string (lower case) for the spec to
+    accept or refuse; numbers are parsed here.
+
     >>> parse_padding("1:0,0:1")
     ((1, 0), (0, 1))
-    >>> parse_padding("same")
+    >>> parse_padding("SAME")
     'same'
     """
     text = text.strip()
-    if text.lower() in _PADDING_STRINGS:
+    if re.fullmatch(r"[A-Za-z_]+", text):
         return text.lower()
     if "," not in text and ":" not in text:
         return parse_ints("--padding", text)
     entries: list[int | tuple[int, int]] = []
     for part in text.split(","):
+        if part.count(":") > 1:
+            raise UsageError(f"`--padding` (={text!r}): each pair must be lo:hi")
         if ":" in part:
             lo, _, hi = part.partition(":")
             pair = parse_ints("--padding", f"{lo},{hi}")
@@ -193,11 +201,11 @@ def _conv_parser(subparsers) -> None:
     p.add_argument("-s", "--stride", default="1", metavar="S", help="int or comma list per dimension (default 1)")
     p.add_argument("-p", "--padding", default="0", metavar="P",
                    help="int, comma list, lo:hi pairs (\"1:0,0:1\") or one of "
-                        f"{', '.join(_PADDING_STRINGS)} (default 0)")
+                        f"{', '.join(PADDING_STRINGS)} (default 0)")
     p.add_argument("-d", "--dilation", default="1", metavar="D", help="int or comma list (default 1)")
     p.add_argument("-g", "--groups", default="1", metavar="G", help="number of channel groups (default 1)")
     p.add_argument("--padding-mode", default="zeros", metavar="MODE",
-                   help=f"one of {', '.join(_PADDING_MODES)} (default zeros)")
+                   help=f"one of {', '.join(PADDING_MODES)} (default zeros)")
     p.add_argument("--flip-kernel", action="store_true",
                    help="true convolution: flip the kernel in every spatial dimension")
     p.add_argument("--transposed", action="store_true",
@@ -224,15 +232,7 @@ def _run_conv(args: argparse.Namespace) -> int:
     dilation = parse_ints("--dilation", args.dilation)
     output_padding = parse_ints("--output-padding", args.output_padding)
     groups = parse_ints("--groups", args.groups)
-    if isinstance(groups, tuple):
-        raise UsageError(f"`--groups` (={args.groups!r}) must be one integer")
-    padding = parse_padding(args.padding)
-    if not args.transposed and any(v != 0 for v in _as_tuple(output_padding)):
-        raise UsageError("`--output-padding` only applies with --transposed")
-    if args.transposed and args.padding_mode != "zeros":
-        raise UsageError(f"`--padding-mode` (={args.padding_mode!r}) only applies to convolution, not --transposed")
-    if args.transposed and args.flip_kernel:
-        raise UsageError("`--flip-kernel` only applies to convolution, not --transposed")
+    padding = parse_padding(args.padding)  # the spec checks the values and the combinations (worked_example)
     input_dims, kernel_dims = len(_shape(input)) - 1, len(_shape(kernel)) - 2
     if input_dims != kernel_dims:
         raise UsageError(
@@ -276,14 +276,61 @@ def _demo_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "demo", help="walk through the tutorials' worked examples, computed by the engine",
         description="Walk through the worked examples of the tutorials (seeds): each is computed by the engine "
-                    "and printed with its input, kernel, settings, output and output-size formula.")
+                    "and printed with its input, kernel, settings, output and output-size formula. "
+                    "Without NAME all of them run, numbered, in order.",
+        epilog="examples:\n  convlab demo --list\n  convlab demo edge_detection\n"
+               "  python -m convlab.examples.edge_detection    # the same, without the command",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", nargs="?", metavar="NAME", help="run only this example (convlab demo --list names them)")
+    p.add_argument("--list", action="store_true", help="list the examples: name and title")
     p.set_defaults(run=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .demo import run
+    from . import demo
 
-    run()
+    if args.list:
+        if args.name is not None:
+            print("convlab demo: error: give NAME or --list, not both", file=sys.stderr)
+            return 2
+        print("\n".join(demo.catalog()))
+        return 0
+    if args.name is None:
+        demo.run()
+        return 0
+    try:
+        demo.run_one(args.name)
+    except ValueError as exc:  # an unknown name: the message lists the names
+        print(f"convlab demo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _models_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "models", help="list the model zoo: name, parameters, default input, classes and description",
+        description="List the models of convlab.models: each name with its parameter count (counted from the "
+                    "layer definitions, no weights are built), default input size (channels x height x width), "
+                    "number of classes and a one-line description.",
+        epilog="then:\n  convlab summary resnet18_cifar          # per-layer shapes, MACs, memory\n"
+               "  python -c 'import convlab.models as m; m.create(\"resnet18_cifar\", rng=0)'",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(run=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from .models import catalog
+
+    entries = catalog()
+    rows = [("name", "parameters", "input", "classes", "description")]
+    rows += [(e.name, f"{e.parameters:,}", "x".join(map(str, e.input_size)), str(e.num_classes), e.description)
+             for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].ljust(widths[2]), row[3].rjust(widths[3])]
+        print("  ".join(cells + [row[4]]))
+    print(f"\n{len(entries)} models. convlab.models.create(NAME, input_size=..., num_classes=...) builds one; "
+          "convlab summary NAME analyses it.")
     return 0
 
 
@@ -443,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _conv_parser(subparsers)
     _demo_parser(subparsers)
+    _models_parser(subparsers)
     _summary_parser(subparsers)
     _bench_parser(subparsers)
     return parser

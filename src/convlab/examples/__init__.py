@@ -6,7 +6,8 @@ settings, output, and each output size with its formula and numbers from
 :mod:`convlab.shapes`) to ``file`` -- standard output by default -- and returns
 its numbers as a named tuple, so tests and notebooks can check them. The
 walk-through ``convlab demo`` (:mod:`convlab.demo`) runs them in :data:`ORDER`;
-``examples/NAME.py`` in the repository runs one.
+``convlab demo NAME`` or ``python -m convlab.examples.NAME`` runs one, and
+``convlab demo --list`` lists them with their titles.
 
 >>> from convlab.examples import cross_correlation
 >>> import io

@@ -55,3 +55,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> ByHand:
     page.line("The seed's last two products, 0*1 and 1*0, read the wrong input elements. This kernel is",
               "unchanged by the 180-degree flip, so convolution and cross-correlation agree here.")
     return ByHand(output, agrees, first, int(flipped.result))
+
+
+if __name__ == "__main__":  # python -m convlab.examples.by_hand
+    run()

@@ -74,3 +74,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> Channels:
               f"F.pointwise_conv (the engine's matrix-product path) agrees: "
               f"{np.array_equal(F.pointwise_conv(x3, matrix, ndim=2), pointwise.output)}.")
     return Channels(multi.output[0], per_channel, several.output, pointwise.output, by_matmul, equal)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.channels
+    run()

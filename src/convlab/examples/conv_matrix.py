@@ -75,3 +75,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> ConvMatrix:
               "weights), so it is an upsampling layer to be trained, not the inverse of the convolution.")
     return ConvMatrix(matrix, small, conv_equal, back, transpose_equal, recovers,
                       bool(np.array_equal(gram, np.eye(4))), rank)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.conv_matrix
+    run()

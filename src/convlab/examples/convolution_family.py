@@ -132,3 +132,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> ConvolutionFam
         (rows[1][4], rows[2][4]), comparison.ratio, separable.shape[1:], same, (column, row), sobel_equal,
         (spatial.standard.multiplications, spatial.variant.multiplications), passes, grouped.output,
         groups.param_ratio, split_equal)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.convolution_family
+    run()

@@ -79,3 +79,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> CorrelationVsC
     page.line(f"It reaches {count} input elements: {'as the rule says' if count == two.size ** 2 else 'DIFFERENT'}.")
     return CorrelationVsConvolution(correlation, convolution.output[0], flipped, learned, one.size ** 2,
                                     two.size ** 2, count)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.correlation_vs_convolution
+    run()

@@ -51,3 +51,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> CrossCorrelati
     page.line(f"The seed's corr2d prints {SEED_OUTPUT}; the engine gives {output.tolist()}: "
               f"{'the same' if agrees else 'they DIFFER'}.")
     return CrossCorrelation(output, sums, agrees)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.cross_correlation
+    run()

@@ -113,3 +113,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> Dilation:
               f"columns shared by horizontal neighbours ({s1}x{w1}), and {s1}x{s1} by diagonal ones.")
     return Dilation(dilated.output[0], inserted.output[0], tuple(spans), tuple(reached), tuple(params),
                     tuple(stacked), tuple(measured_sizes), neighbours)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.dilation
+    run()

@@ -61,3 +61,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> EdgeDetection:
               f"all zeros: {not turned.any()}. Its transpose [[1], [-1]] finds them:")
     page.array("F.conv2d(image.T, [[1], [-1]])", found)
     return EdgeDetection(image, np.array(KERNEL), output, agrees, turned, found)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.edge_detection
+    run()

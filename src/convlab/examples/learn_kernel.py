@@ -69,3 +69,7 @@ def run(file: TextIO | None = None, number: int | None = None, *, seed: int = 0,
     page.line("learned kernel:", format_matrix(np.round(kernel, 4)[None]),
               f"largest difference from [1, -1]: {np.abs(kernel - np.array(KERNEL[0])).max():.3g}")
     return LearnedKernel(initial, kernel, np.array(losses))
+
+
+if __name__ == "__main__":  # python -m convlab.examples.learn_kernel
+    run()

@@ -71,3 +71,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> Padding:
               "as in PyTorch (nn.Conv1d(1, 1, 1, padding=2, padding_mode='circular')), though seed 000 says",
               "a circular-padded convolution's output is never larger than its input.")
     return Padding(same.output[0], same.padding, same_tf.output[0], same_tf.padding, modes)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.padding
+    run()

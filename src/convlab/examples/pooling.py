@@ -112,3 +112,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> Pooling:
               f"Seed 000's {results['VGG-16'][0]} for VGG before its fully connected layers is what the rule "
               "and the engine give.")
     return Pooling(maximum, average, variants, results)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.pooling
+    run()

@@ -54,3 +54,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> StridePadding:
         page.worked(example)
     sizes = tuple(int(e.sizes[0]) for e in examples)
     return StridePadding(examples[0].output[0], examples[1].output[0], examples[2].output[0], sizes)
+
+
+if __name__ == "__main__":  # python -m convlab.examples.stride_padding
+    run()

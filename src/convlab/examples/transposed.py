@@ -102,3 +102,7 @@ def run(file: TextIO | None = None, number: int | None = None) -> Transposed:
                   f"{np.array_equal(recipe_small, upsampled.output[0])}")
         sizes.append(int(upsampled.sizes[0]))
     return Transposed(example.output[0], padded, recipe, equal, (sizes[0], sizes[1]))
+
+
+if __name__ == "__main__":  # python -m convlab.examples.transposed
+    run()

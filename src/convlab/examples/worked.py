@@ -18,6 +18,7 @@ H_out = floor((3 + 0 + 0 - (2-1) - 1) / 1) + 1 = 2
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -164,8 +165,18 @@ def worked_example(
     ``input`` is ``(C_in, *spatial)``; ``weight`` is ``(C_out, C_in/groups, *k)``
     or, when ``transposed``, ``(C_in, C_out/groups, *k)``. ``explain`` is the
     index of one output element (spatial, or ``(channel, *spatial)``) to write
-    out as products and a sum. Errors are the engine's ``ValueError``/``TypeError``,
-    raised before anything is printed.
+    out as products and a sum; the written-out element is named by that index as
+    given (``y[1, 1]`` or ``y[0, 1, 1]``). The settings are checked once, by
+    :class:`~convlab.spec.ConvSpec` (``padding_mode`` other than 'zeros' and
+    ``flip_kernel`` apply to convolution only, ``output_padding`` to transposed
+    convolution only). Errors are the spec's and the engine's
+    ``ValueError``/``TypeError``, raised before anything is printed.
+
+    >>> ex = worked_example([[[0, 1, 2], [3, 4, 5], [6, 7, 8]]], [[[[0, 1], [2, 3]]]], explain=(0, 1, 1))
+    >>> print(ex.explanation)
+    y[0, 1, 1] = x[0,1,1]*w[0,0,0,0] + x[0,1,2]*w[0,0,0,1] + x[0,2,1]*w[0,0,1,0] + x[0,2,2]*w[0,0,1,1]
+               = 4*0 + 5*1 + 7*2 + 8*3
+               = 43
     """
     x = np.asarray(input)
     w = np.asarray(weight)
@@ -176,13 +187,13 @@ def worked_example(
         name = f"conv_transpose{nd}d" if nd in (1, 2, 3) else "conv_transpose"
         if flip_kernel:
             raise ValueError(f"{name}: `flip_kernel` applies to convolution only, not to a transposed convolution")
+        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, transposed=True,
+                        output_padding=output_padding, ndim=nd, name=name)
         op = getattr(F, name) if nd in (1, 2, 3) else F.conv_transpose
         out = op(x, w, b, stride, padding, output_padding, groups, dilation)
         settings = {"stride": stride, "padding": padding, "output_padding": output_padding, "groups": groups,
                     "dilation": dilation}
         defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1}
-        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
-                        output_padding=output_padding, ndim=nd, name=name)
         sizes = conv_transpose_output_shape(spec, x.shape[1:])
         pads = spec.padding
         padding_lines = []
@@ -191,13 +202,14 @@ def worked_example(
                                                position=explain)
     else:
         name = f"conv{nd}d" if nd in (1, 2, 3) else "conv"
+        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, output_padding=output_padding,
+                        ndim=nd, name=name)
         op = getattr(F, name) if nd in (1, 2, 3) else F.conv
         out = op(x, w, b, stride, padding, dilation, groups, padding_mode=padding_mode, flip_kernel=flip_kernel)
         settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
                     "padding_mode": padding_mode, "flip_kernel": flip_kernel}
         defaults = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "padding_mode": "zeros",
                     "flip_kernel": False}
-        spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, ndim=nd, name=name)
         sizes = conv_output_shape(spec, x.shape[1:])
         pads = resolve_padding(spec, x.shape[1:])
         padding_lines = []
@@ -218,9 +230,14 @@ def worked_example(
         input=x, weight=w, output=out, call=call, padding_lines=padding_lines, formula=sizes[0].formula,
         explanations=[f"{d}_out = {s.explanation}" for d, s in zip(dims, sizes, strict=True)],
         transposed=transposed, title=title, notes=list(notes),
-        explanation="" if explain is None else str(explained), sizes=tuple(sizes),
+        explanation="" if explain is None else _as_given(explained, explain), sizes=tuple(sizes),
         padding=tuple((int(lo), int(hi)) for lo, hi in pads),
     )
+
+
+def _as_given(explained: object, position: Sequence[int]) -> str:
+    """The explanation's text with the element named by the index the caller gave, not its (n, c, *spatial) form."""
+    return str(dataclasses.replace(explained, index=tuple(int(p) for p in position)))
 
 
 # --------------------------------------------------------------------------- where an example writes
