@@ -305,11 +305,19 @@ def test_output_padding_only_for_transposed():
     assert ConvSpec(3, stride=2, output_padding=0, ndim=2).output_padding == (0, 0)
 
 
-def test_transposed_accepts_only_valid_and_zeros():
+def test_transposed_padding_words_and_modes():
     assert ConvSpec(3, padding="valid", transposed=True, ndim=1).padding == ((0, 0),)
     assert ConvSpec(3, padding=((1, 2),), transposed=True, ndim=1).padding == ((1, 2),)
-    with pytest.raises(ValueError, match=r"conv: only padding_mode='zeros'.*transposed.*'reflect'"):
-        ConvSpec(3, padding=1, padding_mode="reflect", transposed=True, ndim=1)
+    # 'same' (TensorFlow's, output I*s) resolves at construction; every padding mode is accepted (the adjoint).
+    same = ConvSpec(3, stride=2, padding="same", transposed=True, ndim=1)
+    assert (same.padding, same.output_padding, same.same_output) == (((0, 1),), (0,), True)
+    assert ConvSpec(3, padding=1, padding_mode="reflect", transposed=True, ndim=1).padding_mode == "reflect"
+    for word in ("same_tf", "full", "causal"):
+        with pytest.raises(ValueError, match=rf"conv: `padding` \(='{word}'\) is not supported for a transposed "
+                                             r"convolution.*'same' \(TensorFlow/Keras.*no transposed meaning"):
+            ConvSpec(3, padding=word, transposed=True, ndim=1)
+    with pytest.raises(ValueError, match=r"conv: `output_padding` \(=\(1,\)\) must be 0 with padding='same'"):
+        ConvSpec(3, stride=2, padding="same", output_padding=1, transposed=True, ndim=1)
 
 
 # --------------------------------------------------------------------------- PoolSpec

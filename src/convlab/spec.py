@@ -21,6 +21,12 @@ Padding forms (``padding=``), for a kernel ``k`` with dilation ``d``:
 * ``"full"`` -- ``d*(k-1)`` on each side (every partial overlap);
 * ``"causal"`` -- ``d*(k-1)`` on the left only (output ``t`` sees inputs ``<= t``).
 
+A transposed convolution (``transposed=True``) takes the numeric forms (removed
+from its output, as in PyTorch), ``"valid"`` and ``"same"``: TensorFlow/Keras
+``Conv2DTranspose(padding='same')``, output ``I*s``, the adjoint of ``"same_tf"``
+on an input of size ``I*s``; its padding does not depend on ``I``, so it is
+resolved at construction to ``(lo, hi)`` pairs plus ``output_padding``.
+
 Padding modes (``padding_mode=``), shown on ``1234`` padded by 3 on each side::
 
     zeros:      000 1234 000
@@ -38,6 +44,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "PADDING_MODES",
     "PADDING_STRINGS",
+    "TRANSPOSED_PADDING_STRINGS",
     "ConvSpec",
     "PoolSpec",
     "as_int",
@@ -47,6 +54,7 @@ __all__ = [
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 PADDING_STRINGS = ("valid", "same", "same_tf", "full", "causal")
+TRANSPOSED_PADDING_STRINGS = ("valid", "same")
 
 Pairs = tuple[tuple[int, int], ...]
 
@@ -95,12 +103,6 @@ def _padding_pairs(
     """Turn any accepted padding form into ``(lo, hi)`` pairs (or the symbolic ``'same_tf'``)."""
     if isinstance(padding, str):
         mode = padding.lower()
-        if mode in PADDING_STRINGS and mode != "valid" and "transpose" in fn:
-            raise ValueError(
-                f"{fn}: `padding` (={padding!r}) is not supported for a transposed convolution; give an int, "
-                "a tuple or (lo, hi) pairs (removed from the output), or 'valid', and use `output_size=` to "
-                "choose the output size"
-            )
         if mode not in allowed_strings:
             raise ValueError(
                 f"{fn}: `padding` (={padding!r}) must be an int, a tuple, (lo, hi) pairs "
@@ -169,6 +171,59 @@ def padding_pairs(fn: str, padding: object, ndim: int, *, allow_crop: bool = Fal
     return out
 
 
+def _transposed_same(kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                     dilation: tuple[int, ...]) -> tuple[Pairs, tuple[int, ...]]:
+    """Padding pairs and ``output_padding`` of a transposed convolution with ``padding='same'``.
+
+    TensorFlow/Keras convention (``tf.keras.layers.Conv2DTranspose(padding='same')``,
+    whose output length is ``I*s`` by ``keras.utils.conv_utils.deconv_output_length``,
+    computed by ``tf.nn.conv2d_transpose(..., padding='SAME')``, the gradient of
+    ``tf.nn.conv2d`` with ``'SAME'`` padding): the adjoint of ``conv(padding='same_tf')``
+    on an input of length ``O = I*s``. That convolution's output is ``ceil(I*s / s) = I``
+    and its total padding ``max((I-1)*s + d*(k-1) + 1 - I*s, 0) = max(d*(k-1) + 1 - s, 0)``
+    (:func:`convlab.shapes.same_tf_padding`), split ``floor(total/2)`` on the left and
+    the rest (the odd element) on the right, which the transposed convolution crops.
+    Neither depends on ``I``, so the rule resolves here, once. When the dilated kernel
+    is shorter than the stride (``total = 0``) the last ``s - d*(k-1) - 1`` elements
+    are reached by no window: they are the ``output_padding``, so ``O = I*s`` always.
+    """
+    pairs, output_padding = [], []
+    for k, s, d in zip(kernel_size, stride, dilation, strict=True):
+        total = max(d * (k - 1) + 1 - s, 0)
+        pairs.append((total // 2, total - total // 2))
+        output_padding.append(max(s - d * (k - 1) - 1, 0))
+    return tuple(pairs), tuple(output_padding)
+
+
+def _transposed_padding(fn: str, padding: object, ndim: int, kernel_size: tuple[int, ...],
+                        stride: tuple[int, ...], dilation: tuple[int, ...],
+                        output_padding: tuple[int, ...]) -> tuple[Pairs, tuple[int, ...], bool]:
+    """A transposed convolution's padding forms: ``(pairs, output_padding, same_output)``.
+
+    Numbers are removed from the output (PyTorch); ``'valid'`` is no padding;
+    ``'same'`` is TensorFlow's (see :func:`_transposed_same`). The other words
+    have no transposed meaning convlab defines, and are refused.
+    """
+    if not isinstance(padding, str):
+        return padding_pairs(fn, padding, ndim, allowed_strings=TRANSPOSED_PADDING_STRINGS), output_padding, False
+    mode = padding.lower()
+    if mode == "valid":
+        return ((0, 0),) * ndim, output_padding, False
+    if mode == "same":
+        if any(output_padding):
+            raise ValueError(
+                f"{fn}: `output_padding` (={output_padding}) must be 0 with padding='same', which fixes the "
+                "output size at input size * stride"
+            )
+        pairs, same_output_padding = _transposed_same(kernel_size, stride, dilation)
+        return pairs, same_output_padding, True
+    raise ValueError(
+        f"{fn}: `padding` (={padding!r}) is not supported for a transposed convolution; give an int, a tuple "
+        "or (lo, hi) pairs (removed from the output), 'valid', or 'same' (TensorFlow/Keras Conv2DTranspose: "
+        "output size = input size * stride); 'same_tf', 'full' and 'causal' have no transposed meaning here"
+    )
+
+
 def _check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tuple[int, ...],
                           dilation: tuple[int, ...]) -> None:
     """A transposed convolution's ``output_padding`` must be below ``max(stride, dilation)`` (PyTorch's rule)."""
@@ -205,8 +260,13 @@ class ConvSpec:
     groups : int
         Channels are split into ``groups`` independent convolutions.
     padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        For a transposed convolution too (a convlab extension; PyTorch refuses it):
+        the transposed convolution is the exact adjoint of the convolution with that mode.
     transposed : bool
         A transposed convolution (the adjoint of the convolution with this spec).
+        Its padding is a number, pairs, ``'valid'`` or ``'same'`` (TensorFlow's:
+        output = input * stride; resolved here to pairs and ``output_padding``,
+        and ``same_output`` is set).
     output_padding : int or tuple of int
         Transposed only: extra size on the high side, each ``< max(stride, dilation)``.
     ndim : int, optional
@@ -232,6 +292,7 @@ class ConvSpec:
     transposed: bool
     output_padding: tuple[int, ...]
     name: str = field(compare=False, repr=False)
+    same_output: bool = field(default=False, repr=False)
 
     def __init__(
         self,
@@ -259,20 +320,20 @@ class ConvSpec:
             raise ValueError(f"{fn}: `padding_mode` (={padding_mode!r}) must be one of {PADDING_MODES}")
         if not isinstance(transposed, bool):
             raise TypeError(f"{fn}: `transposed` must be a bool, got {transposed!r}")
-        allowed = ("valid",) if transposed else PADDING_STRINGS
-        p = _padding_pairs(fn, padding, nd, k, s, d, allowed)
         op = as_tuple(fn, "output_padding", output_padding, nd, minimum=0)
+        same_output = False
         if transposed:
-            if padding_mode != "zeros":
-                raise ValueError(
-                    f"{fn}: only padding_mode='zeros' is supported for transposed convolution, got {padding_mode!r}"
-                )
+            # Any padding_mode: the transposed convolution is the adjoint of the convolution with that mode.
+            p, op, same_output = _transposed_padding(fn, padding, nd, k, s, d, op)
             _check_output_padding(fn, op, s, d)
-        elif any(op):
-            raise ValueError(f"{fn}: `output_padding` (={op}) is only meaningful for a transposed convolution")
+        else:
+            p = _padding_pairs(fn, padding, nd, k, s, d, PADDING_STRINGS)
+            if any(op):
+                raise ValueError(f"{fn}: `output_padding` (={op}) is only meaningful for a transposed convolution")
         for attr, value in (
             ("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d), ("groups", g),
             ("padding_mode", padding_mode), ("transposed", transposed), ("output_padding", op), ("name", fn),
+            ("same_output", same_output),
         ):
             object.__setattr__(self, attr, value)
 

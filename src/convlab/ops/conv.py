@@ -218,14 +218,29 @@ def _prepare_transpose(fn: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | No
     c_out = w.shape[1] * spec.groups
     _check_bias(fn, b, c_out)
     spatial = xb.shape[2:]
-    if output_size is not None:
+    if output_size is not None and spec.same_output:
+        # padding='same' has one output size, I*s; output_size may only restate it.
+        wanted = tuple(output_size)[-nd:] if len(tuple(output_size)) in (nd, nd + 2) else tuple(output_size)
+        same = tuple(n * s for n, s in zip(spatial, spec.stride, strict=True))
+        if tuple(int(v) for v in wanted) != same:
+            raise ValueError(f"{fn}: `output_size` (={tuple(output_size)}) must be input size * stride (={same}) "
+                             "with padding='same'")
+    elif output_size is not None:
         if any(spec.output_padding):
             raise ValueError(f"{fn}: give either `output_size` or `output_padding` (={spec.output_padding}), not both")
         sizes = [int(v) for v in output_size] if isinstance(output_size, (list, tuple)) else output_size
         spec = spec.with_output_padding(output_padding_for_size(spec, spatial, sizes))
     out_size = conv_transpose_output_shape(spec, spatial)
+    if spec.padding_mode != "zeros":
+        # The output is the unpadded input of the convolution this is the adjoint of: the mode must be able
+        # to pad it by (lo, hi).
+        for i, (size, (lo, hi)) in enumerate(zip(out_size, spec.padding, strict=True)):
+            check_pad_limits(fn, spec.padding_mode, int(size), lo, hi, i)
     itemsize = compute_dtype(dtype).itemsize
     check_budget(fn, "output", (xb.shape[0], c_out) + tuple(out_size), itemsize)
+    if spec.padding_mode != "zeros":
+        check_budget(fn, "padded output", (xb.shape[0], c_out) + tuple(
+            o + lo + hi for o, (lo, hi) in zip(out_size, spec.padding, strict=True)), itemsize)
     # The primitive sees the input dilated by the stride and padded by about d*(k-1) per side.
     dilated = tuple((s - 1) * st + 1 + 2 * d * (k - 1)
                     for s, st, d, k in zip(spatial, spec.stride, spec.dilation, spec.kernel_size, strict=True))
@@ -652,6 +667,7 @@ def conv_transpose(
     dilation: int | Sequence[int] = 1,
     *,
     output_size: Sequence[int] | None = None,
+    padding_mode: str = "zeros",
     algorithm: str = "auto",
     ndim: int | None = None,
     _fn: str = "conv_transpose",
@@ -668,27 +684,47 @@ def conv_transpose(
         ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``.
     weight : ndarray
         ``(C_in, C_out/groups, *kernel)``.
-    padding : int, tuple or (lo, hi) pairs
-        Removed from the output, as in PyTorch.
+    padding : int, tuple, (lo, hi) pairs, 'valid' or 'same'
+        Numbers are removed from the output, as in PyTorch. ``'same'`` is
+        TensorFlow/Keras ``Conv2DTranspose(padding='same')``: the output is
+        ``I*s``, the adjoint of ``conv(padding='same_tf')`` on an input of size
+        ``I*s``; it crops ``floor(t/2)`` on the left and the rest on the right,
+        ``t = max(d*(k-1) + 1 - s, 0)``, and adds ``max(s - d*(k-1) - 1, 0)`` of
+        ``output_padding`` (so ``output_padding`` must be 0 and ``output_size``
+        can only be ``I*s``).
     output_padding : int or tuple
         Added on the high side of the output; each ``< max(stride, dilation)``.
     output_size : tuple, optional
         The wanted spatial size (with or without N and C), resolved to
         ``output_padding``; an impossible size raises with the valid range.
+    padding_mode : {'zeros', 'reflect', 'replicate', 'circular', 'symmetric'}
+        A convlab extension (PyTorch's ConvTranspose accepts 'zeros' only): with
+        a mode, the transposed convolution is the exact adjoint ``C^T`` of the
+        convolution ``C`` with that padding mode, which maps this function's
+        output (its unpadded input) to its input. Where ``C`` reads a padded
+        element that copies input element ``j`` (``reflect: 1234 -> 32123432``),
+        ``C^T`` adds that element's contribution onto output ``j``, instead of
+        dropping it as the zero padding does. The output size is the zero
+        padding's; each side's padding must be one the mode can make from it.
 
     Shape
     -----
-    ``O = (I - 1)*s - p_lo - p_hi + d*(k-1) + output_padding + 1``.
+    ``O = (I - 1)*s - p_lo - p_hi + d*(k-1) + output_padding + 1``
+    (``O = I*s`` with ``padding='same'``).
 
     Examples
     --------
     >>> import numpy as np
     >>> conv_transpose(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), stride=2, padding=1).shape
     (1, 1, 5, 5)
+    >>> conv_transpose(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)), stride=2, padding="same").shape
+    (1, 1, 6, 6)
+    >>> conv_transpose(np.ones((1, 1, 3)), np.ones((1, 1, 3)), padding=1, padding_mode="reflect")
+    array([[[2., 5., 2.]]])
     """
     x, w, b = _arrays(_fn, input, weight, bias)
     spec = _spec_of(_fn, ndim, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                    transposed=True, output_padding=output_padding)
+                    padding_mode=padding_mode, transposed=True, output_padding=output_padding)
     return conv_transpose_spec(x, w, spec, b, output_size=output_size, algorithm=algorithm)
 
 
@@ -716,8 +752,17 @@ def conv_transpose_spec(
     algo = choose(fn, algorithm)
     ct = compute_dtype(p.dtype)
     spec = p.spec
-    y = _transpose_raw(p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), spec.stride, p.pads,
-                       spec.dilation, spec.groups, spec.output_padding, algo, "forward")
+    x, w = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False)
+    if spec.padding_mode == "zeros":
+        y = _transpose_raw(x, w, spec.stride, p.pads, spec.dilation, spec.groups, spec.output_padding, algo,
+                           "forward")
+    else:
+        # C = K P: mode padding P (O -> O + lo + hi), then the unpadded strided correlation K. C^T = P^T K^T:
+        # the transposed convolution onto the whole padded canvas, then the padding's adjoint, which adds
+        # every border element onto the element it copies.
+        canvas = _transpose_raw(x, w, spec.stride, ((0, 0),) * spec.ndim, spec.dilation, spec.groups,
+                                spec.output_padding, algo, "forward")  # (N, C_out, *(O + lo + hi))
+        y = pad_pairs_vjp(canvas, canvas.shape[:2] + p.out_size, p.pads, spec.padding_mode, fn=fn)
     return _finish(y, p)
 
 
@@ -733,6 +778,7 @@ def conv_transpose_vjp(
     dilation: int | Sequence[int] = 1,
     *,
     output_size: Sequence[int] | None = None,
+    padding_mode: str = "zeros",
     algorithm: str = "auto",
     wrt: str | Sequence[str] = _WRT,
     ndim: int | None = None,
@@ -746,12 +792,15 @@ def conv_transpose_vjp(
     ``output_padding >= stride`` left extra rows), and its weight gradient is
     ``C``'s weight gradient with ``grad_output`` as the input and ``input`` as
     the output gradient. ``wrt`` names the gradients to compute, as in
-    :func:`conv_vjp`.
+    :func:`conv_vjp`. With a ``padding_mode`` (``C = K P``, the mode padding
+    ``P`` then the strided correlation ``K``; the forward is ``P^T K^T``), both
+    gradients read ``P`` applied to ``grad_output``: the input gradient is
+    ``K P grad_output``, the convolution with that mode.
     """
     _check_wrt(_fn, wrt)
     x, w, b = _arrays(_fn, input, weight, bias)
     spec = _spec_of(_fn, ndim, x, w, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                    transposed=True, output_padding=output_padding)
+                    padding_mode=padding_mode, transposed=True, output_padding=output_padding)
     return conv_transpose_spec_vjp(grad_output, x, w, spec, b, output_size=output_size, algorithm=algorithm,
                                    wrt=wrt)
 
@@ -781,17 +830,25 @@ def conv_transpose_spec_vjp(
     nd = spec.ndim
     in_size = x.shape[2:]
     g_input = g_weight = g_bias = None
+    # With a padding mode, y = P^T K^T x: both gradients see the output gradient padded by the mode, P gy.
+    gyp = None if spec.padding_mode == "zeros" else pad_pairs(gy, p.pads, spec.padding_mode, fn=fn)
     if "input" in want:
         if x.shape[0] == 0:
             g_input = np.zeros(x.shape, dtype=ct)
         else:
-            g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups, role="input_grad")
+            if gyp is None:
+                g_input = algo(gy, w, spec.stride, p.pads, spec.dilation, (1,) * nd, spec.groups,
+                               role="input_grad")
+            else:
+                g_input = algo(gyp, w, spec.stride, ((0, 0),) * nd, spec.dilation, (1,) * nd, spec.groups,
+                               role="input_grad")
             g_input = g_input[(slice(None), slice(None)) + tuple(slice(0, s) for s in in_size)]
         if p.unbatched:
             g_input = g_input[0]
         g_input = np.ascontiguousarray(g_input).astype(p.dtype, copy=False)
     if "weight" in want:
-        gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
+        if gyp is None:
+            gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
         g_weight = _weight_grad_raw(gyp, x, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
         g_weight = g_weight.astype(p.dtype, copy=False)
     if b is not None and "bias" in want:
