@@ -148,7 +148,7 @@ def conv_general(
     over taps or over output positions.
     """
     call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
-    check_applies("depthwise", unsupported(call))
+    check_applies("depthwise" if compiled else "depthwise_numpy", unsupported(call))
     if call.is_empty:
         return empty_result(call)
     if compiled and uses_numba(call):
