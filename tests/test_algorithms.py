@@ -201,7 +201,7 @@ def _transposed_case(case, algorithm):
     """The transposed op of the case, when its primitive call is one ``algorithm`` covers."""
     rng = np.random.default_rng(case["seed"] + 1)
     x = rng.standard_normal((case["batch"], case["c_in"]) + case["size"])
-    c_out = case["c_out"] if not algorithm.startswith("depthwise") else case["groups"]  # depthwise: one channel per group
+    c_out = case["c_out"] if not algorithm.startswith("depthwise") else case["groups"]  # depthwise: 1 per group
     w = rng.standard_normal((case["c_in"], c_out // case["groups"]) + case["kernel"])
     kw = dict(stride=case["stride"], padding=case["pads"], output_padding=case["output_padding"],
               groups=case["groups"], dilation=case["dilation"])
