@@ -10,13 +10,12 @@
 * ``algorithm='matrix'`` equals ``algorithm='reference'`` for the convolution,
   the transposed convolution and both of their gradients.
 
-The explicit ``(lo, hi)`` pairs each padding form means are derived here, by
-hand, independently of ``convlab.shapes``.
+The random specs come from ``conv_cases`` in ``tests/helpers.py``, which derives
+the explicit ``(lo, hi)`` pairs each padding form means by hand, independently
+of ``convlab.shapes``.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -27,118 +26,7 @@ from hypothesis import strategies as st
 import convlab.functional as F
 from convlab.ops.algorithms.matrix import conv_matrix
 from convlab.ops.conv import conv, conv_transpose, conv_transpose_vjp, conv_vjp
-from tests.helpers import assert_close
-
-MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
-PADDING_FORMS = ("int", "tuple", "pairs", "valid", "same", "same_tf", "full", "causal")
-
-
-# --------------------------------------------------------------------------- random convolution specs
-
-
-def tf_same_pairs(size, kernel, stride, dilation):
-    """TensorFlow 'SAME': O = ceil(I/s), total = max((O-1)s + d(k-1) + 1 - I, 0), lo = total // 2."""
-    pairs = []
-    for i, k, s, d in zip(size, kernel, stride, dilation):
-        out = -(-i // s)
-        total = max((out - 1) * s + d * (k - 1) + 1 - i, 0)
-        pairs.append((total // 2, total - total // 2))
-    return tuple(pairs)
-
-
-@dataclass(frozen=True)
-class ConvCase:
-    nd: int
-    c_in: int
-    c_out: int
-    groups: int
-    kernel: tuple
-    size: tuple
-    stride: tuple
-    dilation: tuple
-    padding: object  # the argument given to convlab
-    pairs: tuple  # the explicit (lo, hi) pairs it means, derived here
-    mode: str
-    bias: bool
-    seed: int
-
-    @property
-    def out_size(self):
-        return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
-                     for n, (lo, hi), d, k, s in zip(self.size, self.pairs, self.dilation, self.kernel, self.stride))
-
-    @property
-    def slack(self):
-        """Trailing padded elements no window reaches: the output_padding of the adjoint transposed conv."""
-        return tuple((n + lo + hi - d * (k - 1) - 1) % s
-                     for n, (lo, hi), d, k, s in zip(self.size, self.pairs, self.dilation, self.kernel, self.stride))
-
-    def kwargs(self):
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    padding_mode=self.mode)
-
-    def arrays(self, dtype=np.float64, batch=1):
-        rng = np.random.default_rng(self.seed)
-        x = rng.standard_normal((batch, self.c_in, *self.size)).astype(dtype)
-        w = rng.standard_normal((self.c_out, self.c_in // self.groups, *self.kernel)).astype(dtype)
-        b = rng.standard_normal(self.c_out).astype(dtype) if self.bias else None
-        return x, w, b
-
-
-@st.composite
-def conv_cases(draw, dims=(1, 2, 3), modes=MODES, forms=PADDING_FORMS):
-    nd = draw(st.sampled_from(dims))
-    kmax = 3 if nd < 3 else 2
-    if draw(st.booleans()):  # depthwise with a channel multiplier
-        c_in = draw(st.integers(1, 3))
-        groups, c_out = c_in, c_in * draw(st.integers(1, 2))
-    else:
-        groups = draw(st.integers(1, 3))
-        c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    form = draw(st.sampled_from(forms))
-    mode = draw(st.sampled_from(modes))
-    kernel = tuple(draw(st.integers(1, kmax)) for _ in range(nd))
-    stride = (1,) * nd if form == "same" else tuple(draw(st.integers(1, 3)) for _ in range(nd))
-    dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
-    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
-    if form == "int":
-        p = draw(st.integers(0, 2))
-        padding, pairs = p, ((p, p),) * nd
-    elif form == "tuple":
-        padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
-        pairs = tuple((p, p) for p in padding)
-    elif form == "pairs":
-        pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
-        padding = pairs
-    elif form == "valid":
-        padding, pairs = "valid", ((0, 0),) * nd
-    elif form == "same":  # PyTorch: total d(k-1), the odd element on the right
-        padding, pairs = "same", tuple((t // 2, t - t // 2) for t in spans)
-    elif form == "full":
-        padding, pairs = "full", tuple((t, t) for t in spans)
-    elif form == "causal":
-        padding, pairs = "causal", tuple((t, 0) for t in spans)
-    else:
-        padding, pairs = "same_tf", None
-    size = []
-    for i in range(nd):
-        extent = spans[i] + 1
-        if pairs is None:  # same_tf pads at most d(k-1) in all; a non-zero mode needs that much input
-            need = 1 if mode == "zeros" else extent
-        else:
-            lo, hi = pairs[i]
-            need = max(1, extent - lo - hi)
-            if mode == "reflect":
-                need = max(need, lo + 1, hi + 1)
-            elif mode in ("circular", "symmetric"):
-                need = max(need, lo, hi)
-        size.append(draw(st.integers(need, need + (3 if nd < 3 else 2))))
-    size = tuple(size)
-    if pairs is None:
-        pairs = tf_same_pairs(size, kernel, stride, dilation)
-    return ConvCase(nd, c_in, c_out, groups, kernel, size, stride, dilation, padding, pairs, mode,
-                    draw(st.booleans()), draw(st.integers(0, 2**16)))
-
+from tests.helpers import assert_close, conv_cases
 
 # --------------------------------------------------------------------------- the seed's example
 
