@@ -246,6 +246,7 @@ def _padded(x: np.ndarray, padding: Sequence[tuple[int, int]], input_dilation: S
         return buf
     src = x[(slice(None), slice(None)) + tuple(s for s, _ in places)]
     if channels_last:
+        # (N, *S_kept, C): the kept input elements, channels last
         buf[(slice(None),) + tuple(d for _, d in places) + (slice(None),)] = np.moveaxis(src, 1, -1)
     else:
         buf[(slice(None), slice(None)) + tuple(d for _, d in places)] = src

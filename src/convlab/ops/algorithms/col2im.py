@@ -147,8 +147,9 @@ def conv_general(
     groups, cg, og, kernel, taps = call.groups, call.cg, call.og, call.kernel, call.taps
     # Weight rows ordered (tap, output channel) per group: (C_out, Cg, *K) -> (G, *K, Og, Cg) -> (G, K*Og, Cg).
     k_axes = tuple(range(3, 3 + nd))
+    # (G, *K, Og, Cg)
     w_t = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0,) + k_axes + (1, 2)))
-    w_t = w_t.reshape(groups, taps * og, cg)
+    w_t = w_t.reshape(groups, taps * og, cg)  # (G, K*Og, Cg)
     inner = math.prod(size[1:])
     item = dtype.itemsize
     row_bytes = taps * call.c_out * inner * item  # columns of one row of the first axis
@@ -165,9 +166,10 @@ def conv_general(
         b, rows = n1 - n0, r1 - r0
         xb = x[n0:n1, :, r0:r1]  # (b, C_in, rows, *S[1:])
         try:
-            xm = as_view(xb, (b, groups, cg, rows * inner))
+            xm = as_view(xb, (b, groups, cg, rows * inner))  # (b, G, Cg, P_block)
         except (AttributeError, ValueError):  # a view whose spatial axes do not merge: copy this block
-            xm = np.ascontiguousarray(xb).reshape(b, groups, cg, rows * inner)
+            xm = np.ascontiguousarray(xb).reshape(b, groups, cg, rows * inner)  # (b, G, Cg, P_block)
+        # (b, G, K*Og, P_block)
         cols = as_view(buffer[:b * groups * taps * og * rows * inner], (b, groups, taps * og, rows * inner))
         np.matmul(w_t, xm, out=cols)  # (b, G, K*Og, P_block): every input times every tap
         cols = as_view(cols, (b, groups) + kernel + (og, rows) + size[1:])  # (b, G, *K, Og, rows, *S[1:])

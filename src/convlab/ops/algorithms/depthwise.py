@@ -208,7 +208,7 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     else:
         kernels.direct(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0], dilation[1],
                        input_dilation[0], input_dilation[1], call.groups)
-    return y.reshape(call.out_shape)
+    return y.reshape(call.out_shape)  # (N, C_out, *O): a 1-d call drops its height-1 row
 
 
 def _per_position(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -225,7 +225,7 @@ def _per_position(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         window = xg[(Ellipsis,) + tuple(slice(p * s, p * s + (k - 1) * d + 1, d) for p, s, k, d in
                                         zip(position, call.stride, call.kernel, call.dilation, strict=True))]
         y[(Ellipsis,) + position] = np.einsum(subscripts, window, w)  # (N, G, og)
-    return y.reshape(call.out_shape)
+    return y.reshape(call.out_shape)  # (N, G*og, *O) = (N, C_out, *O)
 
 
 def _per_tap(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -287,8 +287,9 @@ def _per_tap(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
                         np.multiply(view, w_tap, out=t)
                         acc += t
     if flat and nd > 1:
+        # (N, G, m, O[0], *S_padded[1:]), cropped to (N, G, m, *O)
         y = y.reshape((n, g, m, out[0]) + grid)[(Ellipsis,) + tuple(slice(0, o) for o in out[1:])]
-    return y.reshape((n, g * m) + out)
+    return y.reshape((n, g * m) + out)  # (N, G*m, *O) = (N, C_out, *O)
 
 
 # --------------------------------------------------------------------------- cost

@@ -165,8 +165,8 @@ def conv_general(
     for (n0, n1), (g0, g1) in _blocks(call, lengths, spectral.itemsize, elementwise):
         nb, gb = n1 - n0, g1 - g0
         spectrum_x = forward(source[n0:n1, g0 * cg:g1 * cg], s=lengths, axes=axes, workers=WORKERS)
-        spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)
-        w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)
+        spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)  # (nb, gb, Cg, F)
+        w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)  # (gb, og, Cg, F)
         if cg == 1:
             # One input channel per group: multiply, broadcasting over the og filters of each group.
             product = spectrum_x * w_block[:, :, 0]  # (nb, gb, og, F)
@@ -179,7 +179,7 @@ def conv_general(
             xs = np.ascontiguousarray(spectrum_x.transpose(3, 1, 0, 2))  # (F, gb, nb, Cg)
             del spectrum_x
             product = np.matmul(xs, ws[:, g0:g1]).transpose(2, 1, 3, 0)  # (nb, gb, og, F)
-        product = np.ascontiguousarray(product).reshape((nb, gb * og) + freq)
+        product = np.ascontiguousarray(product).reshape((nb, gb * og) + freq)  # (nb, gb*og, *F)
         full = inverse(product, s=lengths, axes=axes, workers=WORKERS)  # (nb, gb*og, *lengths)
         del product
         result[n0:n1, g0 * og:g1 * og] = _valid(full, starts, call.out_size, call.stride, lengths)

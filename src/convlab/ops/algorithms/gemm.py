@@ -95,9 +95,9 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     if x.flags.c_contiguous:
         # NCHW in, NCHW out: per sample and group W (Og, Cg) @ x (Cg, P), one batched matmul; no copy
         # unless the stride subsamples (the reshape then compacts the view).
-        xm = xs.reshape(call.batch, groups, cg, call.positions)
+        xm = xs.reshape(call.batch, groups, cg, call.positions)  # (N, G, Cg, P)
         y = np.matmul(weight.reshape(groups, og, cg), xm)  # (N, G, Og, P)
-        return y.reshape(call.out_shape)
+        return y.reshape(call.out_shape)  # (N, C_out, *O)
     rows = call.batch * call.positions
     xc = np.ascontiguousarray(np.moveaxis(xs, 1, -1)).reshape(rows, groups, cg)  # (N*P, G, Cg)
     w = weight.reshape(groups, og, cg).transpose(0, 2, 1)  # (G, Cg, Og)
@@ -151,9 +151,10 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     win = _window_view(xp, out, kernel, stride, dilation)  # (N, *O, *K, C)
     # Weight matrix with rows ordered like a window: (G, *K, Cg) -> (G, K*Cg, Og).
     k_axes = tuple(range(3, 3 + nd))
+    # (G, *K, Cg, Og)
     w_mat = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0,) + k_axes + (2, 1)),
                                  dtype=dtype)
-    w_mat = w_mat.reshape(groups, taps * cg, og)
+    w_mat = w_mat.reshape(groups, taps * cg, og)  # (G, K*Cg, Og)
     y = np.empty((n,) + out + (c_out,), dtype=dtype)  # channels-last output
     inner = math.prod(out[1:])
     row_bytes = inner * taps * c_in * dtype.itemsize
@@ -162,13 +163,13 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     for n0, n1, r0, r1 in blocks:
         v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
         rows = (n1 - n0) * (r1 - r0) * inner
-        target = as_view(y[n0:n1, r0:r1], (rows, c_out))
+        target = as_view(y[n0:n1, r0:r1], (rows, c_out))  # (rows, C_out)
         cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
         if groups == 1:
             np.matmul(cols[0], w_mat[0], out=target)
             continue
         res = np.matmul(cols, w_mat)  # (G, rows, Og), one GEMM per group
-        np.copyto(as_view(target, (rows, groups, og)), res.transpose(1, 0, 2))
+        np.copyto(as_view(target, (rows, groups, og)), res.transpose(1, 0, 2))  # (rows, G, Og)
     return y
 
 
@@ -193,13 +194,13 @@ def _gather(buffer: np.ndarray, v: np.ndarray, groups: int, rows: int) -> np.nda
     """
     size = v.size
     if groups == 1:
-        np.copyto(as_view(buffer[:size], v.shape), v)
-        return as_view(buffer[:size], (1, rows, size // rows))
-    v = v.reshape(v.shape[:-1] + (groups, v.shape[-1] // groups))
+        np.copyto(as_view(buffer[:size], v.shape), v)  # (b, r, *O', *K, C)
+        return as_view(buffer[:size], (1, rows, size // rows))  # (1, rows, K*C)
+    v = v.reshape(v.shape[:-1] + (groups, v.shape[-1] // groups))  # (b, r, *O', *K, G, Cg)
     order = (v.ndim - 2,) + tuple(range(v.ndim - 2)) + (v.ndim - 1,)
-    cols = as_view(buffer[:size], (groups,) + v.shape[:-2] + (v.shape[-1],))
-    np.copyto(cols, v.transpose(order))
-    return as_view(cols, (groups, rows, size // (rows * groups)))
+    cols = as_view(buffer[:size], (groups,) + v.shape[:-2] + (v.shape[-1],))  # (G, b, r, *O', *K, Cg)
+    np.copyto(cols, v.transpose(order))  # (G, b, r, *O', *K, Cg)
+    return as_view(cols, (groups, rows, size // (rows * groups)))  # (G, rows, K*Cg)
 
 
 def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
@@ -230,11 +231,11 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
     if taps == 1:
         xs = xp[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride))]
         p = math.prod(out)
-        xm = xs.reshape(n, groups, cg, p)  # a copy only when the stride subsamples
-        gm = gy.reshape(n, groups, og, p)
+        xm = xs.reshape(n, groups, cg, p)  # (N, G, Cg, P), a copy only when the stride subsamples
+        gm = gy.reshape(n, groups, og, p)  # (N, G, Og, P)
         gw = np.matmul(gm, xm.transpose(0, 1, 3, 2)).sum(axis=0)  # (G, Og, Cg)
-        return gw.reshape((c_out, cg) + kernel).astype(dtype, copy=False)
-    xcl = np.moveaxis(xp, 1, -1)
+        return gw.reshape((c_out, cg) + kernel).astype(dtype, copy=False)  # (C_out, Cg, *K), K all ones
+    xcl = np.moveaxis(xp, 1, -1)  # (N, *S_padded, C_in)
     xcl = np.ascontiguousarray(xcl, dtype=dtype)  # (N, *S_padded, C_in)
     gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
     win = _window_view(xcl, out, kernel, stride, dilation)  # (N, *O, *K, C)
@@ -248,13 +249,14 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
     for n0, n1, r0, r1 in blocks:
         v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
         rows = (n1 - n0) * (r1 - r0) * inner
+        # (rows, G, Og)
         g_rows = gcl[n0:n1, r0:r1].reshape(rows, groups, og)  # a view: whole rows of contiguous samples
         cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
-        np.matmul(cols.transpose(0, 2, 1), g_rows.transpose(1, 0, 2), out=part)
+        np.matmul(cols.transpose(0, 2, 1), g_rows.transpose(1, 0, 2), out=part)  # (G, K*Cg, rows) @ (G, rows, Og)
         total += part
     # (G, *K, Cg, Og) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
     gw = total.reshape((groups,) + kernel + (cg, og)).transpose((0, nd + 2, nd + 1) + tuple(range(1, nd + 1)))
-    return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)
+    return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)  # (C_out, Cg, *K)
 
 
 #: Block size of the weight gradient's window matrix: larger than the forward's, since each block's

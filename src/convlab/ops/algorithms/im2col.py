@@ -56,10 +56,11 @@ def conv_general(
         win = win.reshape((m, groups, cg) + out_size + kernel)  # (m, G, Cg, *O, *K)
         for g0 in range(0, groups, group_block):
             g1 = min(groups, g0 + group_block)
-            cols = win[:, g0:g1].transpose((1, 0) + o_axes + (2,) + k_axes)
+            cols = win[:, g0:g1].transpose((1, 0) + o_axes + (2,) + k_axes)  # (g, m, *O, Cg, *K)
             cols = cols.reshape(g1 - g0, m * positions, cg * taps)  # (g, m*P, Cg*K), the im2col copy
             out = np.matmul(cols, w_mat[g0:g1])  # (g, m*P, Og)
             out = out.reshape((g1 - g0, m) + out_size + (og,))  # (g, m, *O, Og)
+            # (g, m, *O, Og) -> (m, g, Og, *O) -> (m, g*Og, *O)
             y[start:stop, g0 * og:g1 * og] = out.transpose((1, 0, 2 + nd) + tuple(range(2, 2 + nd))).reshape(
                 (m, (g1 - g0) * og) + out_size
             )

@@ -60,7 +60,7 @@ def _entries(
     for i, table in enumerate(per_dim):
         shape = [1] * (2 * nd)
         shape[i], shape[nd + i] = table.shape
-        grids.append(table.reshape(shape))
+        grids.append(table.reshape(shape))  # (1, ..., O_i, ..., 1, ..., K_i, ..., 1): O_i on axis i, K_i on axis nd + i
     valid = np.ones((), dtype=bool)
     flat = np.zeros((), dtype=np.int64)
     for i, grid in enumerate(grids):
@@ -77,6 +77,7 @@ def _entries(
     p = np.arange(positions)[None, None, :, None]
     rows = np.broadcast_to(o * positions + p, (c_out, cg, positions, taps))
     cols = c * in_plane + flat[None, None]  # (C_out, Cg, P, K)
+    # (C_out, Cg, 1, K) broadcast to (C_out, Cg, P, K)
     vals = np.broadcast_to(weight.reshape(c_out, cg, 1, taps), cols.shape)
     keep = np.broadcast_to(valid[None, None], cols.shape)
     return rows[keep], cols[keep], vals[keep]
@@ -178,8 +179,8 @@ def conv_matrix(
 
 def _crop_rows(channels: int, have: Sequence[int], want: Sequence[int]) -> np.ndarray:
     """Row indices of a ``(channels, *have)`` grid that lie inside ``(channels, *want)``."""
-    grid = np.arange(channels * math.prod(have)).reshape((channels, *have))
-    return grid[(slice(None),) + tuple(slice(0, w) for w in want)].reshape(-1)
+    grid = np.arange(channels * math.prod(have)).reshape((channels, *have))  # (channels, *have)
+    return grid[(slice(None),) + tuple(slice(0, w) for w in want)].reshape(-1)  # (channels * prod(want),)
 
 
 def conv_general(
@@ -215,7 +216,7 @@ def conv_general(
         (vals, (rows, cols)), shape=(c_out * math.prod(out_size), c_in * math.prod(size))
     )
     flat = x.reshape(n, -1).T  # (C_in * prod(S), N)
-    return np.asarray(matrix @ flat).T.reshape((n, c_out) + out_size)
+    return np.asarray(matrix @ flat).T.reshape((n, c_out) + out_size)  # (N, C_out, *O)
 
 
 ALGORITHM = Algorithm(

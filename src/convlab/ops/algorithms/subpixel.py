@@ -149,7 +149,7 @@ def conv_general(
             continue
         part = planner.primitive(name)(x, sub_weight, tuple(p.stride for p in combo), tuple(p.padding for p in combo),
                    tuple(p.dilation for p in combo), (1,) * nd, groups)  # (N, C_out, *T)
-        y[target] = np.moveaxis(part, 1, -1)
+        y[target] = np.moveaxis(part, 1, -1)  # (N, *T, C_out)
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
 
 

@@ -241,7 +241,7 @@ def _weight_transform(weight: np.ndarray, g: np.ndarray, groups: int, dtype: np.
         part = wide_out[:, :f1 - f0]
         np.matmul(taps[f0:f1].astype(wide), kron, out=part.T)
         u[:, f0:f1] = part
-    return u.reshape((-1, groups, cg, og))
+    return u.reshape((-1, groups, cg, og))  # (alpha^d, G, Cg, Og)
 
 
 #: Filters per float64 chunk of the weight transform (:func:`_weight_transform`).
@@ -270,13 +270,13 @@ def _transform(matrix: np.ndarray, src: np.ndarray, nd: int, rest: int, buffer: 
     """
     j, k = matrix.shape
     if nd <= 2:
-        out = buffer[:j ** nd * rest].reshape(j ** nd, rest)
-        np.matmul(_kron(matrix, nd), src.reshape(k ** nd, rest), out=out)
+        out = buffer[:j ** nd * rest].reshape(j ** nd, rest)  # (j^d, rest)
+        np.matmul(_kron(matrix, nd), src.reshape(k ** nd, rest), out=out)  # (j^d, k^d) @ (k^d, rest)
         return out
-    first = buffer[:j * j * k * rest].reshape(j * j, k * rest)
-    np.matmul(_kron(matrix, 2), src.reshape(k * k, k * rest), out=first)
+    first = buffer[:j * j * k * rest].reshape(j * j, k * rest)  # (j^2, k * rest)
+    np.matmul(_kron(matrix, 2), src.reshape(k * k, k * rest), out=first)  # (j^2, k^2) @ (k^2, k * rest)
     result = np.empty((j * j, j, rest), dtype=src.dtype)
-    np.matmul(matrix, first.reshape(j * j, k, rest), out=result)
+    np.matmul(matrix, first.reshape(j * j, k, rest), out=result)  # (j, k) @ (j^2, k, rest) -> (j^2, j, rest)
     return result
 
 
@@ -314,22 +314,25 @@ def _run(call: Call, x: np.ndarray, weight: np.ndarray, m: int, absolute: bool =
     pong = np.empty_like(ping)
     for n0, n1, r0, r1 in blocks:
         block_tiles = (n1 - n0) * (r1 - r0) * math.prod(tiles[1:])
-        gathered = ping[:alpha ** nd * block_tiles * c_in].reshape(
+        gathered = ping[:alpha ** nd * block_tiles * c_in].reshape(  # (alpha,)*d + (b, r, *tiles', C_in)
             (alpha,) * nd + (n1 - n0, r1 - r0) + tiles[1:] + (c_in,))
         np.copyto(gathered, tile_view[(slice(None),) * nd + (slice(n0, n1), slice(r0, r1))])
         # V = B^T d B: (alpha^d, tiles * C_in)
+        # (alpha^d, tiles, G, Cg)
         v = _transform(b_t, gathered, nd, block_tiles * c_in, pong).reshape(alpha ** nd, block_tiles, groups, cg)
+        # (alpha^d, tiles, G, Og)
         prod = ping[:alpha ** nd * block_tiles * c_out].reshape(alpha ** nd, block_tiles, groups, og)
         # M[e, g] = V[e, g] @ U[e, g]: (tiles, Cg) @ (Cg, Og), all alpha^d * G products in one matmul.
+        # (alpha^d, G, tiles, Cg) @ (alpha^d, G, Cg, Og) -> (alpha^d, G, tiles, Og)
         np.matmul(v.transpose(0, 2, 1, 3), u, out=prod.transpose(0, 2, 1, 3))
         # Y = A^T M A: (m^d, tiles * C_out)
         src = _transform(a_t, prod, nd, block_tiles * c_out, pong)
         # (m,)*d + (b, r, *tiles', C_out) -> y[n0:n1, r0*m:r1*m, ...] seen as (b, r, m, t2, m, ..., C_out)
         result = src.reshape((m,) * nd + (n1 - n0, r1 - r0) + tiles[1:] + (c_out,))
-        target = as_view(y[n0:n1, r0 * m:r1 * m],
+        target = as_view(y[n0:n1, r0 * m:r1 * m],  # (b, r, m, t2, m, ..., C_out)
             (n1 - n0,) + sum((((r1 - r0) if i == 0 else tiles[i], m) for i in range(nd)), ()) + (c_out,))
         order = (nd,) + sum(((nd + 1 + i, i) for i in range(nd)), ()) + (2 * nd + 1,)
-        np.copyto(target, result.transpose(order))
+        np.copyto(target, result.transpose(order))  # (b, r, m, t2, m, ..., C_out)
     y = y[(slice(None),) + tuple(slice(0, o) for o in out)]
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
 
