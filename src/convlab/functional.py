@@ -217,8 +217,11 @@ conv1d_weight, conv2d_weight, conv3d_weight = (_weight_grad(nd) for nd in (1, 2,
 
 def conv_transpose1d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
                      output_padding=0, groups=1, dilation=1, *, output_size: Sequence[int] | None = None,
-                     algorithm: str = "auto") -> np.ndarray:
+                     padding_mode: str = "zeros", algorithm: str = "auto") -> np.ndarray:
     """1-D transposed convolution: weight ``(C_in, C_out/groups, k)``. See :func:`conv_transpose`.
+
+    ``padding='same'`` (TensorFlow/Keras, output ``L*s``) and ``padding_mode`` other than
+    ``'zeros'`` (the exact adjoint of the convolution with that mode) are convlab extensions.
 
     Examples
     --------
@@ -227,12 +230,13 @@ def conv_transpose1d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | N
     array([[[1., 1., 3., 2., 2.]]])
     """
     return conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                          output_size=output_size, algorithm=algorithm, ndim=1, _fn="conv_transpose1d")
+                          output_size=output_size, padding_mode=padding_mode, algorithm=algorithm, ndim=1,
+                          _fn="conv_transpose1d")
 
 
 def conv_transpose2d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
                      output_padding=0, groups=1, dilation=1, *, output_size: Sequence[int] | None = None,
-                     algorithm: str = "auto") -> np.ndarray:
+                     padding_mode: str = "zeros", algorithm: str = "auto") -> np.ndarray:
     """2-D transposed convolution (deconvolution): weight ``(C_in, C_out/groups, kh, kw)``. See :func:`conv_transpose`.
 
     Shape
@@ -246,12 +250,13 @@ def conv_transpose2d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | N
     (1, 1, 5, 5)
     """
     return conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                          output_size=output_size, algorithm=algorithm, ndim=2, _fn="conv_transpose2d")
+                          output_size=output_size, padding_mode=padding_mode, algorithm=algorithm, ndim=2,
+                          _fn="conv_transpose2d")
 
 
 def conv_transpose3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
                      output_padding=0, groups=1, dilation=1, *, output_size: Sequence[int] | None = None,
-                     algorithm: str = "auto") -> np.ndarray:
+                     padding_mode: str = "zeros", algorithm: str = "auto") -> np.ndarray:
     """3-D transposed convolution: weight ``(C_in, C_out/groups, kd, kh, kw)``. See :func:`conv_transpose`.
 
     Examples
@@ -261,7 +266,8 @@ def conv_transpose3d(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | N
     (1, 1, 4, 4, 4)
     """
     return conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation,
-                          output_size=output_size, algorithm=algorithm, ndim=3, _fn="conv_transpose3d")
+                          output_size=output_size, padding_mode=padding_mode, algorithm=algorithm, ndim=3,
+                          _fn="conv_transpose3d")
 
 
 # --------------------------------------------------------------------------- pooling

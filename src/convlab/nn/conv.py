@@ -10,7 +10,8 @@ Attributes follow torch: ``in_channels, out_channels, kernel_size, stride,
 padding, dilation, groups, padding_mode, output_padding`` (tuples, one entry
 per spatial dimension). ``padding`` is a tuple of ints for symmetric padding,
 the string when a string was given (``'same'``, ``'valid'``, and convlab's
-``'same_tf'``, ``'full'``, ``'causal'``), and a tuple of ``(lo, hi)`` pairs
+``'same_tf'``, ``'full'``, ``'causal'``; a transposed layer takes ``'valid'`` and
+``'same'``, TensorFlow's, output = input * stride), and a tuple of ``(lo, hi)`` pairs
 for asymmetric padding (a convlab extension); ``.spec.padding`` always holds
 the resolved ``(lo, hi)`` pairs (or ``'same_tf'``, which depends on the input size).
 
@@ -152,7 +153,7 @@ class _ConvNd(Module):
             parts.append(f"padding={self.padding}")
         if self.dilation != (1,) * nd:
             parts.append(f"dilation={self.dilation}")
-        if any(self.output_padding):
+        if any(self.output_padding) and not self.spec.same_output:  # padding='same' sets its own
             parts.append(f"output_padding={self.output_padding}")
         if self.groups != 1:
             parts.append(f"groups={self.groups}")
@@ -321,9 +322,15 @@ class ConvTranspose1d(_ConvTranspose):
 class ConvTranspose2d(_ConvTranspose):
     """2-D transposed convolution (deconvolution, fractionally strided); weight ``(C_in, C_out/groups, kh, kw)``.
 
+    Beyond ``torch.nn.ConvTranspose2d``: ``padding='same'`` is Keras's
+    ``Conv2DTranspose(padding='same')`` (output ``H*s``), and ``padding_mode``
+    may be any mode, giving the exact adjoint of the convolution with that mode
+    (see :func:`convlab.ops.conv.conv_transpose`).
+
     Shape
     -----
-    ``H_out = (H - 1)*s - p_top - p_bottom + d*(kh-1) + output_padding + 1``, likewise ``W_out``.
+    ``H_out = (H - 1)*s - p_top - p_bottom + d*(kh-1) + output_padding + 1``, likewise ``W_out``
+    (``H*s`` with ``padding='same'``).
 
     Examples
     --------
@@ -333,6 +340,8 @@ class ConvTranspose2d(_ConvTranspose):
     ConvTranspose2d(8, 4, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_padding=(1, 1))
     >>> up(np.ones((1, 8, 5, 5), np.float32)).shape
     (1, 4, 10, 10)
+    >>> ConvTranspose2d(8, 4, 3, stride=2, padding="same", padding_mode="reflect", rng=np.random.default_rng(0))
+    ConvTranspose2d(8, 4, kernel_size=(3, 3), stride=(2, 2), padding='same', padding_mode='reflect')
     """
 
     _ndim = 2
