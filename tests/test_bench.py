@@ -352,6 +352,7 @@ def test_help_and_listing_speak_of_the_suite_not_of_an_issue():
     for text in (parser.format_help(), bench_parser.format_help()):
         assert "issue" not in text.lower()
     assert "full" in bench_parser.format_help()
+    assert bench_parser.parse_args(["--suite", "issue4"]).suite == "full"  # the former name still works
 
 
 # --------------------------------------------------------------------------- the analysis section
