@@ -187,11 +187,14 @@ def _transposed_same(kernel_size: tuple[int, ...], stride: tuple[int, ...],
     is shorter than the stride (``total = 0``) the last ``s - d*(k-1) - 1`` elements
     are reached by no window: they are the ``output_padding``, so ``O = I*s`` always.
     """
+    from .shapes import conv_transpose_output_length, same_tf_padding  # shapes imports this module
+
     pairs, output_padding = [], []
     for k, s, d in zip(kernel_size, stride, dilation, strict=True):
-        total = max(d * (k - 1) + 1 - s, 0)
-        pairs.append((total // 2, total - total // 2))
-        output_padding.append(max(s - d * (k - 1) - 1, 0))
+        # Independent of I, so I = 1 (a forward input of length s) gives the rule.
+        lo, hi = (int(v) for v in same_tf_padding(s, k, s, d))
+        pairs.append((lo, hi))
+        output_padding.append(s - int(conv_transpose_output_length(1, k, s, (lo, hi), d)))
     return tuple(pairs), tuple(output_padding)
 
 
