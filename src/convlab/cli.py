@@ -346,7 +346,9 @@ MODEL is either
   factory() (factory(num_classes=K) with --num-classes) must return a torch.nn.Module:
     convlab summary my_nets.py:build --input 3x32x32 --format csv
 No forward pass is run and no weights are read: shapes, parameters, MACs/FLOPs,
-activation memory and receptive fields come from the layer hyperparameters.
+activation memory and receptive fields come from the layer hyperparameters (a zoo
+model is built without weights, inside convlab.nn.skeleton()). On a terminal, with
+Rich installed (the `cli` extra), the table fits the terminal's width.
 """
 
 
@@ -438,6 +440,9 @@ def _run_summary(args: argparse.Namespace) -> int:
             if size is None:
                 raise UsageError("`--input` is required for a PyTorch model, e.g. --input 3x224x224")
             model = _torch_model(args.model, num_classes)
+            from . import interop  # noqa: F401  (registers the analysis' reader for torch models)
+
+            zoo = False
         else:
             from . import models
 
@@ -447,15 +452,42 @@ def _run_summary(args: argparse.Namespace) -> int:
             elif len(size) != 3:
                 raise UsageError(f"`--input` (={args.input!r}): a zoo model takes channels x height x width, "
                                  f"e.g. 3x224x224")
-            model = models.create(args.model, input_size=size, **config)
-        from .analysis import summary
+            from .nn import skeleton
 
-        text = summary(model, (batch, *size), format=SUMMARY_FORMATS[args.format])
+            with skeleton():  # every layer and shape, no weights: no memory, no random draw
+                model = models.create(args.model, input_size=size, **config)
+            zoo = True
+        from .analysis import analyze, render
+
+        report = analyze(model, (batch, *size))
+        if zoo:
+            _suggest_small_input_variant(report, args.model, size)
     except (ValueError, TypeError) as exc:  # UsageError, the zoo's and the analysis' messages name the value
         print(f"convlab summary: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    print(text.rstrip("\n"))
+    if args.format == "table" and sys.stdout.isatty():
+        try:
+            from rich.console import Console  # the `cli` extra: a table that fits the terminal
+        except ImportError:
+            pass
+        else:
+            report.print(Console())
+            return 0
+    print(render(report, SUMMARY_FORMATS[args.format]).rstrip("\n"))
     return 0
+
+
+def _suggest_small_input_variant(report, name: str, size: tuple[int, ...]) -> None:
+    """Name the zoo's small-input variant (``resnet18`` -> ``resnet18_cifar``) in the stem warning, if there is one."""
+    from . import models
+    from .analysis.facts import SMALL_INPUT_WARNING
+
+    variant = f"{name.lower()}_cifar"
+    if variant not in models.list():
+        return
+    hint = (f"; the zoo has {variant} ({models.describe(variant)}): "
+            f"convlab summary {variant} --input {'x'.join(map(str, size))}")
+    report.model_warnings = [w + hint if w.startswith(SMALL_INPUT_WARNING) else w for w in report.model_warnings]
 
 
 def _bench_parser(subparsers) -> None:

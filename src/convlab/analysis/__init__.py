@@ -38,6 +38,7 @@ from .report import CONVENTIONS, LayerFacts, Report
 
 __all__ = [
     "CONVENTIONS",
+    "FORMATS",
     "KINDS",
     "Graph",
     "LayerFacts",
@@ -48,6 +49,7 @@ __all__ = [
     "find_reader",
     "graph_from_module",
     "register_reader",
+    "render",
     "summary",
     "unregister_reader",
     "zoo_skeleton",
@@ -126,10 +128,21 @@ def summary(
 ) -> str:
     """The analysis as text: ``format`` is ``'text'`` (aligned table), ``'json'``, ``'csv'`` or ``'markdown'``.
 
-    This is what ``convlab summary`` prints.
+    This is what ``convlab summary`` prints (on a terminal, with Rich: :meth:`Report.print`).
     """
     report = analyze(model, input_shape, **options)
+    if format not in FORMATS:
+        raise ValueError(f"summary: `format` (={format!r}) must be one of {sorted(FORMATS)}")
+    return render(report, format)
+
+
+#: The text views of a report, by name.
+FORMATS = ("text", "json", "csv", "markdown")
+
+
+def render(report: Report, format: str = "text") -> str:
+    """``report`` as ``'text'`` (``str(report)``), ``'json'``, ``'csv'`` or ``'markdown'``."""
     views = {"text": report.__str__, "json": report.to_json, "csv": report.to_csv, "markdown": report.to_markdown}
     if format not in views:
-        raise ValueError(f"summary: `format` (={format!r}) must be one of {sorted(views)}")
+        raise ValueError(f"render: `format` (={format!r}) must be one of {sorted(views)}")
     return views[format]()

@@ -173,9 +173,58 @@ def analyze_graph(
             _row(node, graph, ins, out, params or 0, node.frozen_params, buffers or 0, facts.macs, facts.flops,
                  facts.bias_adds, warnings, list(facts.notes), itemsize)
         )
+    stem = _stem_warning(graph, tensors)
     return Report(
         rows, [tuple(s) for s in shapes], itemsize=itemsize, batched=batched,
         outputs=graph.output_ids(), notes=list(graph.notes), model_name=model_name,
+        model_warnings=[] if stem is None else [stem],
+    )
+
+
+#: The stem warning starts with this (``convlab summary`` adds the zoo's small-input variant to it).
+SMALL_INPUT_WARNING = "small input for this stem"
+#: A stem that leaves a map of at most this many pixels a side from a larger input is warned about.
+SMALL_MAP = 8
+
+
+def _stem_warning(graph: Graph, tensors: list) -> str | None:
+    """A warning when the stem downsamples the input to ``SMALL_MAP`` pixels a side or fewer.
+
+    The stem is the chain of single-input layers from the (only) input up to the first
+    node whose output feeds two or more nodes (the first residual block, inception module
+    or split); a network that is one chain (VGG, AlexNet) has no stem to speak of. E.g. the
+    ImageNet ResNet stem (7x7 stride-2 conv, 3x3 stride-2 max pool) leaves 8x8 of 32x32.
+    """
+    if len(graph.input_ids) != 1:
+        return None
+    consumers: dict[int, list[int]] = {}
+    for node in graph.nodes:
+        for i in node.inputs:
+            consumers.setdefault(i, []).append(node.id)
+    current = graph.input_ids[0]
+    chain: list[int] = []
+    while len(consumers.get(current, ())) == 1:
+        nxt = consumers[current][0]
+        if len(graph.nodes[nxt].inputs) != 1:
+            break
+        chain.append(nxt)
+        current = nxt
+    if not chain or len(consumers.get(current, ())) < 2:
+        return None  # no branch after the first layers: no stem
+    first, last = tensors[graph.input_ids[0]], tensors[current]
+    if first.scope != "spatial" or last.scope != "spatial" or not first.fields or last.fields is None \
+            or len(last.fields) != len(first.fields):
+        return None
+    nd = len(first.fields)
+    size_in, size_out = first.shape[-nd:], last.shape[-nd:]
+    if min(size_out) > SMALL_MAP or all(o >= i for o, i in zip(size_out, size_in)):
+        return None
+    shrink = "x".join(str(v) for v in size_in), "x".join(str(v) for v in size_out)
+    names = graph.nodes[chain[0]].name, graph.nodes[current].name
+    return (
+        f"{SMALL_INPUT_WARNING}: the stem ({names[0]} .. {names[1]}) shrinks the {shrink[0]} input to "
+        f"{shrink[1]} before the first block, which leaves the rest of the network few pixels to work on; "
+        f"small images want a stem that keeps their size (e.g. a 3x3 stride-1 convolution, no max pooling)"
     )
 
 

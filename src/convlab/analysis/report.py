@@ -149,8 +149,10 @@ class Report:
     """Per-node facts and totals of one analysis; iterable over :class:`LayerFacts` rows.
 
     ``str(report)`` is an aligned plain-text table; :meth:`to_json`, :meth:`to_csv` and
-    :meth:`to_markdown` give the same rows; :meth:`print` uses Rich when it is installed.
-    ``report[name]`` finds a row by node name.
+    :meth:`to_markdown` give the same rows; :meth:`print` uses Rich when it is installed,
+    fitting the table to the terminal. ``report[name]`` finds a row by node name.
+    :attr:`warnings` lists the warnings of the nodes, :attr:`model_warnings` those about the
+    model and its input as a whole (e.g. a stem that leaves a small input a few pixels).
     """
 
     def __init__(
@@ -163,8 +165,10 @@ class Report:
         outputs: Sequence[int] = (),
         notes: Sequence[str] = (),
         model_name: str = "",
+        model_warnings: Sequence[str] = (),
     ) -> None:
         self.rows = rows
+        self.model_warnings = list(model_warnings)  # about the model and input as a whole (e.g. the stem)
         self.input_shapes = input_shapes
         self.itemsize = itemsize
         self.batched = batched
@@ -248,7 +252,7 @@ class Report:
 
     @property
     def warnings(self) -> list[tuple[str, str]]:
-        """``(node name, warning)`` for every warning of every node."""
+        """``(node name, warning)`` for every warning of every node (the whole model's: :attr:`model_warnings`)."""
         return [(r.name, w) for r in self.rows for w in r.warnings]
 
     def totals(self) -> dict:
@@ -275,6 +279,7 @@ class Report:
             "itemsize": self.itemsize,
             "conventions": dict(CONVENTIONS),
             "totals": self.totals(),
+            "warnings": list(self.model_warnings),
             "notes": list(self.notes),
             "layers": [r.to_dict() for r in self.rows],
         }
@@ -364,7 +369,8 @@ class Report:
 
     def _warning_lines(self) -> list[str]:
         return (
-            [f"! {name}: {w}" for name, w in self.warnings]
+            [f"! {w}" for w in self.model_warnings]
+            + [f"! {name}: {w}" for name, w in self.warnings]
             + [f"note: {r.name}: {n}" for r in self.rows for n in r.notes]
             + [f"note: {n}" for n in self.notes]
         )
@@ -401,20 +407,53 @@ class Report:
         out += [f"- {esc(x)}" for x in self._summary_lines() + self._warning_lines()]
         return "\n".join(out) + "\n"
 
+    #: Columns a narrow terminal drops first (the rest: #, Name, Output shape, Params, MACs).
+    _DROPPABLE = ("Start", "Jump", "FLOPs", "Memory", "Kind", "RF", "#")
+
+    def rich_table(self, width: int):
+        """The per-layer table as a ``rich.table.Table`` that fits ``width`` columns of text.
+
+        Columns are dropped, least needed first (Start, Jump, FLOPs, Memory, Kind, RF, #),
+        until the others fit unwrapped; past that, names and shapes wrap. Needs Rich (the ``cli`` extra).
+        """
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        rows = self._table_rows()
+        keep = list(range(len(self._HEADER)))
+        measure = Console(width=1 << 16, file=io.StringIO())  # wide: measures the natural (unwrapped) width
+
+        def build(columns: list[int]) -> Table:
+            table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+            for i in columns:
+                numeric = i not in (1, 2, 3)
+                table.add_column(self._HEADER[i], justify="right" if numeric else "left", no_wrap=numeric,
+                                 overflow="fold")
+            for r in rows:
+                table.add_row(*(r[i] for i in columns))
+            return table
+
+        table = build(keep)
+        for name in self._DROPPABLE:
+            if measure.measure(table).maximum <= width:
+                break
+            keep.remove(self._HEADER.index(name))
+            table = build(keep)
+        return table
+
     def print(self, console=None) -> None:
-        """Print the table; with Rich when it is installed (it is not a convlab dependency)."""
+        """Print the table, the totals and the warnings; with Rich when it is installed (the ``cli`` extra).
+
+        With Rich the table fits the console's width (:meth:`rich_table`) and the text lines
+        wrap; without it, ``print(str(self))``.
+        """
         try:
             from rich.console import Console
-            from rich.table import Table
         except ImportError:
             print(self)
             return
-        table = Table()
-        for i, header in enumerate(self._HEADER):
-            table.add_column(header, justify="left" if i in (1, 2, 3) else "right")
-        for r in self._table_rows():
-            table.add_row(*r)
         console = console or Console()
-        console.print(table)
+        console.print(self.rich_table(console.width))
         for text in self._summary_lines() + self._warning_lines():
-            console.print(text, markup=False, highlight=False)
+            console.print(text, markup=False, highlight=False, overflow="fold")
