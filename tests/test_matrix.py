@@ -158,11 +158,19 @@ def test_conv_matrix_dtype_and_arguments():
         conv_matrix(np.ones((3, 1, 2, 2)), (4, 4), groups=2)
 
 
-def test_conv_matrix_transposed_refuses_non_zero_padding_mode():
-    # A transposed convolution supports only zero padding (ConvSpec refuses other modes); the matrix must not
-    # silently ignore the mode.
-    with pytest.raises(ValueError, match="padding_mode"):
-        conv_matrix(np.ones((1, 1, 3, 3)), (2, 2), padding=1, padding_mode="reflect", transposed=True)
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular", "symmetric"])
+def test_conv_matrix_transposed_with_a_padding_mode_is_the_adjoint(mode):
+    # A transposed convolution with a padding mode is C^T of the convolution with that mode: the matrix must
+    # not ignore the mode, and it must be what conv_transpose computes.
+    rng = np.random.default_rng(3)
+    w, size = rng.standard_normal((2, 3, 3, 3)), (4, 5)
+    c_t = conv_matrix(w, size, stride=2, padding=1, padding_mode=mode, transposed=True)
+    x = rng.standard_normal((2,) + size)
+    y = F.conv_transpose2d(x[None], w, stride=2, padding=1, padding_mode=mode)[0]
+    np.testing.assert_allclose(c_t @ x.ravel(), y.ravel(), rtol=1e-12, atol=1e-12)
+    forward = conv_matrix(w, y.shape[1:], stride=2, padding=1, padding_mode=mode)
+    np.testing.assert_array_equal(c_t, forward.T)
+    assert not np.array_equal(c_t, conv_matrix(w, size, stride=2, padding=1, transposed=True))
 
 
 # --------------------------------------------------------------------------- algorithm='matrix' vs 'reference'

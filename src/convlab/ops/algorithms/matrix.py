@@ -145,16 +145,15 @@ def conv_matrix(
         spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, transposed=True,
                         output_padding=output_padding, ndim=nd, name=fn)
         if output_size is not None:
-            op = output_padding_for_size(spec, input_size, output_size)
-            spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, transposed=True,
-                            output_padding=op, ndim=nd, name=fn)
+            spec = spec.with_output_padding(output_padding_for_size(spec, input_size, output_size))
         out_size = tuple(int(o) for o in conv_transpose_output_shape(spec, input_size))
-        # The transposed convolution is the adjoint of the convolution from its output
-        # space to its input space; with output_padding >= stride that convolution's
-        # output is longer than input_size by a few rows, which are cut.
-        forward = conv_matrix(w, out_size, stride, padding, dilation, groups, flip_kernel=flip_kernel, sparse=True)
-        conv_out = [int(o) for o in conv_output_shape(ConvSpec(w.shape[2:], stride, padding, dilation, groups,
-                                                               ndim=nd, name=fn), out_size)]
+        # The transposed convolution is the adjoint of the convolution (with the same padding
+        # mode) from its output space to its input space; with output_padding >= stride that
+        # convolution's output is longer than input_size by a few rows, which are cut.
+        forward = conv_matrix(w, out_size, spec.stride, spec.padding, spec.dilation, spec.groups,
+                              padding_mode=spec.padding_mode, flip_kernel=flip_kernel, sparse=True)
+        conv_out = [int(o) for o in conv_output_shape(ConvSpec(w.shape[2:], spec.stride, spec.padding, spec.dilation,
+                                                               spec.groups, ndim=nd, name=fn), out_size)]
         keep = _crop_rows(w.shape[0], conv_out, input_size)
         result = forward[keep].T.tocsr()
         return result if sparse else result.toarray()
