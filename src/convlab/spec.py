@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
+from typing import cast
 
 __all__ = [
     "PADDING_MODES",
@@ -415,8 +416,8 @@ class PoolSpec:
             fn, "stride", stride, nd, minimum=1
         )
         d = as_tuple(fn, "dilation", dilation, nd, minimum=1)
-        p = _padding_pairs(fn, padding, nd, k, s, d, ("valid",))
-        assert not isinstance(p, str)  # only 'valid' is allowed, which resolves to pairs
+        # only 'valid' is allowed among the strings, and it resolves to pairs
+        p = cast(Pairs, _padding_pairs(fn, padding, nd, k, s, d, ("valid",)))
         for i, ((lo, hi), ki) in enumerate(zip(p, k, strict=True)):
             if max(lo, hi) > ki // 2:
                 raise ValueError(
