@@ -186,3 +186,60 @@ def test_help_shows_the_examples(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "convlab summary resnet50 --input 3x224x224" in out and "path/to/file.py:factory" in out
+
+
+# --------------------------------------------------------------------------- small inputs and the terminal table
+
+
+def test_a_stem_that_shrinks_a_small_input_is_warned_about(capsys):
+    status, out, _ = run(capsys, "resnet18", "--input", "3x32x32")
+    assert status == 0
+    warning = next(line for line in out.splitlines() if line.startswith("! small input for this stem"))
+    assert "(conv1 .. maxpool) shrinks the 32x32 input to 8x8" in warning
+    assert "resnet18_cifar" in warning and "convlab summary resnet18_cifar --input 3x32x32" in warning
+    status, out, _ = run(capsys, "resnet18", "--input", "3x32x32", "--format", "json")
+    data = json.loads(out)
+    assert len(data["warnings"]) == 1 and data["warnings"][0] == warning[2:]
+    assert all(layer["warnings"] == [] for layer in data["layers"])  # about the model, not a layer
+    for args in (("resnet18_cifar", "--input", "3x32x32"), ("resnet18", "--input", "3x64x64"),
+                 ("vgg11", "--input", "3x32x32")):  # a stem that keeps the size, a larger input, no stem
+        status, out, _ = run(capsys, *args, "--format", "json")
+        assert status == 0 and json.loads(out)["warnings"] == [], args
+    status, out, _ = run(capsys, "googlenet", "--input", "3x32x32", "--format", "json")
+    assert "shrinks the 32x32 input to 4x4" in json.loads(out)["warnings"][0]
+
+
+def test_the_analysis_reports_the_stem_warning_without_the_zoo_hint():
+    report = analyze(models.create("resnet18", input_size=(3, 32, 32)), (1, 3, 32, 32))
+    assert report.warnings == [] and len(report.model_warnings) == 1
+    assert "shrinks the 32x32 input to 8x8" in report.model_warnings[0] and "_cifar" not in report.model_warnings[0]
+    assert f"! {report.model_warnings[0]}" in str(report).splitlines()
+
+
+@pytest.mark.parametrize("width", [60, 100, 140])
+def test_the_rich_table_fits_the_width_and_has_the_numbers(resnet18_report, width):
+    console_module = pytest.importorskip("rich.console")
+    console = console_module.Console(width=width, record=True, file=io.StringIO())
+    resnet18_report.print(console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    text = "\n".join(lines)
+    assert f"Params: {resnet18_report.total_params:,} " in text and f"{resnet18_report.total_macs:,}" in text
+    fc = resnet18_report["fc"]
+    assert any("fc" in line and f"{fc.params:,}" in line and f"{fc.macs:,}" in line for line in lines)
+    words = {word for line in lines for word in line.split()}
+    assert all(row.name in words for row in resnet18_report)  # every layer has its row
+
+
+def test_on_a_terminal_the_table_is_rich_and_fits(capsys, monkeypatch, resnet18_report):
+    pytest.importorskip("rich")
+    monkeypatch.setenv("COLUMNS", "90")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    status, out, _ = run(capsys, "resnet18", "--input", "3x64x64")
+    assert status == 0
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", out).splitlines()  # without the terminal's styles
+    assert max(len(line) for line in lines) <= 90
+    assert f"Params: {resnet18_report.total_params:,} " in out and "─" in out
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # Rich missing: the plain text, as before
+    status, out, _ = run(capsys, "resnet18", "--input", "3x64x64")
+    assert out == str(resnet18_report).rstrip("\n") + "\n"
