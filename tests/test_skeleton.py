@@ -61,7 +61,8 @@ def test_parameters_have_their_shape_and_dtype_but_no_memory():
     for layer in (conv, fc, bn):
         assert weightless_everywhere(layer)
     assert repr(fc.weight) == "Parameter(shape=(4096, 25088), dtype=float32)"
-    assert list(fc.state_dict()) == ["weight", "bias"]
+    state = fc.state_dict()
+    assert list(state) == ["weight", "bias"] and all(nn.is_weightless(v) for v in state.values())
     outside = nn.Linear(3, 2)  # the mode ends with the block
     assert not nn.is_weightless(outside.weight) and outside.weight.data.flags.writeable
 
@@ -118,3 +119,15 @@ def test_a_skeleton_stays_weightless_when_cast_copied_or_pickled():
     model[1].reset_parameters()  # nothing to reset, and no error
     nn.init.constant_(model[0].weight, 1.0)
     assert weightless_everywhere(model)
+
+
+def test_every_zoo_model_is_analysed_at_its_default_input_in_under_100_mb():
+    for name in models.list():
+        size = tuple(models.defaults(name)["input_size"])
+        tracemalloc.start()
+        try:
+            analyze(name, (1, *size))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 100 * MiB, f"analysing {name} at {size} allocated {peak / MiB:.0f} MiB"

@@ -534,12 +534,13 @@ class Module:
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Parameters and buffers by PyTorch key name (``features.0.weight``, ``bn1.running_mean``).
 
-        The arrays are copies: later training does not change a saved state dict.
+        The arrays are copies: later training does not change a saved state dict. (A model built
+        inside :class:`skeleton` gives its weightless arrays, which nothing can change.)
         """
         out: OrderedDict[str, np.ndarray] = OrderedDict()
         for key, owner, attr, is_param in self._state_entries():
             array = owner._parameters[attr].data if is_param else owner._buffers[attr]
-            out[key] = np.array(array, copy=True)
+            out[key] = array if isinstance(array, _Weightless) else np.array(array, copy=True)
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
