@@ -195,8 +195,11 @@ def test_explain_echoes_the_index_as_given(capsys):
         (["--padding", "same", "--stride", "2"], "conv1d: padding='same' (PyTorch semantics) requires stride 1"),
         (["--output-padding", "1"], "conv1d: `output_padding` (=(1,)) is only meaningful for a transposed "
                                     "convolution"),
-        (["--transposed", "--padding-mode", "reflect"], "conv_transpose1d: only padding_mode='zeros' is supported "
-                                                        "for transposed convolution, got 'reflect'"),
+        (["--transposed", "--padding-mode", "mirror"], "conv_transpose1d: `padding_mode` (='mirror') must be one of"),
+        (["--transposed", "--padding", "causal"], "conv_transpose1d: `padding` (='causal') is not supported for a "
+                                                  "transposed convolution"),
+        (["--transposed", "--padding-mode", "reflect", "--padding", "1", "--explain", "0"],
+         "conv_transpose1d: `explain` writes out padding_mode='zeros' only, got 'reflect'"),
         (["--transposed", "--flip-kernel"], "conv_transpose1d: `flip_kernel` applies to convolution only"),
         (["--groups", "1,1"], "conv1d: `groups` must be an integer, got (1, 1) (tuple)"),
         (["--padding", "1:2:3"], "`--padding` (='1:2:3'): each pair must be lo:hi"),
@@ -279,10 +282,27 @@ def test_models_lists_the_zoo_with_counts_and_inputs(capsys):
 
 
 def test_help_and_output_name_no_issue_numbers(capsys):
-    for args in (["conv", "--help"], ["demo", "--help"], ["models", "--help"]):
+    for args in (["--help"], ["conv", "--help"], ["demo", "--help"], ["models", "--help"]):
         with pytest.raises(SystemExit):
             main(args)
         assert "issue" not in capsys.readouterr().out.lower()
     main(["models"])
     main(["demo", "--list"])
     assert "issue" not in capsys.readouterr().out.lower()
+
+
+def test_transposed_with_a_padding_mode_is_the_adjoint_of_that_convolution(capsys):
+    """What the spec allows, the CLI computes: <conv_reflect(x), y> == <x, conv_transpose_reflect(y)>."""
+    import numpy as np
+
+    import convlab.functional as F
+
+    status, out, _ = run_conv(capsys, "-i", "1 2 3", "-k", "1 2 3", "--transposed", "--padding", "1",
+                              "--padding-mode", "reflect")
+    assert status == 0
+    assert "call: F.conv_transpose(input, weight, padding=1, padding_mode='reflect')" in out
+    y = np.array(output_matrix(out)[0][0], dtype=float)  # conv_transpose_reflect([1, 2, 3]), length 3
+    w = np.array([[[1.0, 2.0, 3.0]]])
+    x = np.random.default_rng(0).standard_normal((1, 3))
+    forward = F.conv1d(x, w, padding=1, padding_mode="reflect")  # (1, 3)
+    assert np.isclose(np.sum(forward * [1, 2, 3]), np.sum(x * y))

@@ -167,10 +167,13 @@ def worked_example(
     index of one output element (spatial, or ``(channel, *spatial)``) to write
     out as products and a sum; the written-out element is named by that index as
     given (``y[1, 1]`` or ``y[0, 1, 1]``). The settings are checked once, by
-    :class:`~convlab.spec.ConvSpec` (``padding_mode`` other than 'zeros' and
-    ``flip_kernel`` apply to convolution only, ``output_padding`` to transposed
-    convolution only). Errors are the spec's and the engine's
-    ``ValueError``/``TypeError``, raised before anything is printed.
+    :class:`~convlab.spec.ConvSpec` (e.g. ``output_padding`` applies to
+    transposed convolution only); ``flip_kernel`` applies to convolution only. A
+    transposed convolution with a ``padding_mode`` other than 'zeros' (the
+    adjoint of the convolution with that mode) is computed by the N-d
+    ``F.conv_transpose`` and cannot be explained element by element. Errors are
+    the spec's and the engine's ``ValueError``/``TypeError``, raised before
+    anything is printed.
 
     >>> ex = worked_example([[[0, 1, 2], [3, 4, 5], [6, 7, 8]]], [[[[0, 1], [2, 3]]]], explain=(0, 1, 1))
     >>> print(ex.explanation)
@@ -189,11 +192,16 @@ def worked_example(
             raise ValueError(f"{name}: `flip_kernel` applies to convolution only, not to a transposed convolution")
         spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, transposed=True,
                         output_padding=output_padding, ndim=nd, name=name)
-        op = getattr(F, name) if nd in (1, 2, 3) else F.conv_transpose
-        out = op(x, w, b, stride, padding, output_padding, groups, dilation)
+        if padding_mode != "zeros":  # the adjoint of the convolution with that mode: the N-d call takes it
+            if explain is not None:
+                raise ValueError(f"{name}: `explain` writes out padding_mode='zeros' only, got {padding_mode!r}")
+            name = "conv_transpose"
+        out = getattr(F, name)(x, w, b, stride, padding, output_padding, groups, dilation,
+                               **({"padding_mode": padding_mode} if padding_mode != "zeros" else {}))
         settings = {"stride": stride, "padding": padding, "output_padding": output_padding, "groups": groups,
-                    "dilation": dilation}
-        defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1}
+                    "dilation": dilation, "padding_mode": padding_mode}
+        defaults = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1,
+                    "padding_mode": "zeros"}
         sizes = conv_transpose_output_shape(spec, x.shape[1:])
         pads = spec.padding
         padding_lines = []
