@@ -62,7 +62,7 @@ from . import nin as _nin
 from . import resnet as _resnet
 from . import shufflenet as _shufflenet
 from . import vgg as _vgg
-from ._common import ZooModel, counting_parameters
+from ._common import ZooModel
 from .alexnet import AlexNet
 from .googlenet import GoogLeNet, Inception
 from .lenet import LENET5_C3_TABLE, LeNet
@@ -210,10 +210,9 @@ def create(name: str, **config: Any) -> nn.Module:
 def count_parameters(name: str, **config: Any) -> int:
     """The number of parameters of ``create(name, **config)``, counted without allocating a single weight.
 
-    The architecture's own constructor runs with every parametric layer replaced by
-    its count (:func:`convlab.models._common.counting_parameters`), so the count
-    follows the one definition and checks the same arguments; it equals
-    ``create(name, **config).num_parameters()``.
+    The model is built inside :func:`convlab.nn.skeleton` (every layer and parameter
+    shape, no values), so the count follows the one definition and checks the same
+    arguments; it equals ``create(name, **config).num_parameters()``.
 
     Examples
     --------
@@ -221,9 +220,8 @@ def count_parameters(name: str, **config: Any) -> int:
     (11689512, 11181642)
     """
     preset = _configured("count_parameters", name, config)
-    with counting_parameters() as tally:
-        preset.architecture(**{**preset.config, **config})
-    return tally.parameters
+    with nn.skeleton():
+        return preset.architecture(**{**preset.config, **config}).num_parameters()
 
 
 class ZooEntry(NamedTuple):

@@ -4,12 +4,9 @@
 checks what they all take (``input_size``, ``num_classes``, ``dtype``, ``rng``)
 and returns them with a :class:`Layers` (the parametric constructors with the
 dtype and generator bound); ``ZooModel.__init__`` records ``input_size`` and
-``num_classes`` on the built model. Inside ``with counting_parameters() as tally:``
-the same constructors run without allocating any weight: :class:`Layers` then
-returns parameter-free stand-ins and adds each layer's parameter count
-(:func:`convlab.costs.conv_cost` for convolutions) to ``tally.parameters``, so
-``convlab.models.count_parameters`` reads a 138M-parameter VGG-16 off its
-definition in milliseconds, with the architecture still written once.
+``num_classes`` on the built model. Inside :func:`convlab.nn.skeleton` the same
+constructors build every layer without weights, so ``convlab.models.count_parameters``
+reads a 138M-parameter VGG-16 off its definition in milliseconds.
 
 The size tracker only follows the height and width
 along a builder's main path so that (1) a too-small ``input_size`` fails at
@@ -21,24 +18,19 @@ the full per-layer shape inference of a built model is :mod:`convlab.analysis`'s
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import numbers
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import nn
-from ..costs import conv_cost
 from ..shapes import conv_output_length, pool_output_length
-from ..spec import ConvSpec
 
 __all__ = [
     "Layers",
-    "ParameterTally",
     "SpatialSize",
     "ZooArguments",
     "ZooModel",
@@ -47,7 +39,6 @@ __all__ = [
     "check_input_size",
     "check_positive_int",
     "conv_bn_act",
-    "counting_parameters",
     "named",
 ]
 
@@ -151,63 +142,12 @@ class SpatialSize:
         return self.hw[0] * self.hw[1]
 
 
-class ParameterTally:
-    """The parameters a model's constructor would allocate, counted while it runs (see :func:`counting_parameters`)."""
-
-    def __init__(self) -> None:
-        self.parameters = 0
-
-    def conv2d(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-               dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-               **_: Any) -> nn.Module:
-        """Count a ``Conv2d`` (its hyperparameters checked by the spec, its size by :func:`convlab.costs.conv_cost`)."""
-        spec = ConvSpec(kernel_size, stride, padding, dilation, groups, padding_mode, ndim=2, name="Conv2d")
-        self.parameters += conv_cost(in_channels, out_channels, spec.kernel_size, (1, 1), spec.groups, bias).params
-        return nn.Identity()
-
-    def linear(self, in_features: int, out_features: int, bias: bool = True, **_: Any) -> nn.Module:
-        """Count a ``Linear``: an ``out x in`` weight and ``out`` biases."""
-        self.parameters += out_features * in_features + (out_features if bias else 0)
-        return nn.Identity()
-
-    def batch_norm2d(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                     **_: Any) -> nn.Module:
-        """Count a ``BatchNorm2d``: a scale and a shift per channel when affine (running statistics are buffers)."""
-        self.parameters += 2 * num_features if affine else 0
-        return nn.Identity()
-
-
-_TALLY: contextvars.ContextVar[ParameterTally | None] = contextvars.ContextVar("convlab_models_tally", default=None)
-
-
-@contextlib.contextmanager
-def counting_parameters() -> Iterator[ParameterTally]:
-    """Within the block, zoo constructors count their parameters instead of allocating them.
-
-    The model built inside is a skeleton of containers whose parametric layers are
-    parameter-free ``Identity`` stand-ins: only the tally is meant to be used.
-
-    >>> from convlab.models.lenet import LeNet
-    >>> with counting_parameters() as tally:
-    ...     _ = LeNet()
-    >>> tally.parameters
-    61706
-    """
-    tally = ParameterTally()
-    token = _TALLY.set(tally)
-    try:
-        yield tally
-    finally:
-        _TALLY.reset(token)
-
-
 class Layers:
     """The parametric ``convlab.nn`` constructors with one model's ``dtype`` and random generator bound.
 
     Builders write ``L.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)`` as in
     torch; every layer draws its initial weights (and Dropout its masks) from the
-    same generator, so a model built with ``rng=0`` is reproducible. Inside
-    :func:`counting_parameters` the parametric constructors count instead of allocating.
+    same generator, so a model built with ``rng=0`` is reproducible.
     """
 
     def __init__(self, model: str, dtype: object = np.float32, rng: np.random.Generator | int | None = None) -> None:
@@ -215,12 +155,6 @@ class Layers:
         self.dtype = dtype
         self.rng = generator
         self.Dropout = functools.partial(nn.Dropout, rng=generator)  # the dropout masks come from it too
-        tally = _TALLY.get()
-        if tally is not None:
-            self.Conv2d = tally.conv2d
-            self.Linear = tally.linear
-            self.BatchNorm2d = tally.batch_norm2d
-            return
         self.Conv2d = functools.partial(nn.Conv2d, dtype=dtype, rng=generator)
         self.Linear = functools.partial(nn.Linear, dtype=dtype, rng=generator)
         self.BatchNorm2d = functools.partial(nn.BatchNorm2d, dtype=dtype)

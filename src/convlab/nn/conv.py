@@ -102,9 +102,9 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // spec.groups) + spec.kernel_size
         else:
             shape = (out_channels, in_channels // spec.groups) + spec.kernel_size
-        self.weight = Parameter(np.empty(shape, dtype=dtype))
+        self.weight = Parameter.empty(shape, dtype)
         if bias:
-            self.bias = Parameter(np.empty(out_channels, dtype=dtype))
+            self.bias = Parameter.empty((out_channels,), dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(rng)
