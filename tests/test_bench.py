@@ -374,8 +374,8 @@ def test_the_analysis_section_reports_time_and_memory_per_model_against_the_targ
                                 "peak_memory": entry["peak_memory_bytes"] <= 100_000_000}
     assert section["met"]["of"] == 2
     assert section["met"]["seconds"] == sum(entry["met"]["seconds"] for entry in section["models"])
-    # nin_d2l's parameters (2 million floats) are in the peak, as convlab summary builds the model
-    assert nin["build_peak_memory_bytes"] > 4 * 1_900_000
+    # as convlab summary, the model is built without weights: nin_d2l's 2 million parameters take no memory
+    assert nin["build_peak_memory_bytes"] < 4 * 1_900_000 // 10
 
     table = _table(bench.format_analysis(section).splitlines(), "model")
     assert table[0] == ["model", "input", "seconds", "build s", "analyze s", "peak MB", "analyze extra MB",

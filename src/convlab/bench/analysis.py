@@ -34,11 +34,16 @@ METHOD = ("convlab.models.create(name, input_size=size) then convlab.analysis.an
 
 
 def _build_and_analyze(name: str, size: tuple[int, ...], clock: Callable[[], None]) -> None:
-    """What ``convlab summary NAME`` runs before printing; ``clock()`` is called between the two steps."""
+    """What ``convlab summary NAME`` runs before printing; ``clock()`` is called between the two steps.
+
+    The model is built as the summary builds it: inside :func:`convlab.nn.skeleton`, without weights.
+    """
     from .. import models
     from ..analysis import analyze
+    from ..nn import skeleton
 
-    model = models.create(name, input_size=size)
+    with skeleton():
+        model = models.create(name, input_size=size)
     clock()
     analyze(model, (1, *size))
 
