@@ -366,6 +366,17 @@ def test_unsupported_convlab_modules_and_settings_name_their_path():
         to_torch(nn.Sequential(nn.ReLU(), nn.Conv1d(1, 1, 3, padding="causal")))
     with pytest.raises(ValueError, match=r"to_torch: the model itself \(Conv2d\) has padding_mode='symmetric'"):
         to_torch(nn.Conv2d(1, 1, 3, padding=1, padding_mode="symmetric"))
+    with pytest.raises(ValueError, match=r"to_torch: '0' \(ConvTranspose2d\) has padding_mode='reflect', which "
+                                         r"torch\.nn\.ConvTranspose2d refuses"):
+        to_torch(nn.Sequential(nn.ConvTranspose2d(2, 1, 3, stride=2, padding=1, padding_mode="reflect")))
+    with pytest.raises(ValueError, match=r"\(ConvTranspose1d\) has padding='same' \(resolved \(\(0, 1\),\)\), which "
+                                         r"torch\.nn\.ConvTranspose1d cannot express"):
+        to_torch(nn.ConvTranspose1d(1, 1, 3, stride=2, padding="same"))
+    # where TensorFlow's 'same' is symmetric, torch computes it: the same numbers
+    even = nn.ConvTranspose1d(2, 3, 4, stride=2, padding="same", rng=np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((1, 2, 5)).astype(np.float32)
+    np.testing.assert_allclose(to_torch(even)(torch.from_numpy(x)).detach().numpy(), even(x), rtol=1e-5, atol=1e-6)
+    assert even(x).shape == (1, 3, 10)
     with pytest.raises(TypeError, match=r"to_torch: `model` must be a convlab\.nn\.Module, got Linear"):
         to_torch(tnn.Linear(1, 1))
 

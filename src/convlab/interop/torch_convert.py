@@ -38,7 +38,8 @@ Notes
 * The torch modules compute out of place (``inplace=False``), as convlab does:
   an in-place ReLU at the start of a residual body would overwrite the shortcut's input.
 * Padding torch cannot express (asymmetric ``(lo, hi)`` pairs, ``'causal'``,
-  ``'same_tf'``, ``padding_mode='symmetric'``) raises a ValueError naming the layer.
+  ``'same_tf'``, ``padding_mode='symmetric'``, a transposed convolution with any mode
+  but zeros) raises a ValueError naming the layer.
 * Dropout masks come from different generators on the two sides, so only
   eval mode (or ``p = 0``) gives identical outputs through a Dropout.
 """
@@ -291,6 +292,12 @@ def _leaf_to_torch(m: nn.Module, path: str, base: type) -> Any:
         if spec.padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"{fn}: {_where(path)} ({kind}) has padding_mode={spec.padding_mode!r}, which torch "
                              f"does not have (torch: 'zeros', 'reflect', 'replicate', 'circular')")
+        if transposed and spec.padding_mode != "zeros":
+            # convlab's transposed convolution with a mode is the adjoint of the convolution with that mode;
+            # torch.nn.ConvTranspose refuses every mode but 'zeros', so no torch layer computes it.
+            raise ValueError(f"{fn}: {_where(path)} ({kind}) has padding_mode={spec.padding_mode!r}, which "
+                             f"torch.nn.{kind} refuses (only 'zeros'): convlab's transposed convolution with a "
+                             f"padding mode is its own extension")
         if isinstance(m.padding, str) and m.padding in ("same", "valid") and not transposed:
             padding: Any = m.padding  # torch's own strings, with the same (PyTorch) semantics
         else:
