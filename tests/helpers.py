@@ -198,14 +198,14 @@ class ConvCase:
     def out_size(self):
         stride, dilation = _per_dim(self.stride, self.nd), _per_dim(self.dilation, self.nd)
         return tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
-                     for n, (lo, hi), d, k, s in zip(self.size, self.pairs, dilation, self.kernel, stride))
+                     for n, (lo, hi), d, k, s in zip(self.size, self.pairs, dilation, self.kernel, stride, strict=True))
 
     @property
     def slack(self):
         """Trailing padded elements no window reaches: the output_padding of the adjoint transposed conv."""
         stride, dilation = _per_dim(self.stride, self.nd), _per_dim(self.dilation, self.nd)
         return tuple((n + lo + hi - d * (k - 1) - 1) % s
-                     for n, (lo, hi), d, k, s in zip(self.size, self.pairs, dilation, self.kernel, stride))
+                     for n, (lo, hi), d, k, s in zip(self.size, self.pairs, dilation, self.kernel, stride, strict=True))
 
     def kwargs(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
@@ -237,7 +237,7 @@ def conv_cases(draw, dims=(1, 2, 3), modes=MODES, forms=PADDING_FORMS, loose_arg
     kernel = tuple(draw(st.integers(1, kmax)) for _ in range(nd))
     stride = (1,) * nd if form == "same" else tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
-    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
     if form == "int":
         p = draw(st.integers(0, 2))
         padding, pairs, torch_padding = p, ((p, p),) * nd, p

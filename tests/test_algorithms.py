@@ -60,7 +60,7 @@ def primitive_calls(draw, algorithm: str = "any"):
     if algorithm in ("subpixel", "col2im") and all(ld == 1 for ld in input_dilation):
         input_dilation = (2,) + input_dilation[1:]
     size, pads = [], []
-    for k, d, ld in zip(kernel, dilation, input_dilation):
+    for k, d, ld in zip(kernel, dilation, input_dilation, strict=True):
         s = draw(st.integers(1, 6 if nd < 3 else 4))
         length = (s - 1) * ld + 1
         extent = d * (k - 1) + 1
@@ -169,10 +169,10 @@ def op_cases(draw, algorithm: str):
     pads = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
     mode = draw(st.sampled_from(["zeros", "reflect", "circular"]))
     size = []
-    for k, d, (lo, hi) in zip(kernel, dilation, pads):
+    for k, d, (lo, hi) in zip(kernel, dilation, pads, strict=True):
         need = max(1, d * (k - 1) + 1 - lo - hi, lo + 1, hi + 1)
         size.append(draw(st.integers(need, need + 4)))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     return dict(nd=nd, groups=groups, c_in=c_in, c_out=c_out, kernel=kernel, stride=stride, dilation=dilation,
                 pads=pads, mode=mode, size=tuple(size), output_padding=output_padding,
                 batch=draw(st.integers(1, 2)), seed=draw(st.integers(0, 2**16)))
@@ -207,7 +207,7 @@ def _transposed_case(case, algorithm):
               groups=case["groups"], dilation=case["dilation"])
     out_len = [(i - 1) * s - lo - hi + d * (k - 1) + op + 1 for i, s, (lo, hi), d, k, op in
                zip(case["size"], case["stride"], case["pads"], case["dilation"], case["kernel"],
-                   case["output_padding"])]
+                   case["output_padding"], strict=True)]
     return x, w, kw, min(out_len) >= 1
 
 

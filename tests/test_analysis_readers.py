@@ -7,6 +7,7 @@ registered by convlab.interop when that is imported.
 from __future__ import annotations
 
 import ast
+import itertools
 import pathlib
 
 import numpy as np
@@ -30,7 +31,7 @@ def read_toy(model, input_shape, *, itemsize=4, batched=None, stride=1):
 
     g = Graph()
     x = g.input()
-    for i, (c_in, c_out) in enumerate(zip(model.channels, model.channels[1:])):
+    for i, (c_in, c_out) in enumerate(itertools.pairwise(model.channels)):
         x = g.add("conv", f"conv{i}", x, spec=ConvSpec(3, stride=stride, padding=1, ndim=2), in_channels=c_in,
                   out_channels=c_out)
     return analyze_graph(g, input_shape, itemsize=itemsize, batched=batched, model_name="Toy")

@@ -11,7 +11,7 @@ import pytest
 
 from convlab.ops.algorithms import _blas
 
-plan = importlib.import_module("convlab.ops.algorithms.plan")
+costs = importlib.import_module("convlab.ops.algorithms._costs")
 
 
 def _core_in(env_core: str) -> str:
@@ -31,10 +31,10 @@ def test_the_core_follows_openblas_coretype():
 def test_the_gemm_rate_of_the_cost_model_follows_the_kernels(monkeypatch):
     import numpy as np
 
-    monkeypatch.setattr(plan, "openblas_core", lambda: "SkylakeX")
-    fast = plan._gemm_rate(np.dtype(np.float32))
-    monkeypatch.setattr(plan, "openblas_core", lambda: "Haswell")
-    slow = plan._gemm_rate(np.dtype(np.float32))
-    monkeypatch.setattr(plan, "openblas_core", lambda: None)
-    unknown = plan._gemm_rate(np.dtype(np.float32))
-    assert fast == pytest.approx(plan.AVX512_SPEEDUP * slow) and unknown == slow == plan.MACHINE.gemm_flops
+    monkeypatch.setattr(costs, "openblas_core", lambda: "SkylakeX")
+    fast = costs.gemm_rate(np.dtype(np.float32))
+    monkeypatch.setattr(costs, "openblas_core", lambda: "Haswell")
+    slow = costs.gemm_rate(np.dtype(np.float32))
+    monkeypatch.setattr(costs, "openblas_core", lambda: None)
+    unknown = costs.gemm_rate(np.dtype(np.float32))
+    assert fast == pytest.approx(costs.AVX512_SPEEDUP * slow) and unknown == slow == costs.MACHINE.gemm_flops

@@ -103,7 +103,7 @@ def adjoint_cases(draw):
     else:
         pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
     size = []
-    for k, d, (lo, hi) in zip(kernel, dilation, pairs):
+    for k, d, (lo, hi) in zip(kernel, dilation, pairs, strict=True):
         need = max(1, d * (k - 1) + 1 - lo - hi)
         size.append(draw(st.integers(need, need + (4 if nd < 3 else 2))))
     return dict(nd=nd, groups=groups, c_in=c_in, c_out=c_out, kernel=kernel, stride=stride, dilation=dilation,
@@ -123,7 +123,7 @@ def test_adjoint_identity(case, algorithm):
     output_padding = tuple(
         i - ((o - 1) * s - lo - hi + d * (k - 1) + 1)
         for i, o, s, (lo, hi), d, k in zip(case["size"], y.shape[2:], case["stride"], case["pairs"],
-                                           case["dilation"], case["kernel"])
+                                           case["dilation"], case["kernel"], strict=True)
     )
     r = rng.standard_normal(y.shape)
     xt = F.conv_transpose(r, w, output_padding=output_padding, **common)
@@ -145,7 +145,7 @@ def direct_conv(x, w, b, stride, pairs, dilation, groups):
     c_out, cg, *kernel = w.shape
     og = c_out // groups
     out = [(i + lo + hi - d * (k - 1) - 1) // s + 1
-           for i, k, s, (lo, hi), d in zip(size, kernel, stride, pairs, dilation)]
+           for i, k, s, (lo, hi), d in zip(size, kernel, stride, pairs, dilation, strict=True)]
     y = np.zeros((n, c_out, *out))
     for batch, oc in np.ndindex(n, c_out):
         g = oc // og
@@ -153,8 +153,9 @@ def direct_conv(x, w, b, stride, pairs, dilation, groups):
             total = 0.0 if b is None else b[oc]
             for c in range(cg):
                 for k in np.ndindex(*kernel):
-                    idx = tuple(pi * s + ki * d - lo for pi, ki, s, d, (lo, _) in zip(p, k, stride, dilation, pairs))
-                    if all(0 <= i < size_i for i, size_i in zip(idx, size)):
+                    idx = tuple(pi * s + ki * d - lo for pi, ki, s, d, (lo, _) in zip(p, k, stride, dilation, pairs,
+                                                                                      strict=True))
+                    if all(0 <= i < size_i for i, size_i in zip(idx, size, strict=True)):
                         total += w[(oc, c) + k] * x[(batch, g * cg + c) + idx]
             y[(batch, oc) + p] = total
     return y
@@ -172,8 +173,9 @@ def direct_conv_vjp(g_out, x, w, stride, pairs, dilation, groups):
             go = g_out[(batch, oc) + p]
             for c in range(cg):
                 for k in np.ndindex(*kernel):
-                    idx = tuple(pi * s + ki * d - lo for pi, ki, s, d, (lo, _) in zip(p, k, stride, dilation, pairs))
-                    if all(0 <= i < size_i for i, size_i in zip(idx, size)):
+                    idx = tuple(pi * s + ki * d - lo for pi, ki, s, d, (lo, _) in zip(p, k, stride, dilation, pairs,
+                                                                                      strict=True))
+                    if all(0 <= i < size_i for i, size_i in zip(idx, size, strict=True)):
                         gx[(batch, g * cg + c) + idx] += w[(oc, c) + k] * go
                         gw[(oc, c) + k] += x[(batch, g * cg + c) + idx] * go
     return gx, gw, g_out.sum(axis=(0, *range(2, g_out.ndim)))
@@ -222,7 +224,7 @@ def test_high_dimensional_transpose_is_the_input_gradient():
     output_padding = tuple(
         i - ((o - 1) * s - lo - hi + d * (k - 1) + 1)
         for i, o, s, (lo, hi), d, k in zip(x_shape[2:], y_shape[2:], spec["stride"], spec["pairs"], spec["dilation"],
-                                           w_shape[2:])
+                                           w_shape[2:], strict=True)
     )
     for algorithm in ("im2col", "reference"):
         out = F.conv_transpose(g, w, None, spec["stride"], spec["pairs"], output_padding, spec["groups"],
@@ -245,10 +247,10 @@ def engine_cases(draw):
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular", "symmetric"]))
     pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
     size = []
-    for k, d, (lo, hi) in zip(kernel, dilation, pairs):
+    for k, d, (lo, hi) in zip(kernel, dilation, pairs, strict=True):
         need = max(1, d * (k - 1) + 1 - lo - hi, lo + 1, hi + 1)
         size.append(draw(st.integers(need, need + (3 if nd < 3 else 1))))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     return dict(nd=nd, groups=groups, c_in=c_in, c_out=c_out, kernel=kernel, stride=stride, dilation=dilation,
                 mode=mode, pairs=pairs, size=tuple(size), output_padding=output_padding,
                 flip=draw(st.booleans()), batch=draw(st.integers(0, 2)), seed=draw(st.integers(0, 2**16)))
@@ -281,7 +283,7 @@ def test_reference_equals_im2col(case):
                output_padding=case["output_padding"])
     out_len = [(i - 1) * s - lo - hi + d * (k - 1) + op + 1 for i, s, (lo, hi), d, k, op in
                zip(case["size"], case["stride"], case["pairs"], case["dilation"], case["kernel"],
-                   case["output_padding"])]
+                   case["output_padding"], strict=True)]
     if min(out_len) < 1:
         return
     ref, fast = _both(lambda a: F.conv_transpose(x, wt, bt, algorithm=a, **tkw))

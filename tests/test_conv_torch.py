@@ -231,10 +231,11 @@ def transpose_cases(draw, dims=(1, 2, 3)):
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2 if nd == 3 else 3)) for _ in range(nd))
     size = tuple(draw(st.integers(1, 4 if nd < 3 else 3)) for _ in range(nd))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     form = draw(st.sampled_from(["int", "tuple", "pairs"]))
     # Largest padding that keeps the output non-empty: (I-1)s + d(k-1) + op + 1 - lo - hi >= 1.
-    room = [(i - 1) * s + d * (k - 1) + op for i, s, d, k, op in zip(size, stride, dilation, kernel, output_padding)]
+    room = [(i - 1) * s + d * (k - 1) + op for i, s, d, k, op in zip(size, stride, dilation, kernel, output_padding,
+                                                                     strict=True)]
     if form == "int":
         p = draw(st.integers(0, min(2, min(room) // 2)))
         padding, pairs = p, ((p, p),) * nd
@@ -251,7 +252,8 @@ def transpose_cases(draw, dims=(1, 2, 3)):
     if draw(st.booleans()):
         # Expected size, by hand: (I-1)s - lo - hi + d(k-1) + output_padding + 1.
         output_size = tuple((i - 1) * s - lo - hi + d * (k - 1) + op + 1
-                            for i, s, (lo, hi), d, k, op in zip(size, stride, pairs, dilation, kernel, output_padding))
+                            for i, s, (lo, hi), d, k, op in zip(size, stride, pairs, dilation, kernel, output_padding,
+                                                                strict=True))
         batch_lead = draw(st.booleans())
         if batch_lead:
             output_size = (7, c_out) + output_size  # batch and channels are ignored

@@ -51,7 +51,7 @@ def counted_conv(x, weight, bias=None, stride=None, pairs=None, dilation=None, g
             acc = 0.0
             for c in range(cg):
                 for k in itertools.product(*(range(n) for n in kernel)):
-                    q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, stride, k, dilation))
+                    q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, stride, k, dilation, strict=True))
                     acc += xp[(group * cg + c, *q)] * weight[(o, c, *k)]
                     multiplications += 1
             if bias is not None:
@@ -77,7 +77,7 @@ def counted_conv_transpose(x, weight, bias=None, stride=None, pairs=None, output
     kernel = weight.shape[2:]
     cg = c_in // groups
     canvas = tuple((n - 1) * s + d * (k - 1) + 1 + op
-                   for n, s, d, k, op in zip(x.shape[1:], stride, dilation, kernel, output_padding))
+                   for n, s, d, k, op in zip(x.shape[1:], stride, dilation, kernel, output_padding, strict=True))
     full = np.zeros((og * groups, *canvas))
     multiplications = 0
     for c in range(c_in):
@@ -85,11 +85,11 @@ def counted_conv_transpose(x, weight, bias=None, stride=None, pairs=None, output
         for i in itertools.product(*(range(n) for n in x.shape[1:])):
             for o in range(og):
                 for k in itertools.product(*(range(n) for n in kernel)):
-                    q = tuple(ii * s + ki * d for ii, s, ki, d in zip(i, stride, k, dilation))
+                    q = tuple(ii * s + ki * d for ii, s, ki, d in zip(i, stride, k, dilation, strict=True))
                     full[(group * og + o, *q)] += x[(c, *i)] * weight[(c, o, *k)]
                     multiplications += 1
-    out = tuple(n - lo - hi for n, (lo, hi) in zip(canvas, pairs))
-    y = full[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(out, pairs)))].copy()
+    out = tuple(n - lo - hi for n, (lo, hi) in zip(canvas, pairs, strict=True))
+    y = full[(slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(out, pairs, strict=True)))].copy()
     bias_adds = 0
     if bias is not None:
         y += bias.reshape((-1,) + (1,) * nd)
@@ -111,7 +111,7 @@ def conv_cases(draw):
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
     size = tuple(max(1, d * (k - 1) + 1 - lo - hi) + draw(st.integers(0, 3 if nd < 3 else 1))
-                 for k, d, (lo, hi) in zip(kernel, dilation, pairs))
+                 for k, d, (lo, hi) in zip(kernel, dilation, pairs, strict=True))
     return (nd, groups, c_in, c_out, kernel, stride, dilation, pairs, size, draw(st.booleans()),
             draw(st.integers(0, 999)))
 
@@ -140,9 +140,9 @@ def test_conv_cost_equals_counted_multiplications(case):
 @given(conv_cases(), st.data())
 def test_conv_transpose_cost_equals_counted_multiplications(case, data):
     _nd, groups, c_in, c_out, kernel, stride, dilation, pairs, size, has_bias, seed = case
-    output_padding = tuple(data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(data.draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     # The transposed output must not be empty: (I-1)s - lo - hi + d(k-1) + op + 1 >= 1.
-    size = tuple(max(n, -(-(lo + hi) // s) + 1) for n, s, (lo, hi) in zip(size, stride, pairs))
+    size = tuple(max(n, -(-(lo + hi) // s) + 1) for n, s, (lo, hi) in zip(size, stride, pairs, strict=True))
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((c_in, *size))
     w = rng.standard_normal((c_in, c_out // groups, *kernel))

@@ -105,7 +105,7 @@ def exact_conv(x, w, b, stride, pairs, dilation):
             total = None
             for ci in range(c):
                 part = exact_conv1d(x[i, ci], w[o, ci], stride, pairs[0], pairs[1], dilation)
-                total = part if total is None else [a + p for a, p in zip(total, part)]
+                total = part if total is None else [a + p for a, p in zip(total, part, strict=True)]
             chans.append([t + (0 if b is None else int(b[o])) for t in total])
         rows.append(chans)
     return rows
@@ -202,7 +202,7 @@ def integer_cases(draw):
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular", "symmetric"]))
     pairs = tuple((draw(st.integers(0, 1)), draw(st.integers(0, 1))) for _ in range(nd))
-    size = tuple(max(2, d * (k - 1) + 1) + draw(st.integers(0, 2)) for k, d in zip(kernel, dilation))
+    size = tuple(max(2, d * (k - 1) + 1) + draw(st.integers(0, 2)) for k, d in zip(kernel, dilation, strict=True))
     return dict(groups=groups, c_in=c_in, c_out=c_out, kernel=kernel, stride=stride, dilation=dilation, mode=mode,
                 pairs=pairs, size=size, dtype=draw(st.sampled_from([np.int64, np.int32])),
                 seed=draw(st.integers(0, 2**16)))
@@ -415,7 +415,7 @@ def test_non_contiguous_inputs_give_the_same_result(algorithm):
     gt = rand(rng, yt.shape)
     grads_t = F.conv_transpose_vjp(gt, x, wt, None, stride=2, padding=1, algorithm=algorithm)
     for (name, xv), (_, wv), (_, bv), (_, gv), (_, wtv), (_, gtv) in zip(
-        layouts(x), layouts(w), layouts(b), layouts(g), layouts(wt), layouts(gt)
+        layouts(x), layouts(w), layouts(b), layouts(g), layouts(wt), layouts(gt), strict=True
     ):
         assert not xv.flags.c_contiguous, name
         assert_close(F.conv2d(xv, wv, bv, **kw), y, f"conv, {name}")
@@ -456,11 +456,11 @@ def test_inputs_are_not_modified(name, call, dtype, algorithm):
     g = (rng.standard_normal((1, 2, 3, 3)) * 10).astype(dtype)  # the output shape of every vjp call below
     copies = [a.copy() for a in (x, w, b, g)]
     result = call(x, w, b, g, algorithm)
-    for original, kept, label in zip((x, w, b, g), copies, ("input", "weight", "bias", "grad_output")):
+    for original, kept, label in zip((x, w, b, g), copies, ("input", "weight", "bias", "grad_output"), strict=True):
         np.testing.assert_array_equal(original, kept, err_msg=f"{name} wrote to {label}")
     outputs = result if isinstance(result, tuple) else (result,)
     for out in outputs:
-        for arr, label in zip((x, w, b, g), ("input", "weight", "bias", "grad_output")):
+        for arr, label in zip((x, w, b, g), ("input", "weight", "bias", "grad_output"), strict=True):
             assert not np.shares_memory(out, arr), f"{name}: an output shares memory with {label}"
 
 

@@ -65,14 +65,14 @@ def test_explain_conv_matches_engine(case, flip_kernel, batch, data):
     expected_keys = {(group * cg + c, k) for c in range(cg)
                      for k in itertools.product(*(range(kk) for kk in case.kernel))}
     assert {(t.channel, t.kernel_index) for t in e.taps} == expected_keys
-    maps = [padded_index(s, lo, hi, case.mode) for s, (lo, hi) in zip(case.size, case.pairs)]
+    maps = [padded_index(s, lo, hi, case.mode) for s, (lo, hi) in zip(case.size, case.pairs, strict=True)]
     xb = x if batch is not None else x[None]
     for t in e.taps:
-        q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, case.stride, t.kernel_index, case.dilation))
+        q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, case.stride, t.kernel_index, case.dilation, strict=True))
         assert t.padded_position == q
-        in_padding = any(qi < lo or qi >= lo + s for qi, (lo, _), s in zip(q, case.pairs, case.size))
+        in_padding = any(qi < lo or qi >= lo + s for qi, (lo, _), s in zip(q, case.pairs, case.size, strict=True))
         assert t.is_padding == in_padding
-        source = tuple(int(m[qi]) for m, qi in zip(maps, q))
+        source = tuple(int(m[qi]) for m, qi in zip(maps, q, strict=True))
         if any(si < 0 for si in source):  # zeros mode, in the padding
             assert case.mode == "zeros" and t.is_padding
             assert t.input_position is None and t.value == 0
@@ -80,7 +80,8 @@ def test_explain_conv_matches_engine(case, flip_kernel, batch, data):
             assert t.input_position == source
             assert t.value == xb[(n, t.channel, *source)]
         # The weight it meets: w[o, c, k] (the mirrored tap k' = K - 1 - k when the kernel is flipped).
-        k = tuple(kk - 1 - ki for kk, ki in zip(case.kernel, t.kernel_index)) if flip_kernel else t.kernel_index
+        k = tuple(kk - 1 - ki for kk, ki in zip(case.kernel, t.kernel_index,
+                                                strict=True)) if flip_kernel else t.kernel_index
         assert t.weight == w[(o, t.channel - group * cg, *k)]
         assert t.product == t.value * t.weight
 
@@ -180,7 +181,7 @@ def test_explain_conv_transpose_matches_engine(case, has_bias, data):
         for i in itertools.product(*(range(s) for s in size)):
             for k in itertools.product(*(range(kk) for kk in kernel)):
                 if all(ii * s + ki * d - lo == qi
-                       for ii, s, ki, d, (lo, _), qi in zip(i, stride, k, dilation, pairs, q)):
+                       for ii, s, ki, d, (lo, _), qi in zip(i, stride, k, dilation, pairs, q, strict=True)):
                     expected.add((c, i, k))
     assert {(t.channel, t.input_position, t.kernel_index) for t in e.taps} == expected
     for t in e.taps:
@@ -199,7 +200,8 @@ def pool_cases(draw):
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd)) if mode == "max" else (1,) * nd
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    size = tuple(d * (k - 1) + 1 + draw(st.integers(0, 3 if nd < 3 else 2)) for k, d in zip(kernel, dilation))
+    size = tuple(d * (k - 1) + 1 + draw(st.integers(0, 3 if nd < 3 else 2)) for k, d in zip(kernel, dilation,
+                                                                                            strict=True))
     ceil_mode = draw(st.booleans())
     count_include_pad = draw(st.booleans())
     divisor = draw(st.sampled_from([None, None, 3, -2])) if nd > 1 else None  # avg_pool1d has no divisor_override

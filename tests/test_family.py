@@ -161,7 +161,7 @@ def depthwise_cases(draw):
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
     size = tuple(max(1, d * (k - 1) + 1 - 2 * p) + draw(st.integers(0, 3))
-                 for k, d, p in zip(kernel, dilation, padding))
+                 for k, d, p in zip(kernel, dilation, padding, strict=True))
     return (nd, channels, multiplier, kernel, stride, dilation, padding, size, draw(st.booleans()),
             draw(st.integers(0, 999)))
 
@@ -338,7 +338,7 @@ def test_gaussian_and_rank1_factors(shape):
     factors = separable_factors(kernel)
     assert [f.shape for f in factors] == [(n,) for n in shape]
     assert_close(outer(*factors), kernel)
-    for f, v in zip(factors, vectors):
+    for f, v in zip(factors, vectors, strict=True):
         assert_close(f / f[0], v / v[0])  # each factor is proportional to its Gaussian
 
 
@@ -372,7 +372,7 @@ def separable_cases(draw):
         padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
     else:
         padding = form
-    size = tuple(d * (k - 1) + 1 + draw(st.integers(0, 3)) for k, d in zip(kernel, dilation))
+    size = tuple(d * (k - 1) + 1 + draw(st.integers(0, 3)) for k, d in zip(kernel, dilation, strict=True))
     return nd, kernel, stride, padding, dilation, size, draw(st.integers(1, 3)), draw(st.integers(0, 999))
 
 
@@ -418,7 +418,7 @@ def test_seed_spatially_separable_figures():
 def test_spatially_separable_cost_equals_counted_passes(case):
     nd, kernel, stride, padding, dilation, size, channels, seed = case
     if isinstance(padding, str) and padding in ("same", "full", "causal", "valid"):
-        spans = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        spans = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
         pairs = {"same": [(t // 2, t - t // 2) for t in spans], "full": [(t, t) for t in spans],
                  "causal": [(t, 0) for t in spans], "valid": [(0, 0)] * nd}[padding]
     elif isinstance(padding, int):
@@ -474,7 +474,7 @@ def test_low_rank_error_and_reconstruction(shape):
         assert_close(np.float64(lr.error), np.sqrt(np.sum(s[rank:] ** 2)), f"discarded singular values, rank {rank}")
         assert_close(np.float64(lr.relative_error), np.float64(residual / np.linalg.norm(kernel)))
         assert len(lr.columns) == len(lr.rows) == rank
-        assert_close(sum(np.outer(c, r) for c, r in zip(lr.columns, lr.rows)), lr.approximation)
+        assert_close(sum(np.outer(c, r) for c, r in zip(lr.columns, lr.rows, strict=True)), lr.approximation)
         assert np.linalg.matrix_rank(lr.approximation) == rank
         errors.append(lr.error)
     assert all(a > b for a, b in itertools.pairwise(errors)), errors

@@ -131,7 +131,7 @@ def test_transposed_matrix_from_output_size(size, kernel, stride, pairs, dilatio
     w = np.random.default_rng(0).standard_normal((2, 3, *kernel))
     C = conv_matrix(w, size, stride, pairs, dilation)
     out_size = tuple((n + lo + hi - d * (k - 1) - 1) // s + 1
-                     for n, (lo, hi), d, k, s in zip(size, pairs, dilation, kernel, stride))
+                     for n, (lo, hi), d, k, s in zip(size, pairs, dilation, kernel, stride, strict=True))
     CT = conv_matrix(w, out_size, stride, pairs, dilation, transposed=True, output_size=size)
     np.testing.assert_array_equal(CT, C.T)
 
@@ -200,10 +200,10 @@ def transpose_cases(draw):
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd))
     pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     # Non-empty output: (I-1)s - lo - hi + d(k-1) + op + 1 >= 1.
     size = tuple(max(1, -(-(lo + hi - d * (k - 1) - op) // s) + 1) + draw(st.integers(0, 2))
-                 for (lo, hi), d, k, op, s in zip(pairs, dilation, kernel, output_padding, stride))
+                 for (lo, hi), d, k, op, s in zip(pairs, dilation, kernel, output_padding, stride, strict=True))
     return nd, groups, c_in, c_out, kernel, stride, dilation, pairs, output_padding, size, draw(st.booleans()), \
         draw(st.integers(0, 2**16))
 

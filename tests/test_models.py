@@ -422,7 +422,7 @@ def _torch_references():
                                         tnn.ReLU())
             self.maxpool = tnn.MaxPool2d(3, 2, 1)
             channels = widths[0]
-            for index, (count, out) in enumerate(zip(repeats, widths[1:4])):
+            for index, (count, out) in enumerate(zip(repeats, widths[1:4], strict=True)):
                 units = [ShuffleUnit(channels, out, 2)] + [ShuffleUnit(out, out, 1) for _ in range(count - 1)]
                 setattr(self, f"stage{index + 2}", tnn.Sequential(*units))
                 channels = out

@@ -55,7 +55,7 @@ def independent_count(block: str, layers: tuple[int, ...], num_classes: int = 10
 
     total = conv(in_channels, 64, 3) + bn(64)  # the stem: 3x3, stride 1, no max pool
     c_in = 64
-    for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
+    for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
         for i in range(count):
             stride = 2 if stage > 0 and i == 0 else 1
             if block == "basic":

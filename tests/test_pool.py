@@ -71,7 +71,7 @@ def _make_input(shape, dtype, values: str, seed: int) -> np.ndarray:
 
 def _windows_see_input(sizes, kernel, stride, dilation, padding, out_size) -> bool:
     """Every (dilated) window holds at least one input element, computed directly."""
-    for n, k, s, d, p, o in zip(sizes, kernel, stride, dilation, padding, out_size):
+    for n, k, s, d, p, o in zip(sizes, kernel, stride, dilation, padding, out_size, strict=True):
         for i in range(o):
             if not any(0 <= i * s + j * d - p < n for j in range(k)):
                 return False
@@ -96,13 +96,13 @@ def pool_cases(draw, kind: str):
     dilation = tuple(draw(st.integers(1, 2)) for _ in range(nd)) if kind == "max" else (1,) * nd
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     sizes = []
-    for k, d, p in zip(kernel, dilation, padding):
+    for k, d, p in zip(kernel, dilation, padding, strict=True):
         low = max(1, d * (k - 1) + 1 - 2 * p)
         sizes.append(draw(st.integers(low, low + extra)))
     ceil_mode = draw(st.booleans())
     steps = stride if stride is not None else kernel
     out = tuple(_torch_out_size(n, k, s, p, d, ceil_mode)
-                for n, k, s, p, d in zip(sizes, kernel, steps, padding, dilation))
+                for n, k, s, p, d in zip(sizes, kernel, steps, padding, dilation, strict=True))
     if kind == "max":
         assume(_windows_see_input(sizes, kernel, steps, dilation, padding, out))
     unbatched = draw(st.booleans())
@@ -232,11 +232,12 @@ def test_max_pool_four_spatial_dims_equals_loop(rng):
     # A direct loop, independent of the reference module: every window built by slicing.
     xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p + 4) for p in padding), constant_values=-np.inf)
     assert values.shape[2:] == tuple(_torch_out_size(n, k, s, p, d, True)
-                                     for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
+                                     for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation,
+                                                              strict=True))
     for n, c in np.ndindex(*x.shape[:2]):
         for o in np.ndindex(*values.shape[2:]):
             window = xp[(n, c) + tuple(slice(i * s, i * s + d * (k - 1) + 1, d)
-                                       for i, s, d, k in zip(o, stride, dilation, kernel))]
+                                       for i, s, d, k in zip(o, stride, dilation, kernel, strict=True))]
             assert values[(n, c) + o] == window.max()
             assert x[n, c].ravel()[indices[(n, c) + o]] == window.max()
 
@@ -271,7 +272,7 @@ def _our_avg_pool(c, x):
 @given(pool_cases("avg"))
 def test_avg_pool_matches_torch(c):
     if c["nd"] == 3:  # torch's avg_pool3d (only) refuses an input smaller than the kernel, padding or not
-        assume(all(n >= k for n, k in zip(c["shape"][-3:], c["kernel"])))
+        assume(all(n >= k for n, k in zip(c["shape"][-3:], c["kernel"], strict=True)))
     out = check_against_torch(
         forward=lambda input: _our_avg_pool(c, input),
         vjp=lambda grad_output, input: {"input": F.avg_pool_vjp(grad_output, input, *_avg_args(c), ndim=c["nd"])},
@@ -448,13 +449,15 @@ def unpool_cases(draw):
     # stride >= kernel: windows do not overlap, so no two inputs name the same position
     stride = tuple(k + draw(st.integers(0, 1)) for k in kernel)
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
-    sizes = tuple(max(1, k - 2 * p) + draw(st.integers(0, 4 if nd < 3 else 2)) for k, p in zip(kernel, padding))
+    sizes = tuple(max(1, k - 2 * p) + draw(st.integers(0, 4 if nd < 3 else 2)) for k, p in zip(kernel, padding,
+                                                                                               strict=True))
     ceil_mode = draw(st.booleans())
     unbatched = draw(st.booleans())
     shape = (() if unbatched else (draw(st.integers(1, 2)),)) + (draw(st.integers(1, 2)),) + sizes
     x = _make_input(shape, draw(st.sampled_from([np.float32, np.float64])), "normal", draw(st.integers(0, 999)))
     values, indices = F.max_pool(x, kernel, stride, padding, 1, ceil_mode, True)
-    default = tuple((o - 1) * s - 2 * p + k for o, s, p, k in zip(values.shape[-nd:], stride, padding, kernel))
+    default = tuple((o - 1) * s - 2 * p + k for o, s, p, k in zip(values.shape[-nd:], stride, padding, kernel,
+                                                                  strict=True))
     form = draw(st.sampled_from(["spatial", "full", "none"]))
     if (form == "none" and default != sizes) or (form == "full" and unbatched):  # torch wants (N, C, *S) in full
         form = "spatial"

@@ -164,7 +164,7 @@ def test_same_tf_stays_symbolic_with_any_stride(ndim):
 def test_full_and_causal_per_dimension(ndim):
     kernel = tuple(range(1, ndim + 1))
     dilation = tuple(range(ndim, 0, -1))
-    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    spans = tuple(d * (k - 1) for k, d in zip(kernel, dilation, strict=True))
     assert ConvSpec(kernel, padding="full", dilation=dilation).padding == tuple((s, s) for s in spans)
     assert ConvSpec(kernel, padding="causal", dilation=dilation).padding == tuple((s, 0) for s in spans)
 

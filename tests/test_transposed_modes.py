@@ -71,16 +71,17 @@ def cases(draw, modes=PADDING_MODES, same=None):
         padding, output_padding = "same", (0,) * nd
     else:
         padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
-        output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+        output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     groups = draw(st.integers(1, 2))
     case = Case(size, kernel, stride, dilation, padding, output_padding, groups,
                 groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2)), draw(st.sampled_from(modes)))
     pads = case.pads
     out = [int(o) for o in conv_transpose_output_shape(case.spec, size)] if all(
         (n - 1) * s - lo - hi + d * (k - 1) + op + 1 >= 1
-        for n, s, (lo, hi), d, k, op in zip(size, stride, pads, dilation, kernel, case.spec.output_padding)) else None
+        for n, s, (lo, hi), d, k, op in zip(size, stride, pads, dilation, kernel, case.spec.output_padding,
+                                            strict=True)) else None
     assume(out is not None)
-    assume(all(max(lo, hi) <= o + _LIMIT[case.mode] for o, (lo, hi) in zip(out, pads)))
+    assume(all(max(lo, hi) <= o + _LIMIT[case.mode] for o, (lo, hi) in zip(out, pads, strict=True)))
     return case
 
 
@@ -102,7 +103,8 @@ def matrix_transpose(case: Case, w: np.ndarray) -> np.ndarray:
     """C^T from the convolution matrix (which folds the padding mode into C), rows past I dropped."""
     c = conv_matrix(w, case.out_size, case.stride, case.pads, case.dilation, case.groups, padding_mode=case.mode)
     conv_out = [(o + lo + hi - d * (k - 1) - 1) // s + 1
-                for o, (lo, hi), d, k, s in zip(case.out_size, case.pads, case.dilation, case.kernel, case.stride)]
+                for o, (lo, hi), d, k, s in zip(case.out_size, case.pads, case.dilation, case.kernel, case.stride,
+                                                strict=True)]
     rows = np.arange(c.shape[0]).reshape([case.c_in] + conv_out)
     keep = rows[(slice(None),) + tuple(slice(0, n) for n in case.size)].reshape(-1)
     return c[keep].T
@@ -153,14 +155,15 @@ def test_every_mode_by_hand_1d(mode):
 @given(cases(same=True))
 def test_same_output_is_input_times_stride(case):
     x, w, _ = arrays(case)
-    assert conv_transpose(x, w, **case.kwargs()).shape[2:] == tuple(n * s for n, s in zip(case.size, case.stride))
+    assert conv_transpose(x, w, **case.kwargs()).shape[2:] == tuple(n * s for n, s in zip(case.size, case.stride,
+                                                                                          strict=True))
 
 
 @settings(max_examples=40, deadline=None)
 @given(cases(modes=("zeros",), same=True))
 def test_same_is_the_adjoint_of_same_tf_on_input_times_stride(case):
     x, w, _ = arrays(case)
-    big = tuple(n * s for n, s in zip(case.size, case.stride))
+    big = tuple(n * s for n, s in zip(case.size, case.stride, strict=True))
     z = np.random.default_rng(2).standard_normal((2, case.c_out) + big)
     forward = conv(z, w, None, case.stride, "same_tf", case.dilation, case.groups)
     assert forward.shape[2:] == case.size
@@ -196,8 +199,10 @@ def test_same_matches_torch_with_symmetric_padding_and_a_crop(case):
     fn = {1: torch.nn.functional.conv_transpose1d, 2: torch.nn.functional.conv_transpose2d}[len(case.size)]
     expected = fn(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), case.stride,
                   tuple(lo for lo, _ in spec.padding), spec.output_padding, case.groups, case.dilation).numpy()
-    assert expected.shape[2:] == tuple(n * s + hi - lo for n, s, (lo, hi) in zip(case.size, case.stride, spec.padding))
-    expected = expected[(slice(None), slice(None)) + tuple(slice(0, n * s) for n, s in zip(case.size, case.stride))]
+    assert expected.shape[2:] == tuple(n * s + hi - lo for n, s, (lo, hi) in zip(case.size, case.stride, spec.padding,
+                                                                                 strict=True))
+    expected = expected[(slice(None), slice(None)) + tuple(slice(0, n * s) for n, s in zip(case.size, case.stride,
+                                                                                           strict=True))]
     assert_close(conv_transpose(x, w, b, **case.kwargs()), np.ascontiguousarray(expected))
 
 

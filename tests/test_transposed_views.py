@@ -33,8 +33,8 @@ def torch_transpose(x, w, stride, pairs, output_padding, dilation):
                   output_padding=output_padding, dilation=dilation).numpy()
     full = fn(torch.from_numpy(x), torch.from_numpy(w), stride=stride, dilation=dilation).numpy()
     full = np.pad(full, [(0, 0), (0, 0)] + [(0, op) for op in output_padding])  # output_padding adds zeros-reach
-    out = tuple(n - lo - hi for n, (lo, hi) in zip(full.shape[2:], pairs))
-    return full[(slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(out, pairs)))]
+    out = tuple(n - lo - hi for n, (lo, hi) in zip(full.shape[2:], pairs, strict=True))
+    return full[(slice(None), slice(None), *(slice(lo, lo + n) for n, (lo, _) in zip(out, pairs, strict=True)))]
 
 
 @st.composite
@@ -48,10 +48,10 @@ def transpose_cases(draw):
         pairs = tuple((p, p) for p in (draw(st.integers(0, 2)) for _ in range(nd)))
     else:
         pairs = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(nd))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True))
     # Non-empty output: (I-1)s - lo - hi + d(k-1) + op + 1 >= 1.
     size = tuple(max(1, -(-(lo + hi - d * (k - 1) - op) // s) + 1) + draw(st.integers(0, 2))
-                 for (lo, hi), d, k, op, s in zip(pairs, dilation, kernel, output_padding, stride))
+                 for (lo, hi), d, k, op, s in zip(pairs, dilation, kernel, output_padding, stride, strict=True))
     return nd, c_in, c_out, kernel, stride, dilation, pairs, output_padding, size, draw(st.integers(1, 2)), \
         draw(st.integers(0, 2**16))
 

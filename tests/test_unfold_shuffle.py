@@ -45,8 +45,9 @@ def unfold_cases(draw, nd=None, pairs=False):
         padding = tuple(draw(st.integers(0, 2)) for _ in range(nd))
     lohi = tuple(p if isinstance(p, tuple) else (p, p) for p in padding)
     sizes = tuple(max(1, d * (k - 1) + 1 - lo - hi) + draw(st.integers(0, top))
-                  for k, d, (lo, hi) in zip(kernel, dilation, lohi))
-    blocks = tuple(_out_len(n, k, s, lo, hi, d) for n, k, s, (lo, hi), d in zip(sizes, kernel, stride, lohi, dilation))
+                  for k, d, (lo, hi) in zip(kernel, dilation, lohi, strict=True))
+    blocks = tuple(_out_len(n, k, s, lo, hi, d) for n, k, s, (lo, hi), d in zip(sizes, kernel, stride, lohi, dilation,
+                                                                                strict=True))
     unbatched = draw(st.booleans())
     channels = draw(st.integers(1, 3))
     batch = () if unbatched else (draw(st.integers(0, 2)),)
@@ -121,12 +122,13 @@ def test_unfold_four_spatial_dims_against_a_direct_loop(rng):
     kernel, dilation, padding, stride = (2, 1, 2, 3), (1, 2, 1, 1), (1, 0, 1, 1), (2, 1, 1, 2)
     cols = F.unfold(x, kernel, dilation, padding, stride)
     xp = np.pad(x, ((0, 0), (0, 0)) + tuple((p, p) for p in padding))
-    blocks = tuple(_out_len(n, k, s, p, p, d) for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation))
+    blocks = tuple(_out_len(n, k, s, p, p, d) for n, k, s, p, d in zip(x.shape[2:], kernel, stride, padding, dilation,
+                                                                       strict=True))
     assert cols.shape == (2, 2 * math.prod(kernel), math.prod(blocks))
     for n, c in np.ndindex(2, 2):
         for t, tap in enumerate(np.ndindex(*kernel)):
             for b, block in enumerate(np.ndindex(*blocks)):
-                position = tuple(o * s + k * d for o, s, k, d in zip(block, stride, tap, dilation))
+                position = tuple(o * s + k * d for o, s, k, d in zip(block, stride, tap, dilation, strict=True))
                 assert cols[n, c * math.prod(kernel) + t, b] == xp[(n, c) + position]
 
 

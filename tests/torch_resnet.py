@@ -76,7 +76,7 @@ class ResNet(tnn.Module):
         self.relu = tnn.ReLU(inplace=True)
         self.maxpool = tnn.MaxPool2d(3, 2, 1)
         inplanes = 64
-        for i, (planes, count) in enumerate(zip((64, 128, 256, 512), layers)):
+        for i, (planes, count) in enumerate(zip((64, 128, 256, 512), layers, strict=True)):
             blocks = []
             for j in range(count):
                 blocks.append(block(inplanes, planes, 2 if i > 0 and j == 0 else 1, groups, width_per_group))

@@ -148,7 +148,7 @@ def analyze_graph(
         if node.observed_input_shapes is not None:  # the dynamic fallback saw the real inputs
             ins = [
                 TensorFacts(tuple(s), t.fields, t.scope) if tuple(s) == t.shape else TensorFacts(tuple(s), None, "flat")
-                for s, t in zip(node.observed_input_shapes, ins)
+                for s, t in zip(node.observed_input_shapes, ins, strict=True)
             ]
         if node.kind == "reshape" and node.attrs.get("shape") is not None:
             node = _resolve_reshape(node, tensors)
@@ -217,7 +217,7 @@ def _stem_warning(graph: Graph, tensors: list) -> str | None:
         return None
     nd = len(first.fields)
     size_in, size_out = first.shape[-nd:], last.shape[-nd:]
-    if min(size_out) > SMALL_MAP or all(o >= i for o, i in zip(size_out, size_in)):
+    if min(size_out) > SMALL_MAP or all(o >= i for o, i in zip(size_out, size_in, strict=True)):
         return None
     shrink = "x".join(str(v) for v in size_in), "x".join(str(v) for v in size_out)
     names = graph.nodes[chain[0]].name, graph.nodes[current].name

@@ -198,7 +198,7 @@ def merge_fields(
     """
     start = min(f.start for f in fields)
     end = max(f.start + f.size - 1 for f in fields)
-    checked = [(f, n) for f, n, s in zip(fields, names, list(skip) + [False] * len(fields)) if not s]
+    checked = [(f, n) for f, n, s in zip(fields, names, list(skip) + [False] * len(fields), strict=False) if not s]
     warnings: list[str] = []
     jumps = {f.jump for f, _ in checked}
     if len(jumps) > 1:

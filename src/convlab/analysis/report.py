@@ -78,7 +78,7 @@ class LayerFacts:
                     "center": _json_number(c),
                     "effective_padding": _json_number(p),
                 }
-                for f, c, p in zip(self.receptive_field, self.center, self.effective_padding)
+                for f, c, p in zip(self.receptive_field, self.center, self.effective_padding, strict=True)
             ]
         return {
             "id": self.id,
@@ -381,7 +381,8 @@ class Report:
         left = {1, 2, 3}
 
         def line(cells):
-            return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+            return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths,
+                                                                                                    strict=True)))
 
         rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
         body = [line(self._HEADER), rule, *(line(r) for r in rows), rule]

@@ -134,7 +134,7 @@ def _globalize(t: TensorFacts, extent: Sequence[int]) -> tuple[ReceptiveField, .
         return None
     if t.scope == "global":
         return t.fields
-    return tuple(compose(f, layer_field(n, n, 0)) for f, n in zip(t.fields, extent))
+    return tuple(compose(f, layer_field(n, n, 0)) for f, n in zip(t.fields, extent, strict=True))
 
 
 def _compose_all(
@@ -147,7 +147,7 @@ def _compose_all(
     if len(x.fields) != ndim:
         notes.append(f"input has {len(x.fields)} tracked spatial dims, the layer {ndim}: receptive field dropped")
         return None
-    return tuple(compose(f, g) for f, g in zip(x.fields, own))
+    return tuple(compose(f, g) for f, g in zip(x.fields, own, strict=True))
 
 
 def extent(x: TensorFacts) -> tuple[int, ...] | None:
@@ -210,7 +210,7 @@ def _merge(
     merged = []
     candidates = []
     labels = []
-    for t, name in zip(ins, names):
+    for t, name in zip(ins, names, strict=True):
         if t.fields is None or len(t.fields) != nd:
             continue
         candidates.append(t)
@@ -239,13 +239,13 @@ def _upsample_size(node: Node, spatial: tuple[int, ...]) -> tuple[tuple[int, ...
     factor = node.attrs.get("scale_factor")
     if size is not None:
         size = tuple(size) if isinstance(size, (tuple, list)) else (size,) * nd
-        return tuple(int(s) for s in size), tuple(Fraction(int(o), i) for o, i in zip(size, spatial))
+        return tuple(int(s) for s in size), tuple(Fraction(int(o), i) for o, i in zip(size, spatial, strict=True))
     if factor is None:
         raise ValueError(f"{_where(node)}: upsampling needs `size` or `scale_factor`")
     factor = tuple(factor) if isinstance(factor, (tuple, list)) else (factor,) * nd
     if len(factor) != nd:
         raise ValueError(f"{_where(node)}: `scale_factor` {factor} has {len(factor)} entries for {nd} spatial dims")
-    out = tuple(math.floor(float(i) * float(f)) for i, f in zip(spatial, factor))
+    out = tuple(math.floor(float(i) * float(f)) for i, f in zip(spatial, factor, strict=True))
     return out, tuple(Fraction(f).limit_denominator(1 << 20) for f in factor)
 
 
@@ -272,7 +272,7 @@ def _conv(node: Node, ins: list[TensorFacts], context: Context) -> NodeFacts:
         make = transposed_field
     shape = (*x.shape[: len(x.shape) - spec.ndim - 1], c_out, *out_sp)
     fields = _compose_all(x, spec.ndim, notes, [
-        make(k, s, p[0], d) for k, s, p, d in zip(spec.kernel_size, spec.stride, pads, spec.dilation)
+        make(k, s, p[0], d) for k, s, p, d in zip(spec.kernel_size, spec.stride, pads, spec.dilation, strict=True)
     ])
     if spec.padding_mode not in ("zeros",) and x.scope == "spatial":
         notes.append(f"padding_mode={spec.padding_mode!r}: the field's padded part reads mirrored/wrapped pixels")
@@ -312,7 +312,8 @@ def _pool(node: Node, ins: list[TensorFacts], context: Context) -> NodeFacts:
     flops = outputs * (window - 1 if node.kind == "pool_max" else window)
     shape = (*x.shape[: len(x.shape) - spec.ndim - 1], c, *out_sp)
     fields = _compose_all(x, spec.ndim, notes, [
-        layer_field(k, s, p[0], d) for k, s, p, d in zip(spec.kernel_size, spec.stride, spec.padding, spec.dilation)
+        layer_field(k, s, p[0], d) for k, s, p, d in zip(spec.kernel_size, spec.stride, spec.padding, spec.dilation,
+                                                         strict=True)
     ])
     return NodeFacts(TensorFacts(shape, fields, x.scope), flops=flops, notes=tuple(notes))
 
@@ -323,10 +324,10 @@ def _adaptive_pool(node: Node, ins: list[TensorFacts], context: Context) -> Node
     target = tuple(attrs["output_size"])
     nd = len(target)
     n, c, spatial = _split(node, x.shape, nd)
-    out_sp = tuple(i if o is None else int(o) for o, i in zip(target, spatial))
+    out_sp = tuple(i if o is None else int(o) for o, i in zip(target, spatial, strict=True))
     window_sum = 1
     own = []
-    for i, o in zip(spatial, out_sp):
+    for i, o in zip(spatial, out_sp, strict=True):
         if o < 1:
             raise ValueError(f"{_where(node)}: adaptive pooling output size must be >= 1, got {out_sp}")
         window_sum *= sum(e - s for s, e in (adaptive_pool_window(i, o, j) for j in range(o)))
@@ -444,7 +445,7 @@ def _concat(node: Node, ins: list[TensorFacts], context: Context) -> NodeFacts:
     rank = len(x.shape)
     d = _dim(node, node.attrs.get("dim", "channel"), rank, context.batched)
     for t in ins:
-        if len(t.shape) != rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, x.shape)) if i != d):
+        if len(t.shape) != rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, x.shape, strict=True)) if i != d):
             raise ValueError(
                 f"{_where(node)}: inputs must match in every dim but {d}, got {tuple(t.shape for t in ins)}"
             )
@@ -559,7 +560,7 @@ def _upsample(node: Node, ins: list[TensorFacts], context: Context) -> NodeFacts
     flops = (2 * taps - 1) * _prod(shape) if taps > 1 else 0
     own = [
         upsample_field(Fraction(i - 1, o - 1) if align and o > 1 else 1 / s, mode, align)
-        for s, i, o in zip(scales, spatial, out_sp)
+        for s, i, o in zip(scales, spatial, out_sp, strict=True)
     ]
     fields = _compose_all(x, nd, notes, own)
     return NodeFacts(TensorFacts(shape, fields, x.scope), flops=flops, notes=tuple(notes))

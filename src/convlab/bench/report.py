@@ -158,7 +158,8 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
 
     def line(row):
-        cells = (str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        cells = (str(c).ljust(w) if i < left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                                 strict=True)))
         return "| " + " | ".join(cells) + " |"
 
     rule = "|" + "|".join("-" * (w + 1) + (":" if i >= left else "-") for i, w in enumerate(widths)) + "|"

@@ -150,7 +150,7 @@ def _bind(fn: str, args: Sequence[Any], kwargs: dict, names: Sequence[str], defa
     bound = dict(defaults)
     if len(args) > len(names):
         raise ValueError(f"analyze: {fn} got {len(args)} positional arguments, expected at most {len(names)}")
-    bound.update(zip(names, args))
+    bound.update(zip(names, args, strict=False))  # the trailing parameters may be left at their defaults
     bound.update(kwargs)
     return bound
 

@@ -150,7 +150,7 @@ class ResNet(ZooModel):
             args.spatial().conv("conv1", *stem_conv).pool("maxpool", 3, 2, 1)  # later 3x3/s2/p1 never empty
         stages: list[tuple[str, nn.Module]] = []
         in_channels = 64
-        for index, (planes, count) in enumerate(zip((64, 128, 256, 512), counts)):
+        for index, (planes, count) in enumerate(zip((64, 128, 256, 512), counts, strict=True)):
             blocks = []
             for i in range(count):
                 stride = 2 if index > 0 and i == 0 else 1

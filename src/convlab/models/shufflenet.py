@@ -128,7 +128,7 @@ class ShuffleNetV1(ZooModel):
         hw.conv("conv1", 3, 2, 1).pool("maxpool", 3, 2, 1)
         channels = 24
         stages = []
-        for index, (out, count) in enumerate(zip(SHUFFLENET_V1_CHANNELS[groups], repeats)):
+        for index, (out, count) in enumerate(zip(SHUFFLENET_V1_CHANNELS[groups], repeats, strict=True)):
             # "we do not apply group convolution on the first pointwise layer" (stage 2's first unit)
             first_groups = 1 if index == 0 else groups
             units: list[nn.Module] = [ShuffleV1DownUnit(L, channels, out, groups, first_groups)]
@@ -222,7 +222,7 @@ class ShuffleNetV2(ZooModel):
         hw.conv("conv1", 3, 2, 1).pool("maxpool", 3, 2, 1)
         channels = widths[0]
         stages = []
-        for index, (out, count) in enumerate(zip(widths[1:4], repeats)):
+        for index, (out, count) in enumerate(zip(widths[1:4], repeats, strict=True)):
             units: OrderedDict[str, nn.Module] = OrderedDict()
             for i in range(count):
                 units[str(i)] = ShuffleV2Unit(L, channels if i == 0 else out, out, 2 if i == 0 else 1)

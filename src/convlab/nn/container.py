@@ -194,7 +194,7 @@ class Residual(Module):
     def forward(self, input: np.ndarray) -> np.ndarray:
         layer = type(self).__name__
         out = input
-        for name, module in zip(self.body_names, self.body_modules()):
+        for name, module in zip(self.body_names, self.body_modules(), strict=True):
             out = self._call_child(name, module, out)
         shortcut = self.shortcut_module()
         identity = input if shortcut is None else self._call_child(self.shortcut_name, shortcut, input)
@@ -286,13 +286,13 @@ class Concat(Module):
     def forward(self, input: np.ndarray) -> np.ndarray:
         layer = type(self).__name__
         outputs = []
-        for entry, chain in zip(self.branch_names, self.branch_modules()):
+        for entry, chain in zip(self.branch_names, self.branch_modules(), strict=True):
             out = input
-            for name, module in zip(_chain(entry), chain):
+            for name, module in zip(_chain(entry), chain, strict=True):
                 out = self._call_child(name, module, out)
             outputs.append(out)
         first = np.shape(outputs[0])
-        for entry, out in zip(self.branch_names, outputs):
+        for entry, out in zip(self.branch_names, outputs, strict=True):
             shape = np.shape(out)
             if len(shape) < 2 or len(shape) != len(first) or shape[:1] + shape[2:] != first[:1] + first[2:]:
                 raise ValueError(
@@ -311,7 +311,7 @@ class Concat(Module):
                              f"axis 1, got shape {g.shape}")
         pieces = np.split(g, np.cumsum(channels)[:-1], axis=1)  # one (N, C_branch, *S) slice per branch
         total = None
-        for piece, chain in reversed(list(zip(pieces, self.branch_modules()))):
+        for piece, chain in reversed(list(zip(pieces, self.branch_modules(), strict=True))):
             grad = np.ascontiguousarray(piece)
             for module in reversed(chain):
                 grad = module.backward(grad)

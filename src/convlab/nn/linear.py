@@ -253,7 +253,7 @@ class Upsample(Module):
             raise ValueError(f"{layer}: {'scale_factor' if self.size is None else 'size'} (={given!r}) has "
                              f"{len(entries)} entries but the input has {nd} spatial dimensions")
         sources = []
-        for n, entry in zip(spatial, entries):
+        for n, entry in zip(spatial, entries, strict=True):
             if self.size is None:
                 out, scale = math.floor(n * entry), 1.0 / entry
             else:

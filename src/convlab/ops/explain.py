@@ -111,7 +111,7 @@ def _output_index(fn: str, position: Sequence[int], out_shape: tuple[int, ...], 
     if len(pos) != nd + 2:
         raise ValueError(f"{fn}: `position` (={tuple(position)}) must have {nd} spatial entries, or include "
                          f"the channel (and batch) index")
-    for axis, (p, size) in enumerate(zip(pos, out_shape)):
+    for axis, (p, size) in enumerate(zip(pos, out_shape, strict=True)):
         if not 0 <= p < size:
             raise ValueError(f"{fn}: `position` (={tuple(position)}) is outside the output of shape "
                              f"{out_shape[1:] if unbatched else out_shape} (axis {axis} has size {size})")
@@ -134,19 +134,19 @@ def explain_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
     if flip_kernel:
         w = w[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
     mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
-    maps = [source_index(fn, mode, s, lo, hi, i) for i, (s, (lo, hi)) in enumerate(zip(x.shape[2:], pads))]
+    maps = [source_index(fn, mode, s, lo, hi, i) for i, (s, (lo, hi)) in enumerate(zip(x.shape[2:], pads, strict=True))]
     cg, og = w.shape[1], w.shape[0] // spec.groups
     group = c_out // og
     taps = []
     for c in range(cg):
         for k in itertools.product(*(range(kk) for kk in spec.kernel_size)):
-            q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, spec.stride, k, spec.dilation))
-            src = tuple(int(m[qi]) for m, qi in zip(maps, q))
+            q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, spec.stride, k, spec.dilation, strict=True))
+            src = tuple(int(m[qi]) for m, qi in zip(maps, q, strict=True))
             inside = all(si >= 0 for si in src)
-            at_edge = any(qi < lo or qi >= lo + s for qi, (lo, _), s in zip(q, pads, x.shape[2:]))
+            at_edge = any(qi < lo or qi >= lo + s for qi, (lo, _), s in zip(q, pads, x.shape[2:], strict=True))
             value = x[(n, group * cg + c) + src] if inside else x.dtype.type(0)
             # With flip_kernel the tap meets the user's weight at the mirrored index.
-            k_user = tuple(kk - 1 - ki for kk, ki in zip(kernel, k)) if flip_kernel else k
+            k_user = tuple(kk - 1 - ki for kk, ki in zip(kernel, k, strict=True)) if flip_kernel else k
             taps.append(Tap(group * cg + c, k, q, src if inside else None, at_edge, value, w[(c_out, c) + k],
                             (c_out, c) + k_user))
     total = sum((t.product for t in taps), start=x.dtype.type(0))
@@ -178,11 +178,11 @@ def explain_conv_transpose(input: np.ndarray, weight: np.ndarray, bias: np.ndarr
     taps = []
     for c in range(group * cg, (group + 1) * cg):
         for k in itertools.product(*(range(kk) for kk in spec.kernel_size)):
-            num = [qi + lo - ki * d for qi, (lo, _), ki, d in zip(q, spec.padding, k, spec.dilation)]
-            if any(v % s for v, s in zip(num, spec.stride)):
+            num = [qi + lo - ki * d for qi, (lo, _), ki, d in zip(q, spec.padding, k, spec.dilation, strict=True)]
+            if any(v % s for v, s in zip(num, spec.stride, strict=True)):
                 continue
-            i = tuple(v // s for v, s in zip(num, spec.stride))
-            if all(0 <= ii < size for ii, size in zip(i, x.shape[2:])):
+            i = tuple(v // s for v, s in zip(num, spec.stride, strict=True))
+            if all(0 <= ii < size for ii, size in zip(i, x.shape[2:], strict=True)):
                 taps.append(Tap(c, k, tuple(num), i, False, x[(n, c) + i], w[(c, o) + k], (c, o) + k))
     total = sum((t.product for t in taps), start=x.dtype.type(0))
     b = None if bias is None else np.asarray(bias)[c_out]
@@ -215,10 +215,11 @@ def explain_pool(input: np.ndarray, kernel_size, stride=None, padding=0, dilatio
     n, c, *p = _output_index(fn, position, x.shape[:2] + out_size, unbatched)
     taps = []
     for k in itertools.product(*(range(kk) for kk in spec.kernel_size)):
-        q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, spec.stride, k, spec.dilation))
-        src = tuple(qi - lo for qi, (lo, _) in zip(q, spec.padding))
-        inside = all(0 <= si < size for si, size in zip(src, x.shape[2:]))
-        in_padded = all(0 <= qi < size + lo + hi for qi, size, (lo, hi) in zip(q, x.shape[2:], spec.padding))
+        q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, spec.stride, k, spec.dilation, strict=True))
+        src = tuple(qi - lo for qi, (lo, _) in zip(q, spec.padding, strict=True))
+        inside = all(0 <= si < size for si, size in zip(src, x.shape[2:], strict=True))
+        in_padded = all(0 <= qi < size + lo + hi for qi, size, (lo, hi) in zip(q, x.shape[2:], spec.padding,
+                                                                               strict=True))
         if mode == "max":
             if inside:
                 taps.append(Tap(c, k, q, src, False, x[(n, c) + src]))

@@ -202,7 +202,7 @@ def pad_vjp(grad_output: np.ndarray, input: np.ndarray, pad: Sequence[int], mode
     x = as_array(fn, "input", input)
     g = as_array(fn, "grad_output", grad_output)
     pairs = _torch_order_pairs(fn, pad, x)
-    expected = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[x.ndim - len(pairs):], pairs))
+    expected = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[x.ndim - len(pairs):], pairs, strict=True))
     if g.shape != x.shape[: x.ndim - len(pairs)] + expected:
         raise ValueError(f"{fn}: `grad_output` must have the padded shape "
                          f"{x.shape[: x.ndim - len(pairs)] + expected}, got {g.shape}")

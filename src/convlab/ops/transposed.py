@@ -51,11 +51,13 @@ def by_zero_insertion(input: np.ndarray, weight: np.ndarray, stride=1, padding=0
     nd = spec.ndim
     size = x.shape[2:]
     # 1. s - 1 zeros between neighbouring input elements.
-    spread = np.zeros(x.shape[:2] + tuple((n - 1) * s + 1 for n, s in zip(size, spec.stride)), dtype=x.dtype)
+    spread = np.zeros(x.shape[:2] + tuple((n - 1) * s + 1 for n, s in zip(size, spec.stride,
+                                                                          strict=True)), dtype=x.dtype)
     spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in spec.stride)] = x
     # 2. d*(k-1) - p on each side, output_padding more on the far side (negative = crop).
     pairs = [(d * (k - 1) - lo, d * (k - 1) - hi + op)
-             for k, d, (lo, hi), op in zip(spec.kernel_size, spec.dilation, spec.padding, spec.output_padding)]
+             for k, d, (lo, hi), op in zip(spec.kernel_size, spec.dilation, spec.padding, spec.output_padding,
+                                           strict=True)]
     crop = tuple(slice(max(-lo, 0), spread.shape[2 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pairs))
     spread = spread[(slice(None), slice(None)) + crop]
     padded = np.pad(spread, [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pairs])
@@ -86,13 +88,13 @@ def by_scatter(input: np.ndarray, weight: np.ndarray, stride=1, padding=0, outpu
     spec = _spec(fn, x, w, stride, padding, output_padding, dilation)
     out_size = tuple(int(o) for o in conv_transpose_output_shape(spec, x.shape[2:]))
     # Work on the uncropped canvas, then cut the padding off.
-    canvas = tuple(o + lo + hi for o, (lo, hi) in zip(out_size, spec.padding))
+    canvas = tuple(o + lo + hi for o, (lo, hi) in zip(out_size, spec.padding, strict=True))
     y = np.zeros((x.shape[0], w.shape[1]) + canvas, dtype=np.result_type(x, w))
     for i in itertools.product(*(range(n) for n in x.shape[2:])):
         value = x[(slice(None), slice(None)) + i]  # (N, C_in)
         stamp = np.tensordot(value, w, axes=(1, 0))  # (N, C_out, *k)
         region = tuple(slice(ii * s, ii * s + d * (k - 1) + 1, d)
-                       for ii, s, d, k in zip(i, spec.stride, spec.dilation, spec.kernel_size))
+                       for ii, s, d, k in zip(i, spec.stride, spec.dilation, spec.kernel_size, strict=True))
         y[(slice(None), slice(None)) + region] += stamp
-    keep = tuple(slice(lo, lo + o) for o, (lo, _) in zip(out_size, spec.padding))
+    keep = tuple(slice(lo, lo + o) for o, (lo, _) in zip(out_size, spec.padding, strict=True))
     return y[(slice(None), slice(None)) + keep]

@@ -246,7 +246,8 @@ def _per_tap(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         row = math.prod(grid)
         length = out[0] * row if nd > 1 else out[0]
         source_all = xp.reshape(n, g, cg, 1, -1)  # (N, G, Cg, 1, plane)
-        offsets = [sum(k * d * math.prod(xp.shape[3 + i:]) for i, (k, d) in enumerate(zip(tap, call.dilation)))
+        offsets = [sum(k * d * math.prod(xp.shape[3 + i:]) for i, (k, d) in enumerate(zip(tap, call.dilation,
+                                                                                          strict=True)))
                    for tap in np.ndindex(*kernel)]
         windows = [(Ellipsis, slice(o, o + length)) for o in offsets]
         acc_shape = (length,)

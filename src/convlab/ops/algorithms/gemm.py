@@ -180,8 +180,8 @@ def _window_view(xcl: np.ndarray, out: Sequence[int], kernel: Sequence[int], str
     Read-only; length-1 axes get stride 0 (no overflow).
     """
     st = xcl.strides
-    o_strides = tuple(0 if o == 1 else st[1 + i] * s for i, (o, s) in enumerate(zip(out, stride)))
-    k_strides = tuple(0 if k == 1 else st[1 + i] * d for i, (k, d) in enumerate(zip(kernel, dilation)))
+    o_strides = tuple(0 if o == 1 else st[1 + i] * s for i, (o, s) in enumerate(zip(out, stride, strict=True)))
+    k_strides = tuple(0 if k == 1 else st[1 + i] * d for i, (k, d) in enumerate(zip(kernel, dilation, strict=True)))
     return as_strided(xcl, (xcl.shape[0],) + tuple(out) + tuple(kernel) + (xcl.shape[-1],),
                       (st[0],) + o_strides + k_strides + (st[-1],), writeable=False)
 
@@ -229,7 +229,8 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
     dtype = np.result_type(xp.dtype, gy.dtype)
     taps = math.prod(kernel)
     if taps == 1:
-        xs = xp[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride))]
+        xs = xp[(slice(None), slice(None)) + tuple(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride,
+                                                                                                strict=True))]
         p = math.prod(out)
         xm = xs.reshape(n, groups, cg, p)  # (N, G, Cg, P), a copy only when the stride subsamples
         gm = gy.reshape(n, groups, og, p)  # (N, G, Og, P)

@@ -167,7 +167,7 @@ def conv_matrix(
     pads = resolve_padding(spec, input_size)
     out_size = tuple(int(o) for o in conv_output_shape(spec, input_size))
     mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
-    maps = [source_index(fn, mode, s, lo, hi, i) for i, (s, (lo, hi)) in enumerate(zip(input_size, pads))]
+    maps = [source_index(fn, mode, s, lo, hi, i) for i, (s, (lo, hi)) in enumerate(zip(input_size, pads, strict=True))]
     rows, cols, vals = _entries(w, input_size, out_size, spec.stride, spec.dilation, spec.groups, maps, fn)
     shape = (c_out * math.prod(out_size), c_in * math.prod(input_size))
     if not sparse:

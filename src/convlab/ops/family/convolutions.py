@@ -204,7 +204,7 @@ def separable_conv(input: np.ndarray, factors: Sequence[np.ndarray], stride=1, p
         shape = [1] * nd
         shape[axis] = len(f)
         w = np.broadcast_to(f.reshape(shape), (channels, 1, *shape))  # (C, 1, 1.., k_axis, ..1)
-        one_axis = tuple(v if i == axis else d for i, (v, d) in enumerate(zip(spec.stride, (1,) * nd)))
+        one_axis = tuple(v if i == axis else d for i, (v, d) in enumerate(zip(spec.stride, (1,) * nd, strict=True)))
         dil = tuple(v if i == axis else 1 for i, v in enumerate(spec.dilation))
         pad = tuple(p if i == axis else (0, 0) for i, p in enumerate(pads))
         y = conv(y, np.ascontiguousarray(w), None, one_axis, pad, dil, channels, _fn=fn)

@@ -174,7 +174,7 @@ def low_rank_approximation(kernel: np.ndarray, rank: int = 1) -> LowRank:
     u, s, vt = np.linalg.svd(k)
     cols = [u[:, i] * np.sqrt(s[i]) for i in range(rank)]
     rows = [vt[i] * np.sqrt(s[i]) for i in range(rank)]
-    approx = sum(np.outer(c, r) for c, r in zip(cols, rows))
+    approx = sum(np.outer(c, r) for c, r in zip(cols, rows, strict=True))
     error = float(np.sqrt(np.sum(s[rank:] ** 2)))
     norm = float(np.linalg.norm(k))
     return LowRank(approx, cols, rows, error, error / norm if norm else 0.0)

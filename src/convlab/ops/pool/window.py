@@ -139,7 +139,8 @@ def _prepare_pool(fn: str, kind: str, input: object, spec: PoolSpec) -> _Pool:
     check_budget(fn, "output", (n, c) + out_size, itemsize)
     if kind == "max":
         check_budget(fn, "indices", (n, c) + out_size, 8)
-    check_budget(fn, "padded input", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, reach)), itemsize)
+    check_budget(fn, "padded input", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, reach,
+                                                                                       strict=True)), itemsize)
     return _Pool(xb, unbatched, spec, out_size, reach)
 
 
