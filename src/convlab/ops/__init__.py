@@ -6,7 +6,17 @@ public face, named like ``torch.nn.functional``.
 """
 
 from ._checks import DEFAULT_MEMORY_BUDGET_BYTES, get_memory_budget, memory_budget, set_memory_budget
-from .conv import ConvGrads, conv, conv_transpose, conv_transpose_vjp, conv_vjp
+from .conv import (
+    ConvGrads,
+    conv,
+    conv_spec,
+    conv_spec_vjp,
+    conv_transpose,
+    conv_transpose_spec,
+    conv_transpose_spec_vjp,
+    conv_transpose_vjp,
+    conv_vjp,
+)
 from .padding import pad, pad_pairs, pad_pairs_vjp, pad_vjp
 from .pool import (
     adaptive_avg_pool,
@@ -14,14 +24,20 @@ from .pool import (
     adaptive_max_pool,
     adaptive_max_pool_vjp,
     avg_pool,
+    avg_pool_spec,
+    avg_pool_spec_vjp,
     avg_pool_vjp,
     global_avg_pool,
     global_avg_pool_vjp,
     global_max_pool,
     global_max_pool_vjp,
     max_pool,
+    max_pool_spec,
+    max_pool_spec_vjp,
     max_pool_vjp,
     max_unpool,
+    max_unpool_spec,
+    max_unpool_spec_vjp,
     max_unpool_vjp,
 )
 from .shuffle import channel_shuffle, channel_shuffle_vjp
@@ -35,11 +51,17 @@ __all__ = [
     "adaptive_max_pool",
     "adaptive_max_pool_vjp",
     "avg_pool",
+    "avg_pool_spec",
+    "avg_pool_spec_vjp",
     "avg_pool_vjp",
     "channel_shuffle",
     "channel_shuffle_vjp",
     "conv",
+    "conv_spec",
+    "conv_spec_vjp",
     "conv_transpose",
+    "conv_transpose_spec",
+    "conv_transpose_spec_vjp",
     "conv_transpose_vjp",
     "conv_vjp",
     "fold",
@@ -50,8 +72,12 @@ __all__ = [
     "global_max_pool",
     "global_max_pool_vjp",
     "max_pool",
+    "max_pool_spec",
+    "max_pool_spec_vjp",
     "max_pool_vjp",
     "max_unpool",
+    "max_unpool_spec",
+    "max_unpool_spec_vjp",
     "max_unpool_vjp",
     "memory_budget",
     "pad",
