@@ -58,7 +58,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import scipy.fft
 
 from ._costs import MACHINE, fmt, gemm_rate, stream
 from ._layout import Call, block_bytes, budget_bytes, check_applies, empty_result, padded_channels_first
@@ -66,6 +65,14 @@ from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "BLOCK_BYTES", "FFT_PLANE_SECONDS", "WORKERS", "conv_general", "estimate", "fft_lengths",
            "largest_buffer", "unsupported"]
+
+def _scipy_fft():
+    """``scipy.fft``, imported on first use: it takes about a third of a second, which commands that never
+    convolve (``convlab summary``, ``convlab models``) should not pay."""
+    import scipy.fft
+
+    return scipy.fft
+
 
 #: Threads ``scipy.fft`` may use (its ``workers=``); the benchmark runs both libraries on 2 threads.
 WORKERS = 2
@@ -114,7 +121,7 @@ def fft_lengths(call: Call) -> tuple[int, ...]:
     """Transform length per spatial dimension: the next fast length at or above the padded size."""
     real = call.dtype.kind != "c"
     nd = call.nd
-    return tuple(scipy.fft.next_fast_len(max(s, 1), real=real and i == nd - 1)
+    return tuple(_scipy_fft().next_fast_len(max(s, 1), real=real and i == nd - 1)
                  for i, s in enumerate(call.padded_size))
 
 
@@ -137,7 +144,8 @@ def conv_general(
     complex_data = dtype.kind == "c"
     lengths = fft_lengths(call)
     axes = tuple(range(2, 2 + nd))
-    forward, inverse = (scipy.fft.fftn, scipy.fft.ifftn) if complex_data else (scipy.fft.rfftn, scipy.fft.irfftn)
+    sfft = _scipy_fft()
+    forward, inverse = (sfft.fftn, sfft.ifftn) if complex_data else (sfft.rfftn, sfft.irfftn)
     extent = call.effective_kernel
     if any(ld != 1 for ld in call.input_dilation):
         # Input dilation: materialize the zeros, padded straight to the transform length.
@@ -243,7 +251,7 @@ def _kernel_spectrum(weight: np.ndarray, dilation: Sequence[int], extent: Sequen
     flipped[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in dilation)] = weight
     spectrum = flipped[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
     for i in reversed(range(nd)):
-        transform = scipy.fft.rfft if (i == nd - 1 and not complex_data) else scipy.fft.fft
+        transform = _scipy_fft().rfft if (i == nd - 1 and not complex_data) else _scipy_fft().fft
         spectrum = transform(spectrum, n=lengths[i], axis=2 + i, workers=WORKERS)
     return spectrum.astype(spectral, copy=False)
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse
 
 from ...shapes import conv_output_shape, conv_transpose_output_shape, output_padding_for_size, resolve_padding
 from ...spec import ConvSpec
@@ -27,6 +27,9 @@ from .._checks import as_array, check_budget
 from ..padding import source_index
 from ._common import primitive_output_size
 from ._record import Algorithm
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 __all__ = ["ALGORITHM", "conv_general", "conv_matrix"]
 
@@ -172,6 +175,8 @@ def conv_matrix(
     shape = (c_out * math.prod(out_size), c_in * math.prod(input_size))
     if not sparse:
         check_budget(fn, "dense matrix", shape, w.dtype.itemsize)
+    import scipy.sparse  # imported on first use (a tenth of a second)
+
     matrix = scipy.sparse.csr_array((vals, (rows, cols)), shape=shape)  # duplicates (modes) are summed
     return matrix if sparse else matrix.toarray()
 
@@ -211,6 +216,8 @@ def conv_general(
     if n == 0:
         return np.zeros((0, c_out) + out_size, dtype=np.result_type(x, weight))
     rows, cols, vals = _entries(weight, size, out_size, stride, dilation, groups, maps, "conv")
+    import scipy.sparse
+
     matrix = scipy.sparse.csr_array(
         (vals, (rows, cols)), shape=(c_out * math.prod(out_size), c_in * math.prod(size))
     )
