@@ -19,7 +19,7 @@ import itertools
 
 import numpy as np
 
-from ..shapes import conv_transpose_output_shape
+from ..shapes import conv_transpose_output_shape, transpose_padding
 from ..spec import ConvSpec
 from ._checks import as_array
 from .algorithms.matrix import conv_matrix
@@ -55,9 +55,7 @@ def by_zero_insertion(input: np.ndarray, weight: np.ndarray, stride=1, padding=0
                                                                           strict=True)), dtype=x.dtype)
     spread[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in spec.stride)] = x
     # 2. d*(k-1) - p on each side, output_padding more on the far side (negative = crop).
-    pairs = [(d * (k - 1) - lo, d * (k - 1) - hi + op)
-             for k, d, (lo, hi), op in zip(spec.kernel_size, spec.dilation, spec.padding, spec.output_padding,
-                                           strict=True)]
+    pairs = transpose_padding(spec.kernel_size, spec.dilation, spec.padding, spec.output_padding)
     crop = tuple(slice(max(-lo, 0), spread.shape[2 + i] - max(-hi, 0)) for i, (lo, hi) in enumerate(pairs))
     spread = spread[(slice(None), slice(None)) + crop]
     padded = np.pad(spread, [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pairs])
