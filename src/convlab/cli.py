@@ -27,19 +27,44 @@ class UsageError(ValueError):
 
 # --------------------------------------------------------------------------- parsing
 
+# The forms each option accepts, named in every message that refuses a value.
+NUMBER_FORMS = "integers (3, -2), decimals (0.5, 1e-3), inf or nan"
+ARRAY_FORMS = (f"{NUMBER_FORMS}; values separated by spaces or commas, rows by ';', channels by '|' "
+               "(and filters by '||' in the kernel), e.g. \"0 1; 2 3\"")
+BIAS_FORMS = f"one number per output channel, separated by spaces or commas, e.g. \"0.5, -1\"; {NUMBER_FORMS}"
+INTS_FORMS = "an integer (2) or a comma list of integers, one per spatial dimension (2,1)"
+PADDING_FORMS = (f"an integer (1), a comma list (1,2), lo:hi pairs (1:0,0:1) or one of {', '.join(PADDING_STRINGS)}")
+EXPLAIN_FORMS = "a spatial index of the output (1,1), or channel,index (0,1,1)"
+SIZE_FORMS = "positive integers separated by 'x', e.g. 3x224x224 (1-d: 2x100; 3-d: 1x16x64x64)"
 
-def _number(option: str, token: str) -> int | float:
-    try:
+_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)",
+                    re.ASCII | re.IGNORECASE)
+_MAX_DIGITS = 1000  # far beyond int64 and any size; int() itself refuses more than 4300 digits
+
+
+def _one_line(exc: BaseException) -> str:
+    """A message on one line: its line breaks become spaces; a value it shows (as repr) keeps every space."""
+    return re.sub(r"\s*\n\s*", " ", str(exc))
+
+
+def _refuse(option: str, text: str, problem: str, forms: str) -> UsageError:
+    """`` `--option` (='text as given'): what is wrong; accepted: the forms``."""
+    return UsageError(f"`{option}` (={text!r}): {problem}; accepted: {forms}")
+
+
+def _number(option: str, token: str, text: str, forms: str = ARRAY_FORMS) -> int | float:
+    """One value (ASCII digits only: no '1_000', no other scripts' digits); ``text`` is the option's whole value."""
+    if _INT.fullmatch(token):
+        if len(token) > _MAX_DIGITS:
+            raise _refuse(option, text, f"an integer of {len(token.lstrip('+-'))} digits is too large", forms)
         return int(token)
-    except ValueError:
-        pass
-    try:
+    if _FLOAT.fullmatch(token):
         return float(token)
-    except ValueError:
-        raise UsageError(f"`{option}`: {token!r} is not a number") from None
+    raise _refuse(option, text, f"{token!r} is not a number", forms)
 
 
-def _matrix(option: str, text: str, where: str) -> list:
+def _matrix(option: str, text: str, where: str, whole: str) -> list:
     """One channel: rows separated by ';', values by spaces or commas.
 
     Without ';' it is 1-D; a trailing ';' ends the last row, so ``"1 -1;"`` is a 2-D array of one row.
@@ -49,19 +74,17 @@ def _matrix(option: str, text: str, where: str) -> list:
     if text.endswith(";"):
         text = text[:-1].rstrip()
     if not text:
-        raise UsageError(f"`{option}`: {where} is empty")
+        raise _refuse(option, whole, f"{where} is empty", ARRAY_FORMS)
     if not two_d:
-        return [_number(option, t) for t in re.split(r"[\s,]+", text) if t]
+        return [_number(option, t, whole) for t in re.split(r"[\s,]+", text) if t]
     rows = []
     for i, row_text in enumerate(text.split(";")):
-        row = [_number(option, t) for t in re.split(r"[\s,]+", row_text.strip()) if t]
+        row = [_number(option, t, whole) for t in re.split(r"[\s,]+", row_text.strip()) if t]
         if not row:
-            raise UsageError(f"`{option}`: row {i} of {where} is empty")
+            raise _refuse(option, whole, f"row {i} of {where} is empty", ARRAY_FORMS)
         if rows and len(row) != len(rows[0]):
-            raise UsageError(
-                f"`{option}`: row {i} of {where} has {len(row)} value{'s' * (len(row) != 1)}, "
-                f"but row 0 has {len(rows[0])}"
-            )
+            raise _refuse(option, whole, f"row {i} of {where} has {len(row)} value{'s' * (len(row) != 1)}, "
+                                         f"but row 0 has {len(rows[0])}", ARRAY_FORMS)
         rows.append(row)
     return rows
 
@@ -84,36 +107,62 @@ def parse_array(option: str, text: str, *, filters: bool) -> list:
     [[[[1, -1]]]]
     """
     if not filters and "||" in text:
-        raise UsageError(f"`{option}`: '||' separates kernel filters; the input takes channels separated by '|'")
+        raise _refuse(option, text, "'||' separates kernel filters; the input takes channels separated by '|'",
+                      ARRAY_FORMS)
     groups = text.split("||") if filters else [text]
     out = []
     for f, group in enumerate(groups):
         channels = []
         for c, channel_text in enumerate(group.split("|")):
             where = (f"filter {f}, channel {c}" if filters else f"channel {c}")
-            channel = _matrix(option, channel_text, where)
+            channel = _matrix(option, channel_text, where, text)
             if channels and _shape(channel) != _shape(channels[0]):
-                raise UsageError(
-                    f"`{option}`: {where} has shape {_shape(channel)}, but channel 0 has {_shape(channels[0])}"
-                )
+                raise _refuse(option, text, f"{where} has shape {_shape(channel)}, but channel 0 has "
+                                            f"{_shape(channels[0])}", ARRAY_FORMS)
             channels.append(channel)
         if out and _shape(channels) != _shape(out[0]):
-            raise UsageError(f"`{option}`: filter {f} has shape {_shape(channels)}, but filter 0 has {_shape(out[0])}")
+            raise _refuse(option, text, f"filter {f} has shape {_shape(channels)}, but filter 0 has "
+                                        f"{_shape(out[0])}", ARRAY_FORMS)
         out.append(channels)
     return out if filters else out[0]
 
 
-def parse_ints(option: str, text: str) -> int | tuple[int, ...]:
+def parse_bias(text: str) -> list:
+    """``'0.5, -1'`` -> ``[0.5, -1]``: one value per output channel (1-D: no ';' or '|').
+
+    >>> parse_bias("0.5, -1")
+    [0.5, -1]
+    """
+    option = "--bias"
+    if any(separator in text for separator in ";|"):
+        raise _refuse(option, text, "the bias is one value per output channel: no ';' or '|'", BIAS_FORMS)
+    values = [_number(option, t, text, BIAS_FORMS) for t in re.split(r"[\s,]+", text.strip()) if t]
+    if not values:
+        raise _refuse(option, text, "no value", BIAS_FORMS)
+    return values
+
+
+def _integers(option: str, text: str, parts: list[str], forms: str) -> tuple[int, ...]:
+    values = []
+    for part in parts:
+        token = part.strip()
+        if not _INT.fullmatch(token):
+            problem = "is empty" if not text.strip() else (
+                "has an empty entry" if not token else f"{token!r} is not an integer")
+            raise _refuse(option, text, problem, forms)
+        if len(token) > _MAX_DIGITS:
+            raise _refuse(option, text, f"an integer of {len(token.lstrip('+-'))} digits is too large", forms)
+        values.append(int(token))
+    return tuple(values)
+
+
+def parse_ints(option: str, text: str, forms: str = INTS_FORMS) -> int | tuple[int, ...]:
     """``'2'`` -> 2, ``'2,1'`` -> (2, 1).
 
     >>> parse_ints("--stride", "2,1")
     (2, 1)
     """
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise UsageError(f"`{option}` (={text!r}) must be an integer or a comma list of integers") from None
+    values = _integers(option, text, text.split(","), forms)
     return values[0] if len(values) == 1 else values
 
 
@@ -128,24 +177,19 @@ def parse_padding(text: str) -> int | str | tuple:
     >>> parse_padding("SAME")
     'same'
     """
-    text = text.strip()
-    if re.fullmatch(r"[A-Za-z_]+", text):
-        return text.lower()
-    if "," not in text and ":" not in text:
-        return parse_ints("--padding", text)
+    option = "--padding"
+    word = text.strip()
+    if re.fullmatch(r"[A-Za-z_]+", word, re.ASCII):
+        return word.lower()
     entries: list[int | tuple[int, int]] = []
     for part in text.split(","):
         if part.count(":") > 1:
-            raise UsageError(f"`--padding` (={text!r}): each pair must be lo:hi")
+            raise _refuse(option, text, "each pair must be lo:hi", PADDING_FORMS)
         if ":" in part:
-            lo, _, hi = part.partition(":")
-            pair = parse_ints("--padding", f"{lo},{hi}")
-            entries.append(pair)  # type: ignore[arg-type]
+            entries.append(_integers(option, text, part.split(":"), PADDING_FORMS))  # type: ignore[arg-type]
         else:
-            entries.append(parse_ints("--padding", part))  # type: ignore[arg-type]
-    if any(isinstance(e, tuple) and len(e) != 2 for e in entries):
-        raise UsageError(f"`--padding` (={text!r}): each pair must be lo:hi")
-    return tuple(entries)
+            entries.append(_integers(option, text, [part], PADDING_FORMS)[0])
+    return entries[0] if len(entries) == 1 and isinstance(entries[0], int) else tuple(entries)
 
 
 # --------------------------------------------------------------------------- subcommands
@@ -215,7 +259,16 @@ def _conv_parser(subparsers) -> None:
     p.add_argument("--explain", metavar="POS",
                    help="write one output element out as products and a sum: its spatial index, e.g. \"0,1\" "
                         "(or \"channel,i,j\")")
+    p.add_argument("--full", action="store_true",
+                   help="print every value of large arrays (by default arrays of more than 1000 values are "
+                        "summarised with '...', as NumPy prints them; sizes and formulas are always in full)")
     p.set_defaults(run=_run_conv)
+
+
+# The spec's and the engine's parameter names -> the options they come from (to echo a value as given).
+_OPTION_OF = {"stride": "--stride", "padding": "--padding", "dilation": "--dilation", "groups": "--groups",
+              "output_padding": "--output-padding", "padding_mode": "--padding-mode", "position": "--explain",
+              "explain": "--explain", "bias": "--bias"}
 
 
 def _run_conv(args: argparse.Namespace) -> int:
@@ -225,14 +278,13 @@ def _run_conv(args: argparse.Namespace) -> int:
 
     input = parse_array("--input", args.input, filters=False)
     kernel = parse_array("--kernel", args.kernel, filters=True)
-    bias = None
-    if args.bias is not None:
-        bias = [_number("--bias", t) for t in re.split(r"[\s,]+", args.bias.strip()) if t]
+    bias = None if args.bias is None else parse_bias(args.bias)
     stride = parse_ints("--stride", args.stride)
     dilation = parse_ints("--dilation", args.dilation)
     output_padding = parse_ints("--output-padding", args.output_padding)
-    groups = parse_ints("--groups", args.groups)
+    groups = parse_ints("--groups", args.groups, "a positive integer that divides the channels (2)")
     padding = parse_padding(args.padding)  # the spec checks the values and the combinations (worked_example)
+    explain = None if args.explain is None else _as_tuple(parse_ints("--explain", args.explain, EXPLAIN_FORMS))
     input_dims, kernel_dims = len(_shape(input)) - 1, len(_shape(kernel)) - 2
     if input_dims != kernel_dims:
         raise UsageError(
@@ -242,26 +294,52 @@ def _run_conv(args: argparse.Namespace) -> int:
     values = list(_flatten([input, kernel] + ([bias] if bias is not None else [])))
     floating = any(isinstance(v, float) for v in values)
     dtype = np.float64 if floating else np.int64
-    if not floating and any(not -(2**63) <= v < 2**63 for v in values):
-        raise UsageError("`--input`/`--kernel`/`--bias`: integers must fit in int64 "
-                         "(write them with a decimal point for float64)")
-    example = worked_example(
-        np.array(input, dtype=dtype), np.array(kernel, dtype=dtype),
-        None if bias is None else np.array(bias, dtype=dtype),
-        stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=args.padding_mode,
-        flip_kernel=args.flip_kernel, transposed=args.transposed, output_padding=output_padding,
-        explain=None if args.explain is None else _position(args.explain),
-    )
-    print(example.text())
+    if not floating:
+        if any(not -(2**63) <= v < 2**63 for v in values):
+            raise UsageError("`--input`/`--kernel`/`--bias`: integers must fit in int64 "
+                             "(write them with a decimal point for float64)")
+        # Each output is a sum of products of input and kernel values, plus the bias: bound it so int64
+        # cannot wrap around silently (NumPy's integer arithmetic does not warn).
+        largest = max((abs(v) for v in _flatten(input)), default=0) * sum(abs(v) for v in _flatten(kernel))
+        largest += max((abs(v) for v in bias), default=0) if bias is not None else 0
+        if largest >= 2**63:
+            raise UsageError(f"`--input`/`--kernel`/`--bias`: integers this large could overflow int64 in the sums "
+                             f"(largest |input| times the sum of |kernel| is {largest:.3g}, over 2**63); write a value "
+                             "with a decimal point to compute in float64")
+    try:
+        example = worked_example(
+            np.array(input, dtype=dtype), np.array(kernel, dtype=dtype),
+            None if bias is None else np.array(bias, dtype=dtype),
+            stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=args.padding_mode,
+            flip_kernel=args.flip_kernel, transposed=args.transposed, output_padding=output_padding,
+            explain=explain,
+        )
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(_as_given(_one_line(exc), args)) from None
+    print(example.text(full=args.full))
     return 0
+
+
+def _as_given(message: str, args: argparse.Namespace) -> str:
+    """The engine's message, plus the option's text as the user gave it where the message shows it otherwise.
+
+    The spec echoes the parsed value (``(=0)`` for ``--stride 00``, ``(=(1, 1))`` for ``--groups 1,1``);
+    the option and its text are added unless the message already shows the text as given.
+    """
+    given = []
+    for name in dict.fromkeys(re.findall(r"`(\w+)`", message)):
+        option = _OPTION_OF.get(name)
+        if option is None:
+            continue
+        text = getattr(args, option.lstrip("-").replace("-", "_"))
+        if text is None or f"(={text})" in message or f"(={text!r})" in message:
+            continue
+        given.append(f"{option} {text!r}")
+    return message + (f" (given: {', '.join(given)})" if given else "")
 
 
 def _as_tuple(value: int | tuple[int, ...]) -> tuple[int, ...]:
     return value if isinstance(value, tuple) else (value,)
-
-
-def _position(text: str) -> tuple[int, ...]:
-    return _as_tuple(parse_ints("--explain", text))
 
 
 def _flatten(nested):
@@ -384,23 +462,85 @@ def parse_size(text: str) -> tuple[int, ...]:
     >>> parse_size("3x224x224"), parse_size("2, 100")
     ((3, 224, 224), (2, 100))
     """
+    head = f"`--input` (={text!r}) must be {SIZE_FORMS}"
     parts = [p.strip() for p in re.split(r"[x,]", text.strip().lower())]
-    if not all(p.isdigit() for p in parts) or any(int(p) < 1 for p in parts):
-        raise UsageError(f"`--input` (={text!r}) must be positive integers separated by 'x', e.g. 3x224x224")
+    for part in parts:
+        if not re.fullmatch(r"[0-9]+", part, re.ASCII):
+            if re.fullmatch(r"-[0-9]+", part, re.ASCII):
+                raise UsageError(f"{head}; {part} is not a size (sizes are counts, 1 or more)")
+            if re.fullmatch(r"\+[0-9]+", part, re.ASCII):
+                raise UsageError(f"{head}; write sizes as plain digits ({part[1:]}, not {part})")
+            raise UsageError(f"{head}; {part!r} is not a positive integer" if part else f"{head}; an entry is empty")
+        if len(part) > _MAX_DIGITS:
+            raise UsageError(f"{head}; a size of {len(part)} digits is too large")
+        if int(part) < 1:
+            raise UsageError(f"{head}; {part} is not a size (sizes are counts, 1 or more)")
     return tuple(int(p) for p in parts)
 
 
+MODEL_FORMS = "a zoo name (`convlab models` lists them) or path/to/file.py:factory for a PyTorch model"
+
+
+def _is_file_reference(reference: str) -> bool:
+    """A MODEL that names a file (``nets.py:build``, ``dir/nets``, ``nets.txt``): zoo names have no ':', '/', '.'."""
+    if any(c in reference for c in ":/.\\"):
+        return True
+    try:
+        return os.path.exists(reference)  # a directory or file named like a zoo model
+    except (OSError, ValueError):
+        return False
+
+
+def _check_file_reference(reference: str) -> tuple[str, str]:
+    """``path/to/file.py:factory`` -> (path text, factory name), refusing what cannot be one, before importing."""
+    import pathlib
+
+    path_text, colon, factory_name = reference.rpartition(":")
+    if not colon:
+        path_text, factory_name = reference, ""
+    path = pathlib.Path(path_text)
+    head = f"`MODEL` (={reference!r})"
+    if path.suffix == ".py" and not colon:
+        raise UsageError(f"{head}: name the factory function, path/to/file.py:factory")
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError):  # a name the system cannot look up (too long, a NUL byte)
+        exists = is_dir = False
+    if not exists:
+        raise UsageError(f"{head}: no file {path_text!r}; MODEL is {MODEL_FORMS}")
+    if is_dir:
+        raise UsageError(f"{head}: {path_text!r} is a directory, not a .py file; MODEL is {MODEL_FORMS}")
+    if path.suffix != ".py":
+        raise UsageError(f"{head}: {path_text!r} is not a .py file; MODEL is {MODEL_FORMS}")
+    if not colon:
+        raise UsageError(f"{head}: name the factory function, path/to/file.py:factory")
+    if not factory_name.isidentifier():
+        raise UsageError(f"{head}: {factory_name!r} is not a function name (path/to/file.py:factory)")
+    return path_text, factory_name
+
+
+def _check_zoo_name(name: str) -> None:
+    """Refuse a name the zoo does not have with the zoo's message (and its guess), then all the names."""
+    from . import models
+
+    try:
+        models.defaults(name)
+    except ValueError as exc:
+        raise UsageError(f"`MODEL` (={name!r}): {exc}; the zoo's names: {', '.join(models.list())}; "
+                         "or give path/to/file.py:factory for a PyTorch model") from None
+
+
 def _torch_model(reference: str, num_classes: int | None):
-    """Import ``path/to/file.py`` from its path and call its ``factory`` (reference ``path.py:factory``)."""
+    """Import ``path/to/file.py`` from its path and call its ``factory`` (reference ``path.py:factory``).
+
+    What the file does wrong, on import or in the factory, is an error of that file: an exception, or
+    ``sys.exit()`` (which would otherwise end the command silently with the file's status).
+    """
     import importlib.util
     import pathlib
 
-    path_text, _, factory_name = reference.rpartition(":")
+    path_text, factory_name = _check_file_reference(reference)
     path = pathlib.Path(path_text)
-    if not path.is_file():
-        raise UsageError(f"`MODEL` (={reference!r}): no file {path_text!r}")
-    if not factory_name.isidentifier():
-        raise UsageError(f"`MODEL` (={reference!r}): {factory_name!r} is not a function name (path/to/file.py:factory)")
     module_name = f"_convlab_summary_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -408,19 +548,23 @@ def _torch_model(reference: str, num_classes: int | None):
     sys.path.insert(0, str(path.resolve().parent))  # the file may import its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         sys.modules.pop(module_name, None)
-        raise UsageError(f"`MODEL`: importing {path_text!r} raised {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"`MODEL`: importing {path_text!r} {_raised(exc)}") from None
     finally:
         sys.path.remove(str(path.resolve().parent))
     factory = getattr(module, factory_name, None)
     if not callable(factory):
-        raise UsageError(f"`MODEL`: {path_text!r} has no function {factory_name!r}")
+        defined = sorted(name for name, value in vars(module).items()
+                         if callable(value) and getattr(value, "__module__", None) == module_name
+                         and not name.startswith("_"))
+        raise UsageError(f"`MODEL`: {path_text!r} has no function {factory_name!r}; "
+                         + (f"it defines {', '.join(defined)}" if defined else "it defines no function"))
+    call = f"{factory_name}()" if num_classes is None else f"{factory_name}(num_classes={num_classes})"
     try:
         model = factory() if num_classes is None else factory(num_classes=num_classes)
-    except Exception as exc:
-        call = f"{factory_name}()" if num_classes is None else f"{factory_name}(num_classes={num_classes})"
-        raise UsageError(f"`MODEL`: {call} from {path_text!r} raised {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"`MODEL`: {call} from {path_text!r} {_raised(exc)}") from None
     torch = sys.modules.get("torch")
     if torch is None or not isinstance(model, torch.nn.Module):
         raise UsageError(f"`MODEL`: {factory_name}() from {path_text!r} returned a {type(model).__name__}, "
@@ -428,15 +572,19 @@ def _torch_model(reference: str, num_classes: int | None):
     return model
 
 
+def _raised(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    return f"raised {type(exc).__name__}: {exc}"
+
+
 def _run_summary(args: argparse.Namespace) -> int:
     try:
         batch = _positive_int("--batch", args.batch)
         num_classes = None if args.num_classes is None else _positive_int("--num-classes", args.num_classes)
         size = None if args.input is None else parse_size(args.input)
-        path_text, colon, _ = args.model.rpartition(":")
-        if (colon and path_text.endswith(".py")) or args.model.endswith(".py"):
-            if not colon:
-                raise UsageError(f"`MODEL` (={args.model!r}): name the factory function, path/to/file.py:factory")
+        if _is_file_reference(args.model):
+            _check_file_reference(args.model)
             if size is None:
                 raise UsageError("`--input` is required for a PyTorch model, e.g. --input 3x224x224")
             model = _torch_model(args.model, num_classes)
@@ -446,6 +594,7 @@ def _run_summary(args: argparse.Namespace) -> int:
         else:
             from . import models
 
+            _check_zoo_name(args.model)
             config = {} if num_classes is None else {"num_classes": num_classes}
             if size is None:
                 size = tuple(models.defaults(args.model)["input_size"])
@@ -463,7 +612,7 @@ def _run_summary(args: argparse.Namespace) -> int:
         if zoo:
             _suggest_small_input_variant(report, args.model, size)
     except (ValueError, TypeError) as exc:  # UsageError, the zoo's and the analysis' messages name the value
-        print(f"convlab summary: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(f"convlab summary: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     if args.format == "table" and sys.stdout.isatty():
         try:
@@ -513,8 +662,49 @@ def _run_bench(args: argparse.Namespace) -> int:
     return bench_main(args.argv_for_bench)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its refusals as one line (``convlab conv: error: ...``), exit status 2.
+
+    argparse prints the usage block first; the command's own errors are one line, so its are too, ending with
+    where the accepted forms are listed. Subparsers are of this class as well (argparse makes them so).
+    """
+
+    def error(self, message: str):
+        message = message.replace("\r", "\\r").replace("\n", "\\n")  # a value's line breaks stay on the line
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options and their forms)\n")
+
+
+def _attach_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--input -1x3x3`` -> ``--input=-1x3x3``: a value that starts with '-' is the option's value.
+
+    argparse takes ``-1x3x3`` (or ``-1,1``) for an unknown option and reports that ``--input`` expected one
+    argument; after an option that takes a value, a token that is none of the subcommand's options is its value.
+    """
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    out: list[str] = []
+    sub = None
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        out.append(token)
+        i += 1
+        if sub is None:
+            sub = subcommands.get(token)
+            continue
+        action = sub._option_string_actions.get(token)
+        if action is None or action.nargs is not None or i >= len(argv):
+            continue
+        value = argv[i]
+        known = value in sub._option_string_actions or value == "--" or (
+            value.startswith("--") and any(o.startswith(value.split("=", 1)[0]) for o in sub._option_string_actions))
+        if value.startswith("-") and not known:
+            out[-1] = f"{token}={value}"
+            i += 1
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="convlab",
         description="convlab: every convolution used in deep learning, computable, explainable, measurable "
                     "and trainable, in Python.",
@@ -532,7 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``convlab`` command; returns the exit status (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_dash_values(parser, argv))
     if args.command == "bench":
         # The benchmark may re-run itself in a fresh interpreter; hand it the raw arguments.
         args.argv_for_bench = argv[argv.index("bench") + 1:]
@@ -542,8 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return args.run(args)
         except (ValueError, TypeError) as exc:  # the engine's and the parser's messages name the parameter
-            message = " ".join(str(exc).split())
-            print(f"convlab conv: error: {message}", file=sys.stderr)
+            print(f"convlab conv: error: {_one_line(exc)}", file=sys.stderr)
             return 2
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (Python docs, "Note on SIGPIPE")
         devnull = os.open(os.devnull, os.O_WRONLY)

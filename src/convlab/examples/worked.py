@@ -19,7 +19,9 @@ H_out = floor((3 + 0 + 0 - (2-1) - 1) / 1) + 1 = 2
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -48,35 +50,79 @@ def _format_value(value: object) -> str:
     return f"{value:.6g}"
 
 
-def format_matrix(matrix: np.ndarray, indent: str = "  ") -> str:
+# NumPy's print options: an array of more than THRESHOLD values is summarised, each long axis showing
+# EDGEITEMS entries at each end around '...' (numpy.set_printoptions: threshold=1000, edgeitems=3).
+THRESHOLD = 1000
+EDGEITEMS = 3
+
+
+def _edgeitems(array: np.ndarray, full: bool) -> int | None:
+    """How many entries to show at each end of a long axis: None (all) unless the array is summarised."""
+    return None if full or np.size(array) <= THRESHOLD else EDGEITEMS
+
+
+def _shown(length: int, edgeitems: int | None) -> list[int | None]:
+    """The indices shown along an axis, None where '...' stands for the ones left out."""
+    if edgeitems is None or length <= 2 * edgeitems:
+        return list(range(length))
+    return [*range(edgeitems), None, *range(length - edgeitems, length)]
+
+
+def format_matrix(matrix: np.ndarray, indent: str = "  ", *, edgeitems: int | None = None) -> str:
     """A 1-D or 2-D array as right-aligned columns, one row per line.
+
+    With ``edgeitems``, rows and columns beyond ``2 * edgeitems`` show that many at each end around ``...``
+    (NumPy's summarised printing); only the values shown are formatted.
 
     >>> print(format_matrix(np.array([[1, -10], [100, 2]])))
         1  -10
       100    2
+    >>> print(format_matrix(np.arange(64).reshape(8, 8), edgeitems=2))
+       0   1  ...   6   7
+       8   9  ...  14  15
+      ...
+      48  49  ...  54  55
+      56  57  ...  62  63
     """
-    rows = np.atleast_2d(matrix)
-    cells = [[_format_value(v) for v in row] for row in rows.tolist()]
-    width = max((len(c) for row in cells for c in row), default=1)
-    return "\n".join(indent + "  ".join(c.rjust(width) for c in row) for row in cells)
+    rows = np.atleast_2d(np.asarray(matrix))
+    row_indices = _shown(rows.shape[0], edgeitems)
+    column_indices = _shown(rows.shape[1], edgeitems)
+    columns = [j for j in column_indices if j is not None]
+    cells: list[list[str] | None] = []
+    for i in row_indices:
+        if i is None:
+            cells.append(None)
+            continue
+        values = iter(_format_value(v) for v in rows[i, columns].tolist())  # (shown columns,)
+        cells.append(["..." if j is None else next(values) for j in column_indices])
+    width = max((len(c) for row in cells if row is not None for c in row if c != "..."), default=1)
+    return "\n".join(indent + ("..." if row is None else "  ".join(c.rjust(width) for c in row)) for row in cells)
 
 
 def _size(shape: Sequence[int]) -> str:
     return "x".join(str(s) for s in shape)
 
 
-def format_array(array: np.ndarray, leading: Sequence[str], indent: str = "  ") -> str:
+def format_array(array: np.ndarray, leading: Sequence[str], indent: str = "  ", *, full: bool = True) -> str:
     """An array whose first ``len(leading)`` axes are labelled (``'channel'``, ``'filter'``) and
     whose remaining 1 or 2 axes are shown as aligned matrices.
 
-    Axes of size 1 are not labelled, so a one-channel 2-D image prints as a plain matrix.
+    Axes of size 1 are not labelled, so a one-channel 2-D image prints as a plain matrix. With
+    ``full=False`` an array of more than :data:`THRESHOLD` values is summarised as NumPy prints it:
+    every axis longer than ``2 * EDGEITEMS`` (channels, rows, columns) shows :data:`EDGEITEMS`
+    entries at each end around ``...``.
     """
     array = np.asarray(array)
     lead = array.shape[: len(leading)]
+    edgeitems = _edgeitems(array, full)
     blocks = []
-    for index in np.ndindex(*lead):
+    for index in itertools.product(*(_shown(n, edgeitems) for n in lead)):
+        if None in index:  # one '...' line for a run of left-out channels or filters
+            if blocks[-1:] != [f"{indent}..."]:
+                blocks.append(f"{indent}...")
+            continue
         label = ", ".join(f"{name} {i}" for name, i, n in zip(leading, index, lead, strict=True) if n > 1)
-        body = format_matrix(array[index], indent + ("  " if label else ""))
+        body = format_matrix(array[index], indent + ("  " if label else ""), edgeitems=edgeitems)
         blocks.append(f"{indent}{label}:\n{body}" if label else body)
     return "\n".join(blocks)
 
@@ -102,15 +148,20 @@ class WorkedExample:
     sizes: tuple[Explained, ...] = ()  # the spatial output size, from convlab.shapes
     padding: tuple[tuple[int, int], ...] = ()  # the padding as explicit (lo, hi) pairs per dimension
 
-    def text(self) -> str:
-        """The example as readable text: input, kernel, settings, output, shape formula."""
+    def text(self, full: bool = False) -> str:
+        """The example as readable text: input, kernel, settings, output, shape formula.
+
+        Arrays of more than :data:`THRESHOLD` values are summarised (``...``) unless ``full``; the sizes,
+        the call and the formulas are always given in full. Non-finite values (inf, nan) are printed as
+        values, with a note.
+        """
         lines = []
         if self.title:
             lines += [self.title, "-" * len(self.title)]
         lines += [f"  {note}" for note in self.notes]
         c_in = self.input.shape[0]
         lines.append(f"input ({c_in} channel{'s' * (c_in != 1)}, {_size(self.input.shape[1:])}):")
-        lines.append(format_array(self.input, ("channel",)))
+        lines.append(format_array(self.input, ("channel",), full=full))
         a, b = self.weight.shape[:2]
         if self.transposed:
             kernel_head = f"kernel ({a} input channel{'s' * (a != 1)} x {b} output channel{'s' * (b != 1)} per group"
@@ -120,21 +171,30 @@ class WorkedExample:
             leading = ("filter", "channel")
         if all(k == 1 for k in self.weight.shape[2:]) and max(a, b) > 1:  # a 1x1 kernel: one matrix
             lines.append(f"{kernel_head}, {_size(self.weight.shape[2:])}), as a {a}x{b} matrix:")
-            lines.append(format_matrix(self.weight.reshape(a, b)))
+            lines.append(format_matrix(self.weight.reshape(a, b), edgeitems=_edgeitems(self.weight, full)))
         else:
             lines.append(f"{kernel_head}, {_size(self.weight.shape[2:])}):")
-            lines.append(format_array(self.weight, leading))
+            lines.append(format_array(self.weight, leading, full=full))
         lines.append(f"call: {self.call}")
         lines += self.padding_lines
         c_out = self.output.shape[0]
         out_size = _size(self.output.shape[1:])
         lines.append(f"output ({c_out} channel{'s' * (c_out != 1)}, {out_size}, {self.output.dtype}):")
-        lines.append(format_array(self.output, ("channel",)))
+        lines.append(format_array(self.output, ("channel",), full=full))
         lines.append(f"output size: O = {self.formula}")
         lines += [f"  {e}" for e in self.explanations]
         if self.explanation:
             lines.append("one output element, written out:")
             lines += [f"  {line}" for line in self.explanation.splitlines()]
+        if not all(np.isfinite(a).all() for a in (self.input, self.weight, self.output) if a.dtype.kind in "fc"):
+            lines.append("note: non-finite values (inf, nan) were met; they follow IEEE arithmetic "
+                         "(inf - inf = nan, 0 * inf = nan, overflow gives inf)")
+        summarised = [name for name, a in (("input", self.input), ("kernel", self.weight), ("output", self.output))
+                      if _edgeitems(a, full) is not None]
+        if summarised:
+            lines.append(f"note: the {', '.join(summarised)} (over {THRESHOLD} values) "
+                         f"{'is' if len(summarised) == 1 else 'are'} summarised with '...', as NumPy prints "
+                         "them; `convlab conv --full` (or text(full=True)) prints every value")
         return "\n".join(lines)
 
 
@@ -184,6 +244,16 @@ def worked_example(
     x = np.asarray(input)
     w = np.asarray(weight)
     b = None if bias is None else np.asarray(bias)
+    # inf/nan in the input and float overflow give IEEE values (inf, nan), printed as values and noted by
+    # WorkedExample.text; NumPy's RuntimeWarnings about them would only repeat that on stderr.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _worked_example(x, w, b, stride, padding, dilation, groups, padding_mode, flip_kernel, transposed,
+                               output_padding, title, notes, explain)
+
+
+def _worked_example(x, w, b, stride, padding, dilation, groups, padding_mode, flip_kernel, transposed,
+                    output_padding, title, notes, explain) -> WorkedExample:
     nd = w.ndim - 2
     dims = _DIM_NAMES.get(nd, tuple(f"S{i}" for i in range(nd)))
     if transposed:
