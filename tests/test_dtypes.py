@@ -2,7 +2,8 @@
 
 * float32/float64 stay themselves, float16 is computed in float32 and returned as float16;
 * integers are computed exactly in int64 (checked against Python ints, also where float64
-  would lose bits) and returned in the input dtype;
+  would lose bits) and returned as int64, as NumPy's ``sum`` returns narrow integers; a call
+  whose sums could leave int64 is refused;
 * complex64/complex128 against torch and against the real/imaginary decomposition;
 * empty batches, zero input channels, unbatched inputs;
 * non-contiguous views give the same numbers, and no call writes to its inputs;
@@ -163,20 +164,54 @@ def test_int64_gradients_and_transpose_exact(algorithm):
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_int32_is_computed_in_int64_and_returned_as_int32(algorithm):
+def test_int32_is_computed_and_returned_in_int64(algorithm):
     # Partial sums reach 2**31 (overflow in int32 arithmetic); the final result 2**30 fits.
     x = np.array([[[2**30, 2**30, -(2**30), 5]]], dtype=np.int32)
     w = np.array([[[1, 1, 1]]], dtype=np.int32)
     y = F.conv1d(x, w, algorithm=algorithm)
-    assert y.dtype == np.int32
+    assert y.dtype == np.int64
     assert y.tolist() == [[[2**30, 2**30 + 5 - 2**30]]]
     rng = np.random.default_rng(5)
     x = rng.integers(-1000, 1000, size=(2, 2, 7), dtype=np.int32)
     w = rng.integers(-1000, 1000, size=(2, 2, 2), dtype=np.int32)
     b = rng.integers(-1000, 1000, size=2, dtype=np.int32)
     y = F.conv1d(x, w, b, padding="causal", algorithm=algorithm)
-    assert y.dtype == np.int32
+    assert y.dtype == np.int64
     assert y.tolist() == exact_conv(x, w, b, 1, (1, 0), 1)
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32])
+def test_narrow_integers_do_not_wrap(dtype):
+    # 127 * 3 taps = 381 does not fit int8: the sum is exact and returned as int64, like np.sum.
+    info = np.iinfo(dtype)
+    x = np.full((1, 1, 5), info.max, dtype=dtype)
+    w = np.ones((1, 1, 3), dtype=dtype)
+    y = F.conv1d(x, w)
+    assert y.dtype == np.int64 and y.tolist() == [[[3 * int(info.max)] * 3]]
+    assert y.tolist() == [[[int(x.astype(np.int64)[0, 0, :3].sum())] * 3]]
+    grads = F.conv_vjp(np.ones((1, 1, 3), dtype=dtype), x, w, np.zeros(1, dtype=dtype))
+    assert all(g.dtype == np.int64 for g in grads)
+    assert grads.weight.tolist() == [[[3 * int(info.max)] * 3]] and grads.bias.tolist() == [3]
+    t = F.conv_transpose1d(x, w)
+    assert t.dtype == np.int64 and int(t.max()) == 3 * int(info.max)
+
+
+def test_sums_that_could_leave_int64_are_refused():
+    x = np.array([[[2**62, 2**62, 1]]], dtype=np.int64)
+    w = np.ones((1, 1, 2), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"conv1d: the output of these integers could exceed int64 .* integer "
+                                         r"results are exact only within int64"):
+        F.conv1d(x, w)
+    with pytest.raises(ValueError, match=r"conv_transpose1d: the output of these integers could exceed int64"):
+        F.conv_transpose1d(x, w)
+    with pytest.raises(ValueError, match=r"conv_vjp: the weight gradient of these integers could exceed int64"):
+        F.conv_vjp(np.full((1, 1, 2), 4, dtype=np.int64), x, w, wrt="weight")
+    big = np.array([[[2**63 + 5, 1, 2]]], dtype=np.uint64)  # beyond int64 itself
+    with pytest.raises(ValueError, match="could exceed int64"):
+        F.conv1d(big, np.ones((1, 1, 2), dtype=np.uint64))
+    # just inside the bound: exact
+    x = np.array([[[2**61, 2**61, -(2**61)]]], dtype=np.int64)
+    assert F.conv1d(x, w).tolist() == [[[2**62, 0]]]
 
 
 def test_integer_2d_exact_against_object_arithmetic():
@@ -226,20 +261,20 @@ def test_integers_exact_on_random_specs(case):
                              **kw)
     for algorithm in ALGORITHMS:
         y = F.conv(x, w, b, algorithm=algorithm, **kw)
-        assert y.dtype == dtype
-        np.testing.assert_array_equal(y, as_float.astype(dtype))
+        assert y.dtype == np.int64
+        np.testing.assert_array_equal(y, as_float.astype(np.int64))
         grads = F.conv_vjp(g, x, w, b, algorithm=algorithm, **kw)
         for name in ("input", "weight", "bias"):
             got, expected = getattr(grads, name), getattr(float_grads, name)
-            assert got.dtype == dtype, name
-            np.testing.assert_array_equal(got, expected.astype(dtype), err_msg=name)
+            assert got.dtype == np.int64, name
+            np.testing.assert_array_equal(got, expected.astype(np.int64), err_msg=name)
         # transposed, reading the conv weight as (C_in', C_out'/groups, *k) with C_in' = c_out
         yt = F.conv_transpose(g, w, None, case["stride"], case["pairs"], groups=case["groups"],
                               dilation=case["dilation"], algorithm=algorithm)
         expected_t = F.conv_transpose(g.astype(np.float64), w.astype(np.float64), None, case["stride"], case["pairs"],
                                       groups=case["groups"], dilation=case["dilation"])
-        assert yt.dtype == dtype
-        np.testing.assert_array_equal(yt, expected_t.astype(dtype))
+        assert yt.dtype == np.int64
+        np.testing.assert_array_equal(yt, expected_t.astype(np.int64))
 
 
 # --------------------------------------------------------------------------- complex

@@ -17,10 +17,12 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET_BYTES",
     "as_array",
     "check_budget",
+    "check_exact_integers",
     "check_same_dtype",
     "compute_dtype",
     "get_memory_budget",
     "memory_budget",
+    "result_dtype",
     "set_memory_budget",
     "split_batch",
 ]
@@ -109,6 +111,45 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     if dtype.kind in "iu":
         return np.dtype(np.int64)
     return dtype
+
+
+def result_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype an op that sums products returns: integers as int64 (exact, as NumPy's ``sum`` of
+    narrow integers), every other dtype as itself (float16 is computed in float32 and returned as float16)."""
+    return np.dtype(np.int64) if dtype.kind in "iu" else dtype
+
+
+#: The largest int64.
+INT64_MAX = 2**63 - 1
+
+
+def _largest_magnitude(a: np.ndarray) -> int:
+    """``max |a|`` as a Python int (exact for every integer dtype, uint64 and int64's minimum included)."""
+    if a.size == 0:
+        return 0
+    return max(abs(int(a.min())), abs(int(a.max())))
+
+
+def check_exact_integers(fn: str, what: str, a: np.ndarray, b: np.ndarray, terms: int,
+                         extra: np.ndarray | None = None) -> None:
+    """Refuse integer arrays whose sums of ``terms`` products ``a * b`` (plus ``extra``) could leave int64.
+
+    Integer convolutions are computed exactly in int64. The bound
+    ``max|a| * max|b| * terms + max|extra|`` covers every output; when it exceeds
+    ``2**63 - 1`` the result could wrap, so the call is refused rather than
+    returning wrong numbers. One pass over each array; floats are not checked.
+    """
+    if a.dtype.kind not in "iu":
+        return
+    bound = _largest_magnitude(a) * _largest_magnitude(b) * int(terms)
+    if extra is not None:
+        bound += _largest_magnitude(extra)
+    if bound > INT64_MAX:
+        raise ValueError(
+            f"{fn}: the {what} of these integers could exceed int64 (|values| up to {_largest_magnitude(a)} and "
+            f"{_largest_magnitude(b)}, {terms} products per sum: up to {bound:,} > 2**63 - 1); integer results "
+            f"are exact only within int64: use smaller values, or float64 for an approximate result"
+        )
 
 
 def check_budget(fn: str, what: str, shape: Sequence[int], itemsize: int) -> int:

@@ -20,7 +20,7 @@ from ..shapes import (
     transpose_padding,
 )
 from ..spec import ConvSpec
-from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, split_batch
+from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, result_dtype, split_batch
 from .algorithms import Call, Primitive, gemm, im2col
 from .padding import check_pad_limits
 
@@ -217,8 +217,19 @@ def prepare_transpose(fn: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
 def finish(y: np.ndarray, p: Prepared) -> np.ndarray:
     if p.b is not None:
         y += p.b.astype(y.dtype).reshape((1, -1) + (1,) * p.spec.ndim)
-    y = y.astype(p.dtype, copy=False)
+    y = y.astype(result_dtype(p.dtype), copy=False)
     return y[0] if p.unbatched else y
+
+
+def mode_fold(padding_mode: str, pads: Pairs) -> int:
+    """At most how many padded positions fold onto one element under a padding mode's adjoint (1 for zeros).
+
+    Reflect, replicate, circular and symmetric padding copy input elements; their adjoint
+    adds the copies back, at most ``1 + lo + hi`` per dimension.
+    """
+    if padding_mode == "zeros":
+        return 1
+    return math.prod(1 + lo + hi for lo, hi in pads)
 
 
 def flip(w: np.ndarray) -> np.ndarray:

@@ -27,13 +27,14 @@ cross-correlation. The relations used, for one spatial dimension with stride
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..spec import ConvSpec
-from ._checks import as_array, compute_dtype
+from ..spec import ConvSpec, as_bool
+from ._checks import as_array, check_exact_integers, compute_dtype, result_dtype
 from ._conv_common import (
     WRT,
     ConvGrads,
@@ -43,6 +44,7 @@ from ._conv_common import (
     check_wrt,
     finish,
     flip,
+    mode_fold,
     prepare_conv,
     spec_of,
     transpose_raw,
@@ -118,9 +120,13 @@ def conv(
     ``O = floor((I + p_lo + p_hi - d*(k-1) - 1) / s) + 1`` per spatial dimension.
 
     dtypes: float32/float64/complex results are in the input dtype; integers
-    are computed exactly in int64 and returned in the input dtype; float16 is
-    computed in float32. NaN and Inf propagate as IEEE arithmetic says (a NaN
-    in a window makes that output NaN; ``0 * inf`` is NaN).
+    (any width, signed or unsigned) are computed exactly in int64 and returned
+    as int64, as NumPy's ``sum`` returns narrow integers, and a call whose sums
+    could leave int64 (``max|x| * max|w| * terms`` over ``2**63 - 1``) is
+    refused rather than wrapped; float16 is computed in float32. NaN and Inf
+    propagate as IEEE arithmetic says (a NaN in a window makes that output NaN;
+    ``0 * inf`` is NaN), under ``algorithm='auto'`` too: it never runs an
+    algorithm that would spread them (FFT, Winograd) on data that holds them.
 
     Examples
     --------
@@ -162,9 +168,11 @@ def conv_spec(
            [4., 6., 4.]])
     """
     fn = spec.name if isinstance(spec, ConvSpec) else "conv_spec"
+    flip_kernel = as_bool(fn, "flip_kernel", flip_kernel)
     x, w, b = arrays(fn, input, weight, bias)
     p = prepare_conv(fn, x, w, b, check_spec(fn, spec, w, transposed=False))
     algo = choose(fn, algorithm)
+    check_exact_integers(fn, "output", p.x, p.w, math.prod(p.w.shape[1:]), p.b)
     ct = compute_dtype(p.dtype)
     x, w = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False)
     if flip_kernel:
@@ -238,12 +246,21 @@ def conv_spec_vjp(
 ) -> ConvGrads:
     """:func:`conv_vjp` with its hyperparameters given as a :class:`~convlab.spec.ConvSpec`, used as it is."""
     fn = spec.name if isinstance(spec, ConvSpec) else "conv_spec_vjp"
+    flip_kernel = as_bool(fn, "flip_kernel", flip_kernel)
     want = check_wrt(fn, wrt)
     x, w, b = arrays(fn, input, weight, bias)
     p = prepare_conv(fn, x, w, b, check_spec(fn, spec, w, transposed=False))
     gy = check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, p.w.shape[0])
     algo = choose(fn, algorithm, fallback="gemm")
     spec = p.spec
+    out = gy.shape[0] * math.prod(gy.shape[2:])  # (N, *O): the sum of the weight and bias gradients
+    if "input" in want:
+        check_exact_integers(fn, "input gradient", gy, p.w, p.w.shape[0] // spec.groups * math.prod(spec.kernel_size)
+                             * mode_fold(spec.padding_mode, p.pads))
+    if "weight" in want:
+        check_exact_integers(fn, "weight gradient", p.x, gy, out)
+    if b is not None and "bias" in want:
+        check_exact_integers(fn, "bias gradient", gy, np.ones(1, dtype=gy.dtype), out)
     ct = compute_dtype(p.dtype)
     w, gy = p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
     if flip_kernel:
@@ -273,15 +290,15 @@ def conv_spec_vjp(
             g_input = pad_pairs_vjp(g_padded, x_shape, p.pads, spec.padding_mode, fn=fn)
         if p.unbatched:
             g_input = g_input[0]
-        g_input = g_input.astype(p.dtype, copy=False)
+        g_input = g_input.astype(result_dtype(p.dtype), copy=False)
     if "weight" in want:
         xp = pad_pairs(p.x.astype(ct, copy=False), p.pads, spec.padding_mode, fn=fn)  # (N, C_in, *S_padded)
         g_weight = weight_grad_raw(xp, gy, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
         if flip_kernel:
             g_weight = flip(g_weight)
-        g_weight = g_weight.astype(p.dtype, copy=False)
+        g_weight = g_weight.astype(result_dtype(p.dtype), copy=False)
     if b is not None and "bias" in want:
-        g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(p.dtype, copy=False)
+        g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(result_dtype(p.dtype), copy=False)
     return ConvGrads(g_input, g_weight, g_bias)
 
 

@@ -11,12 +11,13 @@ convolution with that mode (a convlab extension; PyTorch refuses it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..spec import ConvSpec
-from ._checks import as_array, compute_dtype
+from ._checks import as_array, check_exact_integers, compute_dtype, result_dtype
 from ._conv_common import (
     WRT,
     ConvGrads,
@@ -25,6 +26,7 @@ from ._conv_common import (
     check_spec,
     check_wrt,
     finish,
+    mode_fold,
     prepare_transpose,
     spec_of,
     transpose_raw,
@@ -130,8 +132,11 @@ def conv_transpose_spec(
     x, w, b = arrays(fn, input, weight, bias)
     p = prepare_transpose(fn, x, w, b, check_spec(fn, spec, w, transposed=True), output_size)
     algo = choose(fn, algorithm)
-    ct = compute_dtype(p.dtype)
     spec = p.spec
+    # each output sums C_in/g * prod(K) products, more where a padding mode folds the edges back (P^T)
+    check_exact_integers(fn, "output", p.x, p.w, p.w.shape[0] // spec.groups * math.prod(spec.kernel_size)
+                         * mode_fold(spec.padding_mode, spec.padding), p.b)
+    ct = compute_dtype(p.dtype)
     x, w = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False)
     if spec.padding_mode == "zeros":
         y = transpose_raw(x, w, spec.stride, p.pads, spec.dilation, spec.groups, spec.output_padding, algo,
@@ -205,6 +210,14 @@ def conv_transpose_spec_vjp(
     c_out = p.w.shape[1] * spec.groups
     gy = check_grad_output(fn, as_array(fn, "grad_output", grad_output), p, c_out)
     algo = choose(fn, algorithm, fallback="gemm")
+    inputs = p.x.shape[0] * math.prod(p.x.shape[2:])  # (N, *I): the sum of the weight gradient
+    if "input" in want:
+        check_exact_integers(fn, "input gradient", gy, p.w, p.w.shape[1] * math.prod(spec.kernel_size))
+    if "weight" in want:
+        check_exact_integers(fn, "weight gradient", gy, p.x, inputs)
+    if b is not None and "bias" in want:
+        check_exact_integers(fn, "bias gradient", gy, np.ones(1, dtype=gy.dtype),
+                             gy.shape[0] * math.prod(gy.shape[2:]))
     ct = compute_dtype(p.dtype)
     x, w, gy = p.x.astype(ct, copy=False), p.w.astype(ct, copy=False), gy.astype(ct, copy=False)
     nd = spec.ndim
@@ -225,12 +238,12 @@ def conv_transpose_spec_vjp(
             g_input = g_input[(slice(None), slice(None)) + tuple(slice(0, s) for s in in_size)]
         if p.unbatched:
             g_input = g_input[0]
-        g_input = np.ascontiguousarray(g_input).astype(p.dtype, copy=False)
+        g_input = np.ascontiguousarray(g_input).astype(result_dtype(p.dtype), copy=False)
     if "weight" in want:
         if gyp is None:
             gyp = pad_pairs(gy, p.pads, "constant", fn=fn)
         g_weight = weight_grad_raw(gyp, x, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
-        g_weight = g_weight.astype(p.dtype, copy=False)
+        g_weight = g_weight.astype(result_dtype(p.dtype), copy=False)
     if b is not None and "bias" in want:
-        g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(p.dtype, copy=False)
+        g_bias = gy.sum(axis=(0,) + tuple(range(2, 2 + nd))).astype(result_dtype(p.dtype), copy=False)
     return ConvGrads(g_input, g_weight, g_bias)

@@ -67,6 +67,12 @@ class Algorithm:
     composite : bool
         Whether the algorithm splits a call into sub-calls that the planner
         computes (``subpixel``): its primitive and estimate take the planner.
+    nonfinite_exact : bool
+        Whether NaN and inf come out where the reference puts them (the
+        direct sum: a NaN in a window makes that output NaN, ``inf * 0`` is
+        NaN). Transform algorithms (FFT, Winograd) mix every input of a plane
+        or tile into every output, so one non-finite value spreads; ``auto``
+        does not choose them for calls whose inputs hold NaN or inf.
     """
 
     name: str
@@ -77,6 +83,7 @@ class Algorithm:
     fixed_seconds: float = 0.0
     exact_integers: bool = True
     composite: bool = False
+    nonfinite_exact: bool = True
 
     @property
     def covers_every_call(self) -> bool:

@@ -33,16 +33,26 @@ class Primitive:
     def __init__(self, fn: str, name: str, fallback: str | None = None):
         self.fn, self.name, self.fallback = fn, name, fallback
 
-    def select(self, call: Call) -> str:
-        """The algorithm that runs ``call``."""
+    def select(self, call: Call, x: np.ndarray | None = None, weight: np.ndarray | None = None) -> tuple[str, bool]:
+        """The algorithm that runs ``call``, and whether the data is finite (True when it does not matter).
+
+        ``auto`` reads the data only where its first choice would spread a NaN or an inf
+        (or is a composite whose parts might): one pass over the input and the weight.
+        """
         if self.name == "auto":
-            return plan_call(call).algorithm
+            p = plan_call(call)
+            record = RECORDS[p.algorithm]
+            if (record.nonfinite_exact and not record.composite) or x is None or call.dtype.kind not in "fc":
+                return p.algorithm, True
+            if _finite(x) and _finite(weight):
+                return p.algorithm, True
+            return p.nonfinite, False
         reason = RECORDS[self.name].why_not(call)
         if reason is None:
-            return self.name
+            return self.name, True
         if self.fallback is None:
             raise ValueError(f"{self.fn}: `algorithm` {self.name!r} does not apply to this convolution: {reason}")
-        return self.fallback
+        return self.fallback, True
 
     def __call__(
         self,
@@ -57,13 +67,15 @@ class Primitive:
         role: str = "forward",
     ) -> np.ndarray:
         call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
-        name = self.select(call)
-        run = primitive(name)
+        name, finite = self.select(call, x, weight)
+        run = primitive(name, finite)
         traces = active()
-        if not traces:
-            return run(x, weight, call.stride, call.padding, call.dilation, call.input_dilation, call.groups)
-        start = time.perf_counter()
-        y = run(x, weight, call.stride, call.padding, call.dilation, call.input_dilation, call.groups)
+        # NaN and inf propagate as IEEE arithmetic says, by design: NumPy's warnings about them are noise here.
+        with np.errstate(invalid="ignore", over="ignore"):
+            if not traces:
+                return run(x, weight, call.stride, call.padding, call.dilation, call.input_dilation, call.groups)
+            start = time.perf_counter()
+            y = run(x, weight, call.stride, call.padding, call.dilation, call.input_dilation, call.groups)
         event = TraceEvent(self.fn, role, name, call, time.perf_counter() - start)
         for events in traces:
             events.append(event)
@@ -72,10 +84,11 @@ class Primitive:
     def run_named(self, name: str, call: Call, role: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """Run ``compute`` (algorithm ``name`` on ``call``, called directly by an op), traced like a call."""
         traces = active()
-        if not traces:
-            return compute()
-        start = time.perf_counter()
-        y = compute()
+        with np.errstate(invalid="ignore", over="ignore"):
+            if not traces:
+                return compute()
+            start = time.perf_counter()
+            y = compute()
         event = TraceEvent(self.fn, role, name, call, time.perf_counter() - start)
         for events in traces:
             events.append(event)
@@ -84,6 +97,11 @@ class Primitive:
     def __repr__(self) -> str:
         tail = f", else {self.fallback!r}" if self.fallback else ""
         return f"<convolution primitive {self.name!r}{tail}>"
+
+
+def _finite(a: np.ndarray) -> bool:
+    """Whether every value of ``a`` is finite (one pass; integers always are)."""
+    return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
 
 
 def choose(fn: str, algorithm: str, fallback: str | None = None) -> Primitive:

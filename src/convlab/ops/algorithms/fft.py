@@ -321,4 +321,5 @@ ALGORITHM = Algorithm(
     estimate=estimate,
     fixed_seconds=80e-6,
     exact_integers=False,
+    nonfinite_exact=False,  # a NaN or inf anywhere in a plane makes every output of the plane NaN
 )

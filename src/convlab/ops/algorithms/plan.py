@@ -69,50 +69,68 @@ def unsupported(name: str, call: Call) -> str | None:
 
 
 class Plan(NamedTuple):
-    """What ``algorithm="auto"`` does with one primitive call, and why."""
+    """What ``algorithm="auto"`` does with one primitive call, and why.
+
+    ``nonfinite`` is the algorithm ``auto`` runs instead when the call's input
+    or weight holds NaN or inf and ``algorithm`` would spread them (FFT,
+    Winograd: see :attr:`~._record.Algorithm.nonfinite_exact`); it equals
+    ``algorithm`` otherwise.
+    """
 
     algorithm: str
     reason: str
     estimates: dict[str, float]  # seconds per applicable algorithm
     refused: dict[str, str]  # why the others do not apply
     call: Call
+    nonfinite: str = ""
 
     def __str__(self) -> str:
         return f"{self.algorithm}: {self.reason}"
 
 
 class _CostModel:
-    """The planner composite algorithms receive: the cost model's choice, estimate and primitives."""
+    """The planner composite algorithms receive: the cost model's choice, estimate and primitives.
+
+    With ``finite=False`` (the data holds NaN or inf) it chooses only among the
+    algorithms that put them where the reference does.
+    """
+
+    def __init__(self, finite: bool = True):
+        self.finite = finite
 
     def choose(self, call: Call) -> str:
-        return plan_call(call).algorithm
+        return plan_call(call, finite=self.finite).algorithm
 
     def best_estimate(self, call: Call) -> tuple[str, float]:
-        best = plan_call(call)
+        best = plan_call(call, finite=self.finite)
         return best.algorithm, best.estimates[best.algorithm]
 
     def primitive(self, name: str) -> Callable[..., np.ndarray]:
-        return primitive(name)
+        return primitive(name, finite=self.finite)
 
 
-#: The cost model as a :class:`~._record.Planner`.
+#: The cost model as a :class:`~._record.Planner`, for finite data and for data with NaN or inf.
 PLANNER = _CostModel()
+NONFINITE_PLANNER = _CostModel(finite=False)
 
 
 @functools.cache
-def primitive(name: str) -> Callable[..., np.ndarray]:
+def primitive(name: str, finite: bool = True) -> Callable[..., np.ndarray]:
     """The primitive of algorithm ``name``, with a composite's sub-calls planned by the cost model."""
     record = RECORDS[name]
     if record.composite:
-        return functools.partial(record.primitive, planner=PLANNER)
+        return functools.partial(record.primitive, planner=PLANNER if finite else NONFINITE_PLANNER)
     return record.primitive
 
 
-def _estimate_record(record: Algorithm, call: Call) -> Estimate:
+def _estimate_record(record: Algorithm, call: Call, finite: bool = True) -> Estimate:
     if record.estimate is None:
         raise ValueError(f"plan: algorithm {record.name!r} has no cost estimate; auto chooses among "
                          f"{AUTO_ALGORITHMS}")
-    est = record.estimate(call, PLANNER) if record.composite else record.estimate(call)
+    if record.composite:
+        est = record.estimate(call, PLANNER if finite else NONFINITE_PLANNER)
+    else:
+        est = record.estimate(call)
     return Estimate(est.seconds + record.fixed_seconds, est.terms)
 
 
@@ -123,29 +141,35 @@ def estimate(name: str, call: Call) -> Estimate:
     return _estimate_record(RECORDS[name], call)
 
 
-def plan_call(call: Call) -> Plan:
-    """The cost model's choice for ``call`` (see :func:`plan`); cached per call and memory budget."""
-    return _plan_cached(call, budget_bytes())
+def plan_call(call: Call, finite: bool = True) -> Plan:
+    """The cost model's choice for ``call`` (see :func:`plan`); cached per call and memory budget.
+
+    ``finite=False``: the choice for data holding NaN or inf, among the algorithms that
+    put them where the reference does.
+    """
+    return _plan_cached(call, budget_bytes(), finite)
 
 
 @lru_cache(maxsize=4096)
-def _plan_cached(call: Call, budget: int) -> Plan:
+def _plan_cached(call: Call, budget: int, finite: bool) -> Plan:
     estimates: dict[str, float] = {}
     terms: dict[str, str] = {}
     refused: dict[str, str] = {}
     for name in AUTO_ALGORITHMS:
         record = RECORDS[name]
         reason = record.why_not(call)
+        if reason is None and not finite and not record.nonfinite_exact:
+            reason = "the inputs hold NaN or inf, which it would spread beyond the outputs they reach"
         if reason is not None:
             refused[name] = reason
             continue
         if call.is_empty:
             estimates[name], terms[name] = 0.0, "empty output"
             continue
-        est = _estimate_record(record, call)
+        est = _estimate_record(record, call, finite)
         estimates[name], terms[name] = est.seconds, est.terms
     if call.is_empty:
-        return Plan("gemm", "the output is empty, nothing to compute", estimates, refused, call)
+        return Plan("gemm", "the output is empty, nothing to compute", estimates, refused, call, "gemm")
     best = min(estimates, key=estimates.__getitem__)
     others = sorted((name for name in estimates if name != best), key=estimates.__getitem__)
     reason = f"estimated {fmt(estimates[best])} ({terms[best]})"
@@ -154,7 +178,13 @@ def _plan_cached(call: Call, budget: int) -> Plan:
     if refused:
         reason += "; not applicable: " + "; ".join(f"{name} ({why})" for name, why in refused.items()
                                                   if name != "winograd_f2")
-    return Plan(best, reason, estimates, refused, call)
+    nonfinite = best
+    if finite and (not RECORDS[best].nonfinite_exact or RECORDS[best].composite):
+        nonfinite = _plan_cached(call, budget, False).algorithm
+        if not RECORDS[best].nonfinite_exact:
+            reason += (f"; if the input or the weight holds NaN or inf, {nonfinite} instead ({best} would spread "
+                       f"them beyond the outputs whose window holds them)")
+    return Plan(best, reason, estimates, refused, call, nonfinite)
 
 
 def _shape(fn: str, name: str, value: object, rank: int | None = None) -> tuple[int, ...]:
