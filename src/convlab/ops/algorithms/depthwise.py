@@ -46,6 +46,12 @@ first such call, not with convlab); everything else, and every call when numba
 is absent, takes the NumPy loops. Two records name the choice: ``depthwise``
 (the compiled kernel where it applies, the one ``auto`` considers) and
 ``depthwise_numpy`` (always the NumPy loops, e.g. to compare the two).
+Loading the kernels selects Numba's fork-safe threading layer (``workqueue``
+where TBB is not installed, instead of GNU OpenMP, which hangs a process
+forked after a parallel call) unless the user chose one, and kernel launches
+hold a lock on that layer, which is not thread safe (see
+:mod:`._depthwise_numba`): convlab may be used before and after ``fork()``
+and from several threads.
 """
 
 from __future__ import annotations
@@ -194,20 +200,23 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
                                                      ((0, 0),) + padding)
         out = (1,) + out
     y = np.empty((call.batch, call.c_out) + out, dtype=dtype)  # (N, C_out, OH, OW)
-    threads = _thread_count(numba)
-    if numba.get_num_threads() != threads:
-        numba.set_num_threads(threads)
     kernel = compiled_kernel(call)
-    if kernel == "flat":
-        # Stride 1: long contiguous runs over the padded plane, several taps per pass.
-        kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups)
-    elif kernel == "small_output":
-        # A tiny output under a large kernel (the weight gradient): vectors along the kernel's rows.
-        kernels.small_output(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
-                             dilation[1], call.groups)
-    else:
-        kernels.direct(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0], dilation[1],
-                       input_dilation[0], input_dilation[1], call.groups)
+    # One launch at a time where the threading layer is not thread safe (workqueue, the fork-safe
+    # layer chosen by _depthwise_numba); the thread count is per calling thread in Numba.
+    with kernels.exclusive():
+        threads = _thread_count(numba)
+        if numba.get_num_threads() != threads:
+            numba.set_num_threads(threads)
+        if kernel == "flat":
+            # Stride 1: long contiguous runs over the padded plane, several taps per pass.
+            kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups)
+        elif kernel == "small_output":
+            # A tiny output under a large kernel (the weight gradient): vectors along the kernel's rows.
+            kernels.small_output(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
+                                 dilation[1], call.groups)
+        else:
+            kernels.direct(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
+                           dilation[1], input_dilation[0], input_dilation[1], call.groups)
     return y.reshape(call.out_shape)  # (N, C_out, *O): a 1-d call drops its height-1 row
 
 
