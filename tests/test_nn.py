@@ -123,7 +123,7 @@ def test_load_rejects_bad_arguments():
         model.load_state_dict([("conv.weight", np.ones(3))])
     with pytest.raises(TypeError, match="keys must be str"):
         model.load_state_dict({1: np.ones(3)})
-    with pytest.raises(TypeError, match="strict must be a bool"):
+    with pytest.raises(TypeError, match="`strict` must be a bool"):
         model.load_state_dict({}, strict="yes")
 
 
@@ -214,7 +214,7 @@ def test_train_and_eval_propagate_to_every_descendant():
     assert all(m.training for m in model.modules())
     model.block.train(False)
     assert model.training and not model.block.body[1].training
-    with pytest.raises(TypeError, match="mode must be a bool"):
+    with pytest.raises(TypeError, match="`mode` must be a bool"):
         model.train("no")
 
 
@@ -432,7 +432,7 @@ def test_reused_activation_in_a_residual_gives_the_same_gradients_as_two_instanc
     (lambda: nn.Conv2d(4, 3, 3, groups=2), ValueError, r"Conv2d: out_channels \(=3\) must be divisible by groups"),
     (lambda: nn.Conv2d(4, 4, 3, stride=2, padding="same"), ValueError, r"Conv2d: padding='same'.*stride 1"),
     (lambda: nn.Conv2d(4, 4, 0), ValueError, r"Conv2d: `kernel_size` \(=0\) must be >= 1"),
-    (lambda: nn.Conv1d(4, 4, 3, bias=1), TypeError, r"Conv1d: bias must be a bool, got 1"),
+    (lambda: nn.Conv1d(4, 4, 3, bias=1), TypeError, r"Conv1d: `bias` must be a bool, got 1"),
     (lambda: nn.Conv2d(0, 4, 3), ValueError, r"Conv2d: in_channels \(=0\) must be >= 1"),
     (lambda: nn.Conv3d(2.0, 4, 3), TypeError, r"Conv3d: in_channels must be an integer, got 2.0"),
     (lambda: nn.ConvTranspose2d(2, 2, 3, stride=2, output_padding=2), ValueError,

@@ -48,6 +48,7 @@ __all__ = [
     "TRANSPOSED_PADDING_STRINGS",
     "ConvSpec",
     "PoolSpec",
+    "as_bool",
     "as_int",
     "as_tuple",
     "padding_pairs",
@@ -71,6 +72,21 @@ def as_int(fn: str, name: str, value: object) -> int:
             f"{fn}: `{name}` must be an integer, got {value!r} ({type(value).__name__})"
         )
     return int(value)
+
+
+def as_bool(fn: str, name: str, value: object) -> bool:
+    """Return ``value`` as a Python bool, or raise TypeError naming ``fn``, ``name`` and the value.
+
+    Only ``True``, ``False`` and NumPy's boolean scalar are flags: ``'no'``, ``0``,
+    ``1``, ``None`` or a one-element array are refused, because a truthy string
+    such as ``flip_kernel='no'`` would otherwise switch the flag on.
+    """
+    if isinstance(value, bool):
+        return value
+    kind = type(value)
+    if kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"):  # numpy.bool_ (no numpy import here)
+        return bool(value)
+    raise TypeError(f"{fn}: `{name}` must be a bool, got {value!r} ({kind.__name__}); give True or False")
 
 
 def as_tuple(fn: str, name: str, value: object, ndim: int, *, minimum: int | None = None) -> tuple[int, ...]:
@@ -322,8 +338,7 @@ class ConvSpec:
             raise ValueError(f"{fn}: `groups` (={g}) must be >= 1")
         if not isinstance(padding_mode, str) or padding_mode not in PADDING_MODES:
             raise ValueError(f"{fn}: `padding_mode` (={padding_mode!r}) must be one of {PADDING_MODES}")
-        if not isinstance(transposed, bool):
-            raise TypeError(f"{fn}: `transposed` must be a bool, got {transposed!r}")
+        transposed = as_bool(fn, "transposed", transposed)
         op = as_tuple(fn, "output_padding", output_padding, nd, minimum=0)
         same_output = False
         if transposed:
@@ -424,9 +439,8 @@ class PoolSpec:
                     f"{fn}: `padding` (={(lo, hi)}) must be at most half the kernel size "
                     f"(kernel_size={ki}, so at most {ki // 2}) in spatial dimension {i}"
                 )
-        for flag_name, flag in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{fn}: `{flag_name}` must be a bool, got {flag!r}")
+        ceil_mode = as_bool(fn, "ceil_mode", ceil_mode)
+        count_include_pad = as_bool(fn, "count_include_pad", count_include_pad)
         if divisor_override is not None:
             divisor_override = as_int(fn, "divisor_override", divisor_override)
             if divisor_override == 0:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
+from ..spec import as_bool
 from ._common import ZooModel, check_positive_int, named
 
 __all__ = ["AlexNet"]
@@ -67,6 +68,7 @@ class AlexNet(ZooModel):
     ) -> None:
         args = self.arguments(input_size, num_classes, dtype, rng)
         model, size, num_classes, L = args
+        dropout_first = as_bool(model, "dropout_first", dropout_first)
         hidden = check_positive_int(model, "hidden_features", hidden_features)
         if len(channels) != 5:
             raise ValueError(f"{model}: `channels` must have 5 entries (one per convolution), got {tuple(channels)}")

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
+from ..spec import as_bool
 from ._common import Layers, ZooModel, check_choice, named
 
 __all__ = ["BasicConv2d", "GoogLeNet", "Inception"]
@@ -64,6 +65,8 @@ class Inception(nn.Concat):
     def __init__(self, L: Layers, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int,
                  ch5x5: int, pool_proj: int, *, batch_norm: bool = True, branch3_kernel_size: int = 3,
                  pool_ceil_mode: bool = True) -> None:
+        batch_norm = as_bool("Inception", "batch_norm", batch_norm)
+        pool_ceil_mode = as_bool("Inception", "pool_ceil_mode", pool_ceil_mode)
         super().__init__()
         k = branch3_kernel_size
         self.branch1 = BasicConv2d(L, in_channels, ch1x1, 1, batch_norm=batch_norm)
@@ -115,6 +118,7 @@ class GoogLeNet(ZooModel):
     ) -> None:
         args = self.arguments(input_size, num_classes, dtype, rng)
         model, size, num_classes, L = args
+        batch_norm = as_bool(model, "batch_norm", batch_norm)
         check_choice(model, "branch3_kernel_size", branch3_kernel_size, (3, 5))
         check_choice(model, "pooling", pooling, ("ceil", "padded"))
         hw = args.spatial()

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
+from ..spec import as_bool
 from ._common import ZooModel, check_positive_int, named
 
 __all__ = ["VGG", "VGG_LAYERS"]
@@ -73,6 +74,7 @@ class VGG(ZooModel):
     ) -> None:
         args = self.arguments(input_size, num_classes, dtype, rng)
         model, size, num_classes, L = args
+        batch_norm = as_bool(model, "batch_norm", batch_norm)
         divisor = check_positive_int(model, "channel_divisor", channel_divisor)
         hidden = check_positive_int(model, "hidden_features", hidden_features)
         if isinstance(layers, str):

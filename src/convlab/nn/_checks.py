@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from ..ops._checks import as_array
+from ..spec import as_bool as as_bool  # re-exported: the one flag check, shared with ops and spec
 from .module import Parameter
 
 SPATIAL_NAMES = {1: "L", 2: "H, W", 3: "D, H, W"}
@@ -19,12 +20,6 @@ def as_int(layer: str, name: str, value: object, minimum: int | None = None) -> 
     if minimum is not None and value < minimum:
         raise ValueError(f"{layer}: {name} (={value}) must be >= {minimum}")
     return value
-
-
-def as_bool(layer: str, name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{layer}: {name} must be a bool, got {value!r} ({type(value).__name__})")
-    return bool(value)
 
 
 def as_float(layer: str, name: str, value: object) -> float:

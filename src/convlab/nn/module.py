@@ -45,6 +45,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from ..spec import as_bool
 from .parameter import (
     _STATE,
     Parameter,
@@ -357,8 +358,7 @@ class Module:
         Values are cast to the dtype of the parameter or buffer they fill.
         """
         fn = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(strict, bool):
-            raise TypeError(f"{fn}: strict must be a bool, got {strict!r}")
+        strict = as_bool(fn, "strict", strict)
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"{fn}: expected a mapping of name -> array, got {type(state_dict).__name__}")
         targets = {key: (owner, attr, is_param) for key, owner, attr, is_param in self._state_entries()}
@@ -420,8 +420,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode on this module and every descendant; return self."""
-        if not isinstance(mode, bool):
-            raise TypeError(f"{type(self).__name__}.train: mode must be a bool, got {mode!r}")
+        mode = as_bool(f"{type(self).__name__}.train", "mode", mode)
         for module in self.modules():
             object.__setattr__(module, "training", mode)
         return self
@@ -432,6 +431,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's gradient (to None, or to zeros with ``set_to_none=False``)."""
+        set_to_none = as_bool(f"{type(self).__name__}.zero_grad", "set_to_none", set_to_none)
         for param in self.parameters():
             if set_to_none or param.grad is None:
                 param.grad = None
@@ -440,6 +440,7 @@ class Module:
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameter elements (each shared parameter once); ``trainable_only`` skips frozen ones."""
+        trainable_only = as_bool(f"{type(self).__name__}.num_parameters", "trainable_only", trainable_only)
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ----------------------------------------------------------------------- forward and backward

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..spec import as_bool
+
 __all__ = ["Parameter", "is_grad_enabled", "is_weightless", "no_grad", "skeleton"]
 
 
@@ -165,8 +167,7 @@ class Parameter:
         array = _to_numpy(data)
         if array.dtype.kind not in "fc":
             raise TypeError(f"Parameter: data must have a floating-point dtype, got {array.dtype}")
-        if not isinstance(requires_grad, bool):
-            raise TypeError(f"Parameter: requires_grad must be a bool, got {requires_grad!r}")
+        requires_grad = as_bool("Parameter", "requires_grad", requires_grad)
         if _STATE.skeleton_depth and not isinstance(array, _Weightless):
             array = _weightless(array.shape, array.dtype)  # inside skeleton(): the shape, no memory
         self.data: np.ndarray = array

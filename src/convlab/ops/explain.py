@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..shapes import conv_output_shape, conv_transpose_output_shape, pool_output_shape, resolve_padding
-from ..spec import ConvSpec, PoolSpec
+from ..spec import ConvSpec, PoolSpec, as_bool
 from ._checks import as_array, split_batch
 from .padding import source_index
 
@@ -123,6 +123,7 @@ def explain_conv(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
                  flip_kernel: bool = False) -> OutputExplanation:
     """Explain output ``position`` of :func:`convlab.ops.conv` (spatial index, or ``(n, c, *spatial)``)."""
     fn = "explain_conv"
+    flip_kernel = as_bool(fn, "flip_kernel", flip_kernel)
     x, unbatched = split_batch(fn, "input", as_array(fn, "input", input), np.ndim(weight) - 2)
     w = as_array(fn, "weight", weight)
     nd = w.ndim - 2

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...shapes import conv_output_shape, conv_transpose_output_shape, output_padding_for_size, resolve_padding
-from ...spec import ConvSpec
+from ...spec import ConvSpec, as_bool
 from .._checks import as_array, check_budget
 from ..padding import source_index
 from ._common import primitive_output_size
@@ -135,6 +135,8 @@ def conv_matrix(
            [0., 0., 0., 0.]])
     """
     fn = "conv_matrix"
+    flip_kernel, transposed, sparse = (as_bool(fn, name, value) for name, value in (
+        ("flip_kernel", flip_kernel), ("transposed", transposed), ("sparse", sparse)))
     w = as_array(fn, "weight", weight)
     if w.ndim < 3:
         raise ValueError(f"{fn}: `weight` must have at least 3 dimensions, got shape {w.shape}")

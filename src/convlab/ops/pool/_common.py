@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ...spec import PoolSpec
+from ...spec import PoolSpec, as_bool
 from .._checks import compute_dtype
 
 Pairs = tuple[tuple[int, int], ...]
@@ -33,9 +33,7 @@ def check_real(fn: str, x: np.ndarray) -> None:
         raise TypeError(f"{fn}: `input` has dtype {x.dtype}; a maximum needs real (ordered) values")
 
 
-def check_bool(fn: str, name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{fn}: `{name}` must be a bool, got {value!r}")
+check_bool = as_bool  # the one flag check (convlab.spec.as_bool), under the name the pools call
 
 
 def check_inexact_for_average(fn: str, dtype: np.dtype) -> None:
