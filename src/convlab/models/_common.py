@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import nn
+from ..nn.parameter import OverBudgetError, in_skeleton
 from ..shapes import conv_output_length, pool_output_length
 
 __all__ = [
@@ -184,6 +185,34 @@ class ZooModel(nn.Sequential):
 
     input_size: tuple[int, int, int]
     num_classes: int
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        """Every architecture's constructor first builds a dry run of itself, so nothing large is allocated
+        before a refusal.
+
+        Outside :func:`convlab.nn.skeleton` the model is first built inside
+        ``nn.skeleton(check_budget=True)`` (milliseconds, no memory, no random draw),
+        where every parameter and buffer is checked against the memory budget by the
+        one allocator of :mod:`convlab.nn.parameter`; a model with a parameter over
+        the budget (``resnet18`` with ``num_classes=10**9``) is refused before its first
+        layer takes memory, with the layer, the shape and the bytes named.
+        """
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        build = cls.__init__
+
+        @functools.wraps(build)
+        def __init__(self, *args: object, **config: object) -> None:
+            if type(self) is cls and not in_skeleton():
+                try:
+                    with nn.skeleton(check_budget=True):
+                        cls(*args, **config)  # any other error is the real build's too, with the same message
+                except OverBudgetError as exc:
+                    raise OverBudgetError(f"{cls.__name__}: {exc}") from None
+            build(self, *args, **config)
+
+        cls.__init__ = __init__
 
     @classmethod
     def arguments(cls, input_size: object, num_classes: object, dtype: object, rng: object) -> ZooArguments:

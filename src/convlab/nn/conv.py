@@ -102,9 +102,9 @@ class _ConvNd(Module):
             shape = (in_channels, out_channels // spec.groups) + spec.kernel_size
         else:
             shape = (out_channels, in_channels // spec.groups) + spec.kernel_size
-        self.weight = Parameter.empty(shape, dtype)
+        self.weight = Parameter.empty(shape, dtype, owner=layer, name="weight")  # checked against the budget first
         if bias:
-            self.bias = Parameter.empty((out_channels,), dtype)
+            self.bias = Parameter.empty((out_channels,), dtype, owner=layer, name="bias")
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(rng)

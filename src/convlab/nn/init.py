@@ -85,12 +85,35 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
+_DRAW_BLOCK = 2**20  # elements drawn (as float64) per block: the initialisers' temporary stays at 8 MiB
+
+
+def _draw_into(array: np.ndarray, draw) -> None:
+    """Fill ``array`` with ``draw(size)`` block by block, in C order.
+
+    NumPy's generators draw float64; one draw of the whole shape would hold a
+    float64 copy twice the size of a float32 parameter. Drawing blocks in order
+    gives the same numbers (the generator's stream is consumed element by
+    element) with an 8 MiB temporary.
+    """
+    if array.size <= _DRAW_BLOCK:
+        array[...] = draw(array.shape)
+        return
+    flat = array.reshape(-1) if array.flags.c_contiguous else None
+    for start in range(0, array.size, _DRAW_BLOCK):
+        stop = min(start + _DRAW_BLOCK, array.size)
+        if flat is not None:
+            flat[start:stop] = draw(stop - start)
+        else:
+            array.flat[start:stop] = draw(stop - start)
+
+
 def uniform_(target: Target, a: float = 0.0, b: float = 1.0, *, rng: np.random.Generator | None = None) -> Target:
     """Fill with ``U(a, b)``."""
     array = _array("uniform_", target)
     generator = _generator("uniform_", rng)
     if not is_weightless(array):  # a skeleton's parameter has no values to draw
-        array[...] = generator.uniform(a, b, size=array.shape)
+        _draw_into(array, lambda size: generator.uniform(a, b, size=size))
     return target
 
 
@@ -100,7 +123,7 @@ def normal_(target: Target, mean: float = 0.0, std: float = 1.0, *,
     array = _array("normal_", target)
     generator = _generator("normal_", rng)
     if not is_weightless(array):
-        array[...] = generator.normal(mean, std, size=array.shape)
+        _draw_into(array, lambda size: generator.normal(mean, std, size=size))
     return target
 
 

@@ -40,9 +40,10 @@ class Linear(Module):
         self.out_features = as_int(layer, "out_features", out_features, minimum=1)
         bias = as_bool(layer, "bias", bias)
         dtype = _float_dtype(layer, dtype)
-        self.weight = Parameter.empty((self.out_features, self.in_features), dtype)  # no memory inside skeleton()
+        # checked against the memory budget first; no memory inside skeleton()
+        self.weight = Parameter.empty((self.out_features, self.in_features), dtype, owner=layer, name="weight")
         if bias:
-            self.bias = Parameter.empty((self.out_features,), dtype)
+            self.bias = Parameter.empty((self.out_features,), dtype, owner=layer, name="bias")
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(rng)

@@ -9,6 +9,7 @@ import numpy as np
 from ..ops.pool import avg_pool, avg_pool_vjp
 from ._checks import as_bool, as_float, as_int, check_channels, check_dtype, check_grad, float_input
 from .module import Module, Parameter, _float_dtype, is_weightless
+from .parameter import empty_array
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LocalResponseNorm"]
 
@@ -45,20 +46,25 @@ class _BatchNorm(Module):
         self.affine = as_bool(layer, "affine", affine)
         self.track_running_stats = as_bool(layer, "track_running_stats", track_running_stats)
         dtype = _float_dtype(layer, dtype)
+        # created through nn.parameter's one allocator: checked against the memory budget first, no memory
+        # inside skeleton(); then filled (ones and zeros, as torch) by reset_parameters()
+        channels = (self.num_features,)
         if self.affine:
-            self.weight = Parameter(np.ones(self.num_features, dtype=dtype))
-            self.bias = Parameter(np.zeros(self.num_features, dtype=dtype))
+            self.weight = Parameter.empty(channels, dtype, owner=layer, name="weight")
+            self.bias = Parameter.empty(channels, dtype, owner=layer, name="bias")
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if self.track_running_stats:
-            self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dtype))
-            self.register_buffer("running_var", np.ones(self.num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+            self.register_buffer("running_mean", empty_array(channels, dtype, owner=layer, name="running_mean"))
+            self.register_buffer("running_var", empty_array(channels, dtype, owner=layer, name="running_var"))
+            self.register_buffer("num_batches_tracked",
+                                 empty_array((), np.int64, owner=layer, name="num_batches_tracked"))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
+        _BatchNorm.reset_parameters(self)  # not an override: a subclass may not be set up yet
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:

@@ -10,11 +10,16 @@ initialisers draw nothing (like torch's ``meta`` device); see
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
+from ..ops._checks import get_memory_budget
 from ..spec import as_bool
 
-__all__ = ["Parameter", "is_grad_enabled", "is_weightless", "no_grad", "skeleton"]
+__all__ = ["OverBudgetError", "Parameter", "empty_array", "in_skeleton", "is_grad_enabled", "is_weightless",
+           "no_grad", "skeleton"]
 
 
 # --------------------------------------------------------------------------- gradient mode and forward passes
@@ -27,6 +32,7 @@ class _PassState:
     depth: int = 0
     pass_id: int = 0
     skeleton_depth: int = 0  # > 0 inside skeleton(): parameters and buffers get no memory
+    skeleton_budget: tuple[bool, ...] = ()  # per open skeleton(), innermost last: whether sizes are still checked
     weightless_made: bool = False  # whether any weightless array exists (the forward check is skipped until then)
 
 
@@ -78,6 +84,12 @@ class skeleton:
     calling it raises a ValueError (it has no weights), until
     :meth:`Module.load_state_dict` gives every parameter real values.
 
+    Nothing is allocated, so no size is refused: a model of any size has a
+    skeleton. ``skeleton(check_budget=True)`` still refuses, as a real build
+    would, every parameter or buffer larger than the memory budget: a dry run
+    that says whether the real build fits, before it allocates anything (the zoo
+    builds one before every model).
+
     Examples
     --------
     >>> import numpy as np
@@ -94,12 +106,24 @@ class skeleton:
     ValueError: Linear: this layer was built without weights (inside convlab.nn.skeleton()): its parameter ...
     """
 
+    def __init__(self, *, check_budget: bool = False) -> None:
+        if not isinstance(check_budget, bool):
+            raise TypeError(f"skeleton: `check_budget` must be a bool, got {check_budget!r}")
+        self.check_budget = check_budget
+
     def __enter__(self) -> skeleton:
         _STATE.skeleton_depth += 1
+        _STATE.skeleton_budget += (self.check_budget,)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         _STATE.skeleton_depth -= 1
+        _STATE.skeleton_budget = _STATE.skeleton_budget[:-1]
+
+
+def in_skeleton() -> bool:
+    """Whether a :class:`skeleton` is open (parameters and buffers created now take no memory)."""
+    return _STATE.skeleton_depth > 0
 
 
 class _Weightless(np.ndarray):
@@ -140,6 +164,53 @@ def _to_numpy(value: object) -> np.ndarray:
     return np.asarray(value)
 
 
+class OverBudgetError(ValueError):
+    """A parameter or buffer larger than the memory budget (a ValueError: what callers catch)."""
+
+
+def empty_array(shape: Sequence[int], dtype: type | np.dtype | str = np.float32, *, owner: str = "empty_array",
+                name: str = "array", kind: str = "buffer") -> np.ndarray:
+    """The storage of a parameter or buffer: ``np.empty(shape, dtype)``, checked first; weightless inside a skeleton.
+
+    The one place where layers allocate what they hold (:meth:`Parameter.empty`
+    calls it; layers create their buffers with it before
+    :meth:`Module.register_buffer`). Inside :class:`skeleton` nothing is
+    allocated, so nothing is refused (unless ``skeleton(check_budget=True)``):
+    the result is a zero-stride array of any size. Otherwise the size is checked against the memory budget of the ops
+    (:func:`convlab.ops.get_memory_budget`, the largest single buffer) before
+    anything is allocated, and a ValueError names ``owner``, the ``kind``
+    (parameter or buffer) ``name``, its shape and the bytes it would need.
+
+    >>> empty_array((2, 3), np.float64, owner="Example", name="table").shape
+    (2, 3)
+    >>> with skeleton():
+    ...     empty_array((10**9, 10**9)).strides
+    (0, 0)
+    """
+    try:
+        dims = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{owner}: the shape of the {kind} `{name}` must be a sequence of ints, "
+                        f"got {shape!r}") from None
+    if any(d < 0 for d in dims):
+        raise ValueError(f"{owner}: the shape of the {kind} `{name}` (={dims}) must not have negative sizes")
+    dtype = np.dtype(dtype)
+    if _STATE.skeleton_depth and not _STATE.skeleton_budget[-1]:
+        return _weightless(dims, dtype)  # no memory: no budget to respect
+    nbytes = math.prod(dims) * dtype.itemsize
+    budget = get_memory_budget()
+    if nbytes > budget:
+        raise OverBudgetError(
+            f"{owner}: the {kind} `{name}` of shape {dims} and dtype {dtype} would need {nbytes:,} bytes "
+            f"({nbytes / 2**30:.3g} GiB), more than the memory budget of {budget:,} bytes "
+            f"(convlab.ops.set_memory_budget changes it); check the layer's sizes, or build the model inside "
+            f"convlab.nn.skeleton() for its shapes and counts without memory"
+        )
+    if _STATE.skeleton_depth:
+        return _weightless(dims, dtype)  # skeleton(check_budget=True): checked, then no memory
+    return np.empty(dims, dtype=dtype)
+
+
 class Parameter:
     """A trainable array: ``data``, its accumulated ``grad`` (None until a backward) and ``requires_grad``.
 
@@ -175,19 +246,24 @@ class Parameter:
         self.requires_grad: bool = requires_grad
 
     @classmethod
-    def empty(cls, shape: tuple[int, ...], dtype: type | np.dtype | str = np.float32,
-              requires_grad: bool = True) -> Parameter:
+    def empty(cls, shape: Sequence[int], dtype: type | np.dtype | str = np.float32,
+              requires_grad: bool = True, *, owner: str = "Parameter.empty", name: str = "parameter") -> Parameter:
         """A parameter of ``shape`` with uninitialised values (``np.empty``), or no memory inside :class:`skeleton`.
 
-        For layers, which fill it with an initialiser right after.
+        For layers, which fill it with an initialiser right after. ``owner``
+        (the layer's class name) and ``name`` (the attribute) name the parameter
+        in the error raised when it would exceed the memory budget (see
+        :func:`empty_array`).
 
         >>> Parameter.empty((64, 3, 7, 7))
         Parameter(shape=(64, 3, 7, 7), dtype=float32)
+        >>> Parameter.empty((10**6, 10**6), owner="Linear", name="weight")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        convlab.nn.parameter.OverBudgetError: Linear: the parameter `weight` of shape (1000000, 1000000) and ...
         """
-        dtype = np.dtype(dtype)
-        if _STATE.skeleton_depth:
-            return cls(_weightless(tuple(shape), dtype), requires_grad)
-        return cls(np.empty(shape, dtype=dtype), requires_grad)
+        requires_grad = as_bool(owner, "requires_grad", requires_grad)  # before anything is allocated
+        return cls(empty_array(shape, dtype, owner=owner, name=name, kind="parameter"), requires_grad)
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ALGORITHM", "conv_general", "conv_matrix"]
 
+_ENTRY_BYTES = 24  # per entry of C before the zeros are dropped: its row, column (int64) and value
+
 
 def _entries(
     weight: np.ndarray,
@@ -73,7 +75,7 @@ def _entries(
     valid = np.broadcast_to(valid, full).reshape(math.prod(output_size), math.prod(kernel))  # (P, K)
     flat = np.broadcast_to(flat, full).reshape(valid.shape)  # (P, K) flat input position
     positions, taps = valid.shape
-    check_budget(fn, "convolution matrix entries", (c_out, cg, positions, taps), 24)
+    check_budget(fn, "convolution matrix entries", (c_out, cg, positions, taps), _ENTRY_BYTES)
     in_plane = math.prod(input_size)
     o = np.arange(c_out)[:, None, None, None]
     c = (o // og) * cg + np.arange(cg)[None, :, None, None]  # global input channel of (o, c)
@@ -152,6 +154,9 @@ def conv_matrix(
         if output_size is not None:
             spec = spec.with_output_padding(output_padding_for_size(spec, input_size, output_size))
         out_size = tuple(int(o) for o in conv_transpose_output_shape(spec, input_size))
+        if not sparse:  # C^T of the convolution from out_size: (C_out_T * prod(O), C_in_T * prod(I))
+            check_budget(fn, "dense matrix", (w.shape[1] * spec.groups * math.prod(out_size),
+                                              w.shape[0] * math.prod(input_size)), w.dtype.itemsize)
         # The transposed convolution is the adjoint of the convolution (with the same padding
         # mode) from its output space to its input space; with output_padding >= stride that
         # convolution's output is longer than input_size by a few rows, which are cut.
@@ -171,12 +176,18 @@ def conv_matrix(
         raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the output channels (weight.shape[0]={c_out})")
     pads = resolve_padding(spec, input_size)
     out_size = tuple(int(o) for o in conv_output_shape(spec, input_size))
+    shape = (c_out * math.prod(out_size), c_in * math.prod(input_size))
+    # Every size is checked before anything is built: the dense result, the entries (rows, columns and
+    # values of every output position and tap) and the per-dimension index maps.
+    if not sparse:
+        check_budget(fn, "dense matrix", shape, w.dtype.itemsize)
+    check_budget(fn, "convolution matrix entries", (c_out, w.shape[1], math.prod(out_size), math.prod(w.shape[2:])),
+                 _ENTRY_BYTES)
+    for i, (s, (lo, hi)) in enumerate(zip(input_size, pads, strict=True)):
+        check_budget(fn, f"index map of spatial dimension {i}", (max(s + lo + hi, 0),), 8)
     mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
     maps = [source_index(fn, mode, s, lo, hi, i) for i, (s, (lo, hi)) in enumerate(zip(input_size, pads, strict=True))]
     rows, cols, vals = _entries(w, input_size, out_size, spec.stride, spec.dilation, spec.groups, maps, fn)
-    shape = (c_out * math.prod(out_size), c_in * math.prod(input_size))
-    if not sparse:
-        check_budget(fn, "dense matrix", shape, w.dtype.itemsize)
     import scipy.sparse  # imported on first use (a tenth of a second)
 
     matrix = scipy.sparse.csr_array((vals, (rows, cols)), shape=shape)  # duplicates (modes) are summed
