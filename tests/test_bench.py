@@ -430,3 +430,126 @@ def test_the_analysis_table_fits_the_width():
     (entry,) = section["models"]
     row = next(line for line in lines if line.startswith("lenet "))
     assert f"{entry['seconds']:.3f}" in row and f"{entry['peak_memory_bytes'] / 1e6:.1f}" in row
+
+
+# --------------------------------------------------------------------------- checks before the work starts
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """main() with every kind of work replaced by a recorder: the runner, the re-run in a child, the analysis."""
+    import convlab.bench.analysis
+    import convlab.bench.cli
+
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "run", lambda *a, **k: calls.append("run"))
+    monkeypatch.setattr(convlab.bench.cli.subprocess, "call", lambda *a, **k: calls.append(("child", k["env"])) or 0)
+    monkeypatch.setattr(convlab.bench.analysis, "run_analysis", lambda *a, **k: calls.append("analysis"))
+    return calls
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--layers", ""], r"--layers \(=''\) names no layer: .*convlab bench --list shows them"),
+    (["--layers", ",,"], r"--layers \(=',,'\) names no layer: .*convlab bench --list shows them"),
+    (["--layers", "nope"], r"--layers: unknown layer\(s\) \['nope'\] \(convlab bench --list shows them\)"),
+    (["--blas-core", "bogus"], r"--blas-core \(='bogus'\) must be an OpenBLAS core name .*Haswell, .*SkylakeX"),
+    (["--batch", str(10**12)], r"--batch \(=1000000000000\): layer .* more than the memory budget of "
+                               r"8,589,934,592 bytes .*; use --batch \d+ or less"),
+    (["--json", "{tmp}"], r"--json \(='{tmp}'\) is a directory; name a file"),
+    (["--json", "{tmp}/missing/out.json"], r"--json \(='{tmp}/missing/out.json'\): the folder '{tmp}/missing' "
+                                           r"does not exist"),
+    (["--json", "{tmp}/missing/"], r"--json \(='{tmp}/missing/'\) ends with a path separator"),
+])
+def test_bad_options_fail_before_any_layer_runs(argv, message, no_work, tmp_path, capsys):
+    import re
+
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--quick", *argv])
+    assert exit_info.value.code == 2
+    assert re.search(message.replace("{tmp}", re.escape(str(tmp_path))), capsys.readouterr().err)
+    assert no_work == []
+
+
+def test_a_batch_beyond_the_available_memory_is_refused_with_the_numbers(no_work, monkeypatch, capsys):
+    monkeypatch.setattr(measure, "available_memory", lambda: 10**9)
+    with pytest.raises(SystemExit):
+        bench.main(["--layers", "resnet18.conv1", "--batch", "100"])
+    err = capsys.readouterr().err
+    # input 100x3x224x224, output 100x64x112x112, weight 64x3x7x7, float32, times 4, against 1 GB
+    need = 4 * 4 * (100 * 3 * 224 * 224 + 100 * 64 * 112 * 112 + 64 * 3 * 7 * 7)
+    assert f"about {need:,} bytes" in err and "1,000,000,000 bytes of memory available" in err
+    fits = (10**9 // 4 - 4 * 64 * 3 * 7 * 7) // (4 * (3 * 224 * 224 + 64 * 112 * 112))
+    assert f"use --batch {fits} or less" in err
+    assert no_work == []
+    bench.main(["--layers", "resnet18.conv1", "--batch", str(fits)])  # fits: the run starts (in a child here)
+    assert [call[0] for call in no_work] == ["child"]
+
+
+def test_the_blas_core_is_case_insensitive_and_spelled_as_openblas_does(no_work):
+    assert bench.main(["--quick", "--blas-core", "skylakex"]) == 0
+    ((kind, env),) = no_work
+    assert kind == "child" and env["OPENBLAS_CORETYPE"] == "SkylakeX"
+
+
+def test_the_json_is_written_atomically_and_replaces_the_named_file(monkeypatch, tmp_path, capsys):
+    import convlab.bench.cli as cli
+
+    path = tmp_path / "bench.json"
+    path.write_text("the previous results\n")
+    argv = ["--analysis", "--models", "lenet", "--repeat", "1", "--plain", "--json", str(path)]
+
+    def broken_dump(report, f, **kwargs):
+        f.write('{"half": ')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli.json, "dump", broken_dump)
+    assert bench.main(argv) == 1
+    assert "could not write --json" in capsys.readouterr().err
+    assert path.read_text() == "the previous results\n"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]  # no temporary file left
+    monkeypatch.undo()
+    path.chmod(0o640)
+    assert bench.main(argv) == 0
+    report = json.loads(path.read_text())
+    assert [entry["model"] for entry in report["analysis"]["models"]] == ["lenet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json"]
+    assert path.stat().st_mode & 0o777 == 0o640  # the replaced file keeps its permissions
+
+
+def _verdict_report(whole, per_layer, load=(0.0, 0.0, 0.0), cores=2):
+    return {"other_processes_cpu_share": whole, "load_average": {"before": list(load)},
+            "machine": {"cores": cores},
+            "layers": [{"name": f"layer{i}", "other_processes_cpu_share": share} for i, share in enumerate(per_layer)]}
+
+
+def test_one_verdict_on_the_machine_s_load():
+    from convlab.bench.cli import machine_verdict
+
+    # a high load average before the run (this command's own start counts in it) does not contradict 0%
+    busy, line = machine_verdict(_verdict_report(0.0, [0.0, 0.02], load=(3.5, 2.0, 1.0)))
+    assert not busy and line == ("other processes used 0% of the machine's CPU time during the run (at most 2% "
+                                 "during one layer): the machine was quiet (at most 10%)")
+    busy, line = machine_verdict(_verdict_report(0.05, [0.01, 0.3]))
+    assert busy and "during layer1 (30%)" in line and line.endswith("rerun on an idle machine")
+    busy, line = machine_verdict(_verdict_report(0.4, [0.05]))
+    assert busy and line.startswith("other processes used 40% ")
+    # without /proc/stat the load average decides
+    assert machine_verdict(_verdict_report(None, [None], load=(3.5, 2.0, 1.0)))[0]
+    assert not machine_verdict(_verdict_report(None, [None], load=(0.5, 0.2, 0.1)))[0]
+
+
+def test_a_busy_machine_is_one_warning_and_a_quiet_one_no_warning(capsys):
+    from convlab.bench.cli import _warn_layers
+
+    quiet = _verdict_report(0.0, [0.0], load=(3.5, 2.0, 1.0))
+    for report in (quiet,):
+        for entry in report["layers"]:
+            entry.update(failures={}, max_relative_error={})
+    _warn_layers(quiet)
+    assert capsys.readouterr().err == ""
+    busy = _verdict_report(0.5, [0.5])
+    busy["layers"][0].update(failures={}, max_relative_error={})
+    _warn_layers(busy)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("convlab bench: warning: other processes used 50% ")

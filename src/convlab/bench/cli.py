@@ -45,13 +45,29 @@ from .suites import BY_NAME, DEFAULT_SUITE, LAYERS, SUITE_ALIASES, SUITES, Layer
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["DESCRIPTION", "add_arguments", "main"]
+__all__ = ["DESCRIPTION", "OPENBLAS_CORES", "add_arguments", "machine_verdict", "main"]
 
 DESCRIPTION = "The project's benchmark: convlab against PyTorch and SciPy on real layer shapes."
 
 _CHILD_MARK = "CONVLAB_BENCH_CHILD"
-_BUSY_LOAD_PER_CORE = 0.6  # a 1-minute load average above this (per core) before the run: warn
-_BUSY_SHARE = 0.1  # other processes using over 10% of the CPU time during a layer: warn
+_BUSY_SHARE = 0.1  # other processes using over 10% of the CPU time during the run or a layer: busy
+_BUSY_LOAD_PER_CORE = 0.6  # only where that share cannot be measured: a 1-minute load average above this per core
+_MEMORY_FACTOR = 4  # the run holds about this many times a layer's input, output and weight (see _check_batch)
+
+#: The core names OpenBLAS's ``OPENBLAS_CORETYPE`` accepts (compared case-insensitively), from the ``corename``
+#: tables of OpenBLAS's driver/others/dynamic.c (x86-64) and dynamic_arm64.c (AArch64). A name it does not know
+#: is ignored silently (OpenBLAS picks its kernels for the CPU), so the run would not be what was asked for.
+OPENBLAS_CORES = {
+    "x86_64": ("Katmai", "Coppermine", "Northwood", "Prescott", "Banias", "Atom", "Core2", "Penryn", "Dunnington",
+               "Nehalem", "Athlon", "Opteron", "Opteron_SSE3", "Barcelona", "Nano", "Sandybridge", "Bobcat",
+               "Bulldozer", "Piledriver", "Haswell", "Steamroller", "Excavator", "Zen", "SkylakeX", "Cooperlake",
+               "SapphireRapids"),
+    "aarch64": ("armv8", "cortexa53", "cortexa55", "cortexa57", "cortexa72", "cortexa73", "cortexa510",
+                "cortexa710", "cortexx1", "cortexx2", "neoversen1", "neoversen2", "neoversev1", "thunderx",
+                "thunderx2t99", "thunderx3t110", "tsv110", "emag8180", "falkor", "vortex", "a64fx", "armv8sve",
+                "ft2000"),
+}
+_MACHINE_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
 
 
 def _suite_name(text: str) -> str:
@@ -93,14 +109,139 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _select(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, tuple[Layer, ...]]:
-    if args.layers:
+    if args.layers is not None:
         wanted = [n.strip() for n in args.layers.split(",") if n.strip()]
+        if not wanted:
+            parser.error(f"--layers (={args.layers!r}) names no layer: give a comma list of layer names "
+                         f"(convlab bench --list shows them), or leave --layers out to run --suite")
         unknown = [n for n in wanted if n not in BY_NAME]
         if unknown:
-            parser.error(f"--layers: unknown layer(s) {unknown}; known: {list(BY_NAME)}")
+            parser.error(f"--layers: unknown layer(s) {unknown} (convlab bench --list shows them); "
+                         f"known: {list(BY_NAME)}")
         return "custom", tuple(BY_NAME[n] for n in wanted)
     suite = args.suite or ("quick" if args.quick else DEFAULT_SUITE)
     return suite, tuple(BY_NAME[n] for n in SUITES[suite])
+
+
+def _blas_core(parser: argparse.ArgumentParser, text: str | None) -> str | None:
+    """``--blas-core`` as OpenBLAS spells it (case-insensitive), or a usage error listing the names."""
+    if text is None:
+        return None
+    import platform
+
+    arch = platform.machine().lower()
+    arch = _MACHINE_ALIASES.get(arch, arch)
+    names = OPENBLAS_CORES.get(arch) or tuple(n for cores in OPENBLAS_CORES.values() for n in cores)
+    by_lower = {name.lower(): name for name in names}
+    if text.lower() not in by_lower:
+        parser.error(f"--blas-core (={text!r}) must be an OpenBLAS core name (what OPENBLAS_CORETYPE accepts, "
+                     f"case-insensitive) for this machine ({arch}): {', '.join(names)}")
+    return by_lower[text.lower()]
+
+
+def _check_json_path(parser: argparse.ArgumentParser, path: str | None) -> None:
+    """Refuse, before any work, a ``--json`` path the results could not be written to."""
+    if path is None:
+        return
+    import tempfile
+
+    if not path.strip():
+        parser.error(f"--json (={path!r}) must name a file")
+    if os.path.isdir(path) or path.endswith(("/", os.sep)):
+        what = "is a directory" if os.path.isdir(path) else "ends with a path separator (a folder)"
+        parser.error(f"--json (={path!r}) {what}; name a file, e.g. {os.path.join(path, 'bench.json')}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        parser.error(f"--json (={path!r}): the folder {folder!r} does not exist; create it first")
+    if not os.path.isdir(folder):
+        parser.error(f"--json (={path!r}): {folder!r} is not a folder")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        parser.error(f"--json (={path!r}): the file exists and is not writable")
+    try:  # the way the results will be written: a temporary file in the same folder, then os.replace
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        parser.error(f"--json (={path!r}): cannot write in the folder {folder!r} ({exc.strerror or exc})")
+
+
+def _write_json(path: str, report: dict) -> None:
+    """Write ``report`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
+
+    An existing file is replaced (it is the output asked for) and keeps its permissions; an
+    interrupted or failed write leaves it as it was and no temporary file behind.
+    """
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask  # what open(path, "w") would have given
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _largest_batch(layers: Sequence[Layer], budget: int, available: int | None) -> int:
+    """The largest batch whose every layer fits (a lower bound: the per-sample sizes, layer caps ignored)."""
+    from .measure import layer_bytes
+
+    fits = []
+    for layer in layers:
+        one = layer_bytes(layer, 1)
+        fits.append(budget // max(one["input"], one["output"], 1))
+        if available is not None:
+            fits.append((available // _MEMORY_FACTOR - one["weight"]) // max(one["input"] + one["output"], 1))
+    return max(min(fits), 0)
+
+
+def _check_batch(parser: argparse.ArgumentParser, layers: Sequence[Layer], batch: int) -> None:
+    """Refuse, before any layer runs, a ``--batch`` whose largest layer would not fit in memory.
+
+    Per layer the run holds its input, output and weight, torch's channels-last copies of them, and
+    the result of each call: about ``_MEMORY_FACTOR`` times their sum, which must fit in the memory
+    available. The input and the output must also each fit the engine's memory budget (the largest
+    single buffer an op may allocate), which would refuse them anyway, after the work before them.
+    """
+    from ..ops._checks import get_memory_budget
+    from .measure import available_memory, layer_bytes
+
+    if not layers:
+        return
+    sizes = {layer.name: layer_bytes(layer, batch) for layer in layers}
+    budget = get_memory_budget()
+    available = available_memory()
+    name, parts = max(sizes.items(), key=lambda item: max(item[1]["input"], item[1]["output"]))
+    if max(parts["input"], parts["output"]) > budget:
+        problem = (f"layer {name} would have an input of {parts['input']:,} bytes and an output of "
+                   f"{parts['output']:,} bytes, more than the memory budget of {budget:,} bytes (the largest "
+                   f"single buffer convlab allocates)")
+    else:
+        if available is None:
+            return
+        name, parts = max(sizes.items(), key=lambda item: sum(item[1].values()))
+        need = _MEMORY_FACTOR * sum(parts.values())
+        if need <= available:
+            return
+        problem = (f"layer {name} would hold an input of {parts['input']:,} bytes, an output of "
+                   f"{parts['output']:,} and a weight of {parts['weight']:,}, about {need:,} bytes with the copies "
+                   f"the run makes ({_MEMORY_FACTOR}x), more than the {available:,} bytes of memory available "
+                   f"(MemAvailable)")
+    fits = _largest_batch(layers, budget, available)
+    hint = f"use --batch {fits} or less" if fits >= 1 else "free some memory"
+    parser.error(f"--batch (={batch}): {problem}; {hint}")
 
 
 def _select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
@@ -224,20 +365,52 @@ def _print_layers(console: Console | None, report: dict, header: list[str]) -> N
     met = sum(t["met"] for t in report["targets"])
     _print(console)
     _print(console, f"{met} of {len(report['targets'])} target checks met; took {report['seconds']} s")
-    share = report["other_processes_cpu_share"]
-    if share is not None:
-        _print(console, f"other processes used {100 * share:.0f}% of the machine's CPU time during the run")
+    busy, line = machine_verdict(report)
+    if not busy:
+        _print(console, line)
+
+
+def machine_verdict(report: dict) -> tuple[bool, str]:
+    """Whether other work disturbed the run, and the one line that says so (with the numbers).
+
+    The rule: the machine was busy when other processes used over 10% of its CPU time during the
+    whole run or during any layer (``OtherCpu``: ``/proc/stat`` minus this process's time, measured
+    while the layers ran). The load average before the run is shown in the header but decides only
+    where that share cannot be measured: it is a decaying 1-minute average that counts this very
+    command's start (the interpreter, the imports) and work that ended before the first layer.
+    """
+    share = report.get("other_processes_cpu_share")
+    layers = [(entry["name"], entry["other_processes_cpu_share"]) for entry in report["layers"]
+              if entry.get("other_processes_cpu_share") is not None]
+    limit = f"{100 * _BUSY_SHARE:.0f}%"
+    if share is not None or layers:
+        disturbed = [f"{name} ({100 * value:.0f}%)" for name, value in layers if value > _BUSY_SHARE]
+        busy = (share is not None and share > _BUSY_SHARE) or bool(disturbed)
+        whole = "an unknown share" if share is None else f"{100 * share:.0f}%"
+        worst = f" (at most {100 * max(value for _, value in layers):.0f}% during one layer)" if layers else ""
+        line = f"other processes used {whole} of the machine's CPU time during the run{worst}"
+        if busy:
+            return True, (f"{line}: the machine was busy (over {limit}"
+                          f"{' during ' + ', '.join(disturbed) if disturbed else ''}); the timings are "
+                          f"unreliable, rerun on an idle machine")
+        return False, f"{line}: the machine was quiet (at most {limit})"
+    load = (report.get("load_average") or {}).get("before")
+    cores = (report.get("machine") or {}).get("cores") or os.cpu_count() or 1
+    if not load:
+        return False, "the machine's load could not be measured (no /proc/stat, no load average)"
+    busy = load[0] > _BUSY_LOAD_PER_CORE * cores
+    line = (f"other processes' CPU time could not be measured (no /proc/stat); the load average before the run "
+            f"was {load[0]} on {cores} cores")
+    if busy:
+        return True, (f"{line}: the machine was busy (over {_BUSY_LOAD_PER_CORE} per core); the timings are "
+                      f"unreliable, rerun on an idle machine")
+    return False, f"{line}: the machine was quiet (at most {_BUSY_LOAD_PER_CORE} per core)"
 
 
 def _warn_layers(report: dict) -> None:
-    load = report["load_average"]
-    disturbed = [f"{entry['name']} ({100 * entry['other_processes_cpu_share']:.0f}%)"
-                 for entry in report["layers"] if (entry["other_processes_cpu_share"] or 0) > _BUSY_SHARE]
-    if (load["before"] and load["before"][0] > _BUSY_LOAD_PER_CORE * (os.cpu_count() or 1)) or disturbed:
-        print(f"convlab bench: warning: the machine was busy (load average {load['before']} before the run; "
-              f"other processes used over {100 * _BUSY_SHARE:.0f}% of the CPU time during "
-              f"{', '.join(disturbed) or 'no layer'}); the timings are unreliable, rerun on an idle machine",
-              file=sys.stderr)
+    busy, line = machine_verdict(report)
+    if busy:
+        print(f"convlab bench: warning: {line}", file=sys.stderr)
     for entry in report["layers"]:
         for pass_, failed in entry["failures"].items():
             for impl, message in failed.items():
@@ -285,8 +458,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeat = args.repeat if args.repeat is not None else (1 if args.quick else 5)
     if repeat < 1 or batch < 1:
         parser.error(f"--repeat (={repeat}) and --batch (={batch}) must be >= 1")
-    if args.blas_core is not None and not args.blas_core.isalnum():
-        parser.error(f"--blas-core (={args.blas_core!r}) must be an OpenBLAS core name such as SkylakeX or Haswell")
+    args.blas_core = _blas_core(parser, args.blas_core)
+    # Everything that can be checked is checked before the work starts (and before the re-run below).
+    _check_json_path(parser, args.json)
+    if run_layers:
+        _check_batch(parser, layers, batch)
     if run_layers and not _environment_ready(args.threads, args.blas_core):
         if os.environ.get(_CHILD_MARK):
             print("convlab bench: warning: could not set the OpenBLAS environment; torch timings may be unfair",
@@ -315,6 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _progress([layer.name for layer in layers], args.plain) as progress:
             report = run(layers, batch, repeat, args.threads, progress)
         report["suite"] = suite
+        report["machine_busy"] = machine_verdict(report)[0]  # the verdict the last line prints
         _print_layers(console, report, _header_lines(report, suite, layers, args.threads, args.quick))
         _warn_layers(report)
     else:
@@ -331,8 +508,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"{report['date']}, {cpu['cpu']} ({cpu['cores']} cores), "
                             f"load average {report['load_average']['before']}")
         _print_analysis(console, report["analysis"])
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+    if args.json is not None:
+        try:
+            _write_json(args.json, report)
+        except OSError as exc:
+            print(f"convlab bench: error: could not write --json {args.json!r}: {exc}; the results printed "
+                  f"above are complete", file=sys.stderr)
+            return 1
     return 0

@@ -38,8 +38,10 @@ __all__ = [
     "OtherCpu",
     "PeakMemory",
     "algorithms_ran",
+    "available_memory",
     "conv_flops",
     "kernels",
+    "layer_bytes",
     "load_average",
     "machine",
     "pass_flops",
@@ -63,6 +65,39 @@ def conv_flops(layer: Layer, batch: int, out_size: Sequence[int]) -> int:
     else:
         cost = conv_cost(layer.in_channels, layer.out_channels, kernel, tuple(out_size), layer.groups)
     return batch * cost.flops
+
+
+def layer_bytes(layer: Layer, batch: int) -> dict[str, int]:
+    """Bytes of a layer's float32 input, output and weight for a batch (what the run holds for it).
+
+    The batch is the layer's own when it has one (at most ``batch``); sizes come
+    from :mod:`convlab.shapes` (the standard library only, nothing is allocated).
+    """
+    from ..shapes import conv_output_shape, conv_transpose_output_shape
+    from ..spec import ConvSpec
+
+    batch = batch if layer.batch is None else min(layer.batch, batch)
+    spec = ConvSpec(layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.groups,
+                    transposed=layer.transposed, ndim=layer.ndim, name=layer.name)
+    rule = conv_transpose_output_shape if layer.transposed else conv_output_shape
+    out_size = tuple(int(o) for o in rule(spec, layer.size))
+    kernel = layer.kernel_size ** layer.ndim
+    weight = layer.out_channels * layer.in_channels // layer.groups * kernel
+    return {"input": 4 * batch * layer.in_channels * math.prod(layer.size),
+            "output": 4 * batch * layer.out_channels * math.prod(out_size),
+            "weight": 4 * weight}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new workload (``MemAvailable`` of ``/proc/meminfo``); None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def pass_flops(forward_flops: int, pass_: str) -> int:
