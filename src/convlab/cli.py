@@ -268,7 +268,10 @@ def _conv_parser(subparsers) -> None:
 # The spec's and the engine's parameter names -> the options they come from (to echo a value as given).
 _OPTION_OF = {"stride": "--stride", "padding": "--padding", "dilation": "--dilation", "groups": "--groups",
               "output_padding": "--output-padding", "padding_mode": "--padding-mode", "position": "--explain",
-              "explain": "--explain", "bias": "--bias"}
+              "explain": "--explain", "bias": "--bias", "input": "--input", "kernel": "--kernel",
+              "weight": "--kernel"}
+_DEFAULTS = {"--stride": "1", "--padding": "0", "--dilation": "1", "--groups": "1", "--output-padding": "0",
+             "--padding-mode": "zeros"}
 
 
 def _run_conv(args: argparse.Namespace) -> int:
@@ -288,16 +291,20 @@ def _run_conv(args: argparse.Namespace) -> int:
     input_dims, kernel_dims = len(_shape(input)) - 1, len(_shape(kernel)) - 2
     if input_dims != kernel_dims:
         raise UsageError(
-            f"`--kernel` has {kernel_dims} spatial dimension{'s' * (kernel_dims != 1)} but `--input` has {input_dims}; "
-            "end a one-row 2-D array with ';' (\"1 -1;\") to make it 2-D"
+            f"`--kernel` (={args.kernel!r}) has {kernel_dims} spatial dimension{'s' * (kernel_dims != 1)} but "
+            f"`--input` (={args.input!r}) has {input_dims}; end a one-row 2-D array with ';' (\"1 -1;\") to make "
+            "it 2-D"
         )
     values = list(_flatten([input, kernel] + ([bias] if bias is not None else [])))
     floating = any(isinstance(v, float) for v in values)
     dtype = np.float64 if floating else np.int64
     if not floating:
-        if any(not -(2**63) <= v < 2**63 for v in values):
-            raise UsageError("`--input`/`--kernel`/`--bias`: integers must fit in int64 "
-                             "(write them with a decimal point for float64)")
+        for option, text, nested in (("--input", args.input, input), ("--kernel", args.kernel, kernel),
+                                     ("--bias", args.bias, bias or [])):
+            outside = next((v for v in _flatten(nested) if not -(2**63) <= v < 2**63), None)
+            if outside is not None:
+                raise _refuse(option, text, f"{outside} does not fit in int64 (integers in give integers out); "
+                                            "write a value with a decimal point to compute in float64", ARRAY_FORMS)
         # Each output is a sum of products of input and kernel values, plus the bias: bound it so int64
         # cannot wrap around silently (NumPy's integer arithmetic does not warn).
         largest = max((abs(v) for v in _flatten(input)), default=0) * sum(abs(v) for v in _flatten(kernel))
@@ -305,7 +312,9 @@ def _run_conv(args: argparse.Namespace) -> int:
         if largest >= 2**63:
             raise UsageError(f"`--input`/`--kernel`/`--bias`: integers this large could overflow int64 in the sums "
                              f"(largest |input| times the sum of |kernel| is {largest:.3g}, over 2**63); write a value "
-                             "with a decimal point to compute in float64")
+                             f"with a decimal point to compute in float64 (given: --input {args.input!r}, "
+                             f"--kernel {args.kernel!r}" + ("" if args.bias is None else f", --bias {args.bias!r}")
+                             + ")")
     try:
         example = worked_example(
             np.array(input, dtype=dtype), np.array(kernel, dtype=dtype),
@@ -324,15 +333,15 @@ def _as_given(message: str, args: argparse.Namespace) -> str:
     """The engine's message, plus the option's text as the user gave it where the message shows it otherwise.
 
     The spec echoes the parsed value (``(=0)`` for ``--stride 00``, ``(=(1, 1))`` for ``--groups 1,1``);
-    the option and its text are added unless the message already shows the text as given.
+    the option and its text are added unless the message already shows the text as given or it is the
+    default. A message that names a parameter in words ("check the sizes, padding, stride and dilation")
+    gets the options the user set as well.
     """
     given = []
-    for name in dict.fromkeys(re.findall(r"`(\w+)`", message)):
-        option = _OPTION_OF.get(name)
-        if option is None:
-            continue
+    for name in dict.fromkeys(re.findall(r"\b(" + "|".join(_OPTION_OF) + r")\b", message)):
+        option = _OPTION_OF[name]
         text = getattr(args, option.lstrip("-").replace("-", "_"))
-        if text is None or f"(={text})" in message or f"(={text!r})" in message:
+        if text is None or text == _DEFAULTS.get(option) or f"(={text})" in message or f"(={text!r})" in message:
             continue
         given.append(f"{option} {text!r}")
     return message + (f" (given: {', '.join(given)})" if given else "")
@@ -612,7 +621,10 @@ def _run_summary(args: argparse.Namespace) -> int:
         if zoo:
             _suggest_small_input_variant(report, args.model, size)
     except (ValueError, TypeError) as exc:  # UsageError, the zoo's and the analysis' messages name the value
-        print(f"convlab summary: error: {_one_line(exc)}", file=sys.stderr)
+        message = _one_line(exc)
+        if args.input is not None and "input" in message and repr(args.input) not in message:
+            message += f" (given: --input {args.input!r})"  # the zoo and the analysis echo the parsed size
+        print(f"convlab summary: error: {message}", file=sys.stderr)
         return 2
     if args.format == "table" and sys.stdout.isatty():
         try:
@@ -722,9 +734,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``convlab`` command; returns the exit status (2 for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(_attach_dash_values(parser, argv))
+    argv = _attach_dash_values(parser, argv)
+    args = parser.parse_args(argv)
     if args.command == "bench":
-        # The benchmark may re-run itself in a fresh interpreter; hand it the raw arguments.
+        # The benchmark may re-run itself in a fresh interpreter; hand it the arguments (values attached).
         args.argv_for_bench = argv[argv.index("bench") + 1:]
     try:
         if args.command != "conv":
