@@ -204,8 +204,10 @@ text syntax for --input, --kernel and --bias:
   transposed layout (C_in, C_out/groups, kh, kw): '||' separates input
   channels and '|' the output channels of a group. Integers in give integers
   out (computed exactly in int64); any decimal point makes everything float64.
-  Quote the values. A value that starts with '-' and has no space must be
-  attached with '=': --kernel=-1,1 (or use spaces: -k "-1 1").
+  Quote the values. A value may start with '-': --kernel -1,1 or --kernel=-1,1.
+  Numbers are ASCII: 3, -2, 0.5, 1e-3, inf, nan (inf and nan follow IEEE
+  arithmetic). Arrays of more than 1000 values print summarised with '...',
+  as NumPy prints them; --full prints every value.
 
 worked example (Dive into Deep Learning, figure 5.1):
   $ convlab conv -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3"
