@@ -30,10 +30,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._checks import check_batched, check_input_shape, check_itemsize
 from .facts import analyze_graph
 from .from_convlab import graph_from_module
 from .graph import KINDS, Graph, Node
-from .readers import find_reader, register_reader, unregister_reader
+from .readers import find_reader, readers, register_reader, unregister_reader
 from .report import CONVENTIONS, LayerFacts, Report
 
 __all__ = [
@@ -72,14 +73,21 @@ def zoo_skeleton(name: str, input_shape: Sequence[int], **config: Any) -> Any:
     >>> model.num_parameters()
     138357544
     """
+    return _zoo_skeleton("zoo_skeleton", name, input_shape, config)
+
+
+def _zoo_skeleton(_fn: str, name: object, input_shape: object, config: dict[str, Any]) -> Any:
     from .. import models, nn
 
-    if not isinstance(input_shape, Sequence) or not all(isinstance(v, int) for v in input_shape) \
-            or len(input_shape) not in (3, 4):
-        raise ValueError(f"analyze: a zoo model ({name!r}) takes one input shape (N, C, H, W) or (C, H, W), "
+    if not isinstance(name, str):
+        raise TypeError(f"{_fn}: `name` must be a zoo model's name (a str; convlab.models.list() names them), "
+                        f"got {name!r} ({type(name).__name__})")
+    shape = check_input_shape(_fn, input_shape)
+    if isinstance(shape, list) or len(shape) not in (3, 4):
+        raise ValueError(f"{_fn}: a zoo model ({name!r}) takes one input shape (N, C, H, W) or (C, H, W), "
                          f"got {input_shape!r}")
     with nn.skeleton():
-        return models.create(name, input_size=tuple(input_shape[-3:]), **config)
+        return models.create(name, input_size=shape[-3:], **config)
 
 
 def analyze(
@@ -101,10 +109,16 @@ def analyze(
     :mod:`convlab.interop` is imported. ``namespace`` replaces ``convlab.nn`` as the place
     the layer classes are looked up.
     """
+    from .. import nn
+
+    fn = "analyze"
+    input_shape = check_input_shape(fn, input_shape)
+    itemsize = check_itemsize(fn, itemsize)
+    batched = check_batched(fn, batched)
     if isinstance(model, Graph):
-        return analyze_graph(model, input_shape, itemsize=itemsize, batched=batched)
+        return analyze_graph(model, input_shape, itemsize=itemsize, batched=batched, _fn=fn)
     if isinstance(model, str):
-        model, options = zoo_skeleton(model, input_shape, **options), {}
+        model, options = _zoo_skeleton(fn, model, input_shape, options), {}
     reader = find_reader(model)
     if reader is not None:
         return reader(model, input_shape, itemsize=itemsize, batched=batched, **options)
@@ -113,10 +127,32 @@ def analyze(
             f"analyze: got a torch.nn.Module ({type(model).__name__}) but no reader for torch models is "
             "registered: `import convlab.interop` (or convlab.interop.torch) registers it"
         )
+    if namespace is None and not isinstance(model, nn.Module):
+        names = ", ".join(r.name for r in readers()) or "none registered"
+        raise TypeError(
+            f"analyze: `model` must be a convlab.nn.Module, a zoo model's name (a str: convlab.models.list()), "
+            f"a convlab.analysis.Graph, or a model a registered reader accepts (readers: {names}), "
+            f"got {model!r:.200} ({type(model).__name__})"
+        )
     if options:
         raise TypeError(f"analyze: unexpected options {sorted(options)} for a convlab model")
     graph = graph_from_module(model, namespace=namespace)
-    return analyze_graph(graph, input_shape, itemsize=itemsize, batched=batched, model_name=type(model).__name__)
+    counts = _module_counts(model) if isinstance(model, nn.Module) else None
+    return analyze_graph(graph, input_shape, itemsize=itemsize, batched=batched, model_name=type(model).__name__,
+                         model_counts=counts, _fn=fn)
+
+
+def _module_counts(model: Any) -> tuple[int, int, int]:
+    """(trainable, non-trainable, buffer) elements of a convlab model, each shared array once."""
+    total = model.num_parameters()
+    trainable = model.num_parameters(trainable_only=True)
+    seen: set[int] = set()
+    buffers = 0
+    for buffer in model.buffers():
+        if id(buffer) not in seen:
+            seen.add(id(buffer))
+            buffers += int(buffer.size)
+    return trainable, total - trainable, buffers
 
 
 def summary(
@@ -130,9 +166,9 @@ def summary(
 
     This is what ``convlab summary`` prints (on a terminal, with Rich: :meth:`Report.print`).
     """
-    report = analyze(model, input_shape, **options)
-    if format not in FORMATS:
+    if not isinstance(format, str) or format not in FORMATS:
         raise ValueError(f"summary: `format` (={format!r}) must be one of {sorted(FORMATS)}")
+    report = analyze(model, input_shape, **options)
     return render(report, format)
 
 

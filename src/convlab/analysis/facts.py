@@ -58,6 +58,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from ._checks import check_batched, check_input_shape, check_itemsize
 from .graph import Graph, Node
 from .receptive import IDENTITY
 from .report import LayerFacts, Report
@@ -96,6 +97,9 @@ def analyze_graph(
     itemsize: int = 4,
     batched: bool | None = None,
     model_name: str = "",
+    model_counts: tuple[int, int, int] | None = None,
+    model_warnings: Sequence[str] = (),
+    _fn: str = "analyze_graph",
 ) -> Report:
     """Shapes, parameters, MACs/FLOPs, memory and receptive fields of every node of ``graph``.
 
@@ -109,6 +113,13 @@ def analyze_graph(
         Bytes per element for the memory columns (float32: 4).
     batched : bool, optional
         Whether the input has a batch dim; by default the first spatial layer decides.
+    model_name : str
+        The name the report gives the model.
+    model_counts : (trainable, non-trainable, buffers), optional
+        The model's own counts (from its parameters and buffers): the report's totals, and a
+        warning when the nodes hold less (see :class:`~convlab.analysis.report.Report`).
+    model_warnings : sequence of str
+        Warnings about the model as a whole, from the front-end (e.g. modules a trace did not reach).
 
     Returns
     -------
@@ -125,9 +136,14 @@ def analyze_graph(
     >>> report.receptive_field[0].size, report.total_macs   # 9 x (30*30 + 26*26 + 18*18)
     (15, 17100)
     """
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{_fn}: `graph` must be a convlab.analysis.Graph, got {graph!r} ({type(graph).__name__})")
+    input_shape = check_input_shape(_fn, input_shape)
+    itemsize = check_itemsize(_fn, itemsize)
+    batched = check_batched(_fn, batched)
     input_ids = graph.input_ids
     if not input_ids:
-        raise ValueError("analyze: the graph has no input node")
+        raise ValueError(f"{_fn}: the graph has no input node")
     shapes = _input_shapes(input_shape, len(input_ids))
     if batched is None:
         batched = _guess_batched(graph, len(shapes[0]))
@@ -177,7 +193,7 @@ def analyze_graph(
     return Report(
         rows, [tuple(s) for s in shapes], itemsize=itemsize, batched=batched,
         outputs=graph.output_ids(), notes=list(graph.notes), model_name=model_name,
-        model_warnings=[] if stem is None else [stem],
+        model_warnings=list(model_warnings) + ([] if stem is None else [stem]), model_counts=model_counts,
     )
 
 

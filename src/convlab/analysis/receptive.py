@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from ..shapes import ReceptiveField, adaptive_pool_window, receptive_field
+from ..spec import as_bool
 
 __all__ = [
     "adaptive_field",
@@ -133,6 +134,7 @@ def upsample_field(step: Fraction, mode: str = "nearest", align_corners: bool = 
     >>> upsample_field(Fraction(1))
     ReceptiveField(size=1, jump=1, start=0)
     """
+    align_corners = as_bool("upsample_field", "align_corners", align_corners)
     step = Fraction(step)
     if mode in ("nearest", "nearest-exact"):
         taps = (0, 0)

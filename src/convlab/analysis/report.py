@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..shapes import ReceptiveField
+from ..spec import as_bool
 
 __all__ = ["CONVENTIONS", "LayerFacts", "Report"]
 
@@ -153,6 +154,12 @@ class Report:
     fitting the table to the terminal. ``report[name]`` finds a row by node name.
     :attr:`warnings` lists the warnings of the nodes, :attr:`model_warnings` those about the
     model and its input as a whole (e.g. a stem that leaves a small input a few pixels).
+
+    ``model_counts`` is ``(trainable, non-trainable, buffer)`` elements counted from the
+    model itself (its ``parameters()`` and buffers); the totals are then the model's, even
+    when the rows cover less of it (a trace that saw one branch of a data-dependent
+    ``forward``), and a model warning says how much the rows cover. Without it the totals
+    are the sums of the rows.
     """
 
     def __init__(
@@ -166,9 +173,16 @@ class Report:
         notes: Sequence[str] = (),
         model_name: str = "",
         model_warnings: Sequence[str] = (),
+        model_counts: tuple[int, int, int] | None = None,
     ) -> None:
+        batched = as_bool("Report", "batched", batched)
         self.rows = rows
         self.model_warnings = list(model_warnings)  # about the model and input as a whole (e.g. the stem)
+        self.model_counts = None if model_counts is None else tuple(int(c) for c in model_counts)
+        if self.model_counts is not None:
+            coverage = self._coverage_warning()
+            if coverage is not None:
+                self.model_warnings.append(coverage)
         self.input_shapes = input_shapes
         self.itemsize = itemsize
         self.batched = batched
@@ -205,11 +219,25 @@ class Report:
         return self.input_shapes[0][0] if self.batched else 1
 
     @property
-    def total_params(self) -> int:
+    def table_params(self) -> int:
+        """Parameters in the rows (what the graph reached); :attr:`total_params` is the model's when known."""
         return sum(r.params for r in self.rows)
 
     @property
+    def table_buffers(self) -> int:
+        """Buffer elements in the rows; :attr:`total_buffers` is the model's when known."""
+        return sum(r.buffers for r in self.rows)
+
+    @property
+    def total_params(self) -> int:
+        if self.model_counts is not None:
+            return self.model_counts[0] + self.model_counts[1]
+        return self.table_params
+
+    @property
     def trainable_params(self) -> int:
+        if self.model_counts is not None:
+            return self.model_counts[0]
         return sum(r.trainable_params for r in self.rows)
 
     @property
@@ -218,7 +246,21 @@ class Report:
 
     @property
     def total_buffers(self) -> int:
-        return sum(r.buffers for r in self.rows)
+        if self.model_counts is not None:
+            return self.model_counts[2]
+        return self.table_buffers
+
+    def _coverage_warning(self) -> str | None:
+        """What the rows miss of the model's own counts, or None when they hold all of it."""
+        params, buffers = self.total_params, self.total_buffers
+        rows_params, rows_buffers = self.table_params, self.table_buffers
+        if (rows_params, rows_buffers) == (params, buffers):
+            return None
+        return (
+            f"the per-layer rows hold {rows_params:,} of the model's {params:,} parameters and {rows_buffers:,} of "
+            f"its {buffers:,} buffer elements; the totals are the model's own, the rows (and MACs, FLOPs, memory) "
+            "cover only what the analysis reached"
+        )
 
     @property
     def total_macs(self) -> int:

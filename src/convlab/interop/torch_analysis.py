@@ -28,7 +28,11 @@ Two ways to see a model's data flow (``method=``):
     ``"fx"``, falling back to ``"dynamic"`` when tracing raises.
 
 Either way, shapes, costs and receptive fields come from the same analysis as for
-``convlab.nn`` models (:func:`convlab.analysis.analyze_graph`).
+``convlab.nn`` models (:func:`convlab.analysis.analyze_graph`). The parameter and buffer
+totals are counted from the module itself (``parameters()``, ``buffers()``), not from what
+the trace reached: when the rows hold less (one branch of a data-dependent ``forward``
+recorded), the report warns and names the modules holding parameters or buffers that no
+row comes from.
 
 Importing this module registers :func:`analyze` as the analysis' reader for torch modules
 (:func:`convlab.analysis.register_reader`), so :func:`convlab.analysis.analyze` accepts a
@@ -42,6 +46,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..analysis._checks import check_batched, check_input_shape, check_itemsize
 from ..analysis.facts import analyze_graph
 from ..analysis.graph import Graph
 from ..analysis.readers import register_reader
@@ -88,8 +93,64 @@ def analyze(
 
     Same report as :func:`convlab.analysis.analyze`; ``method`` is ``'auto'``, ``'fx'`` or ``'dynamic'``.
     """
+    import torch
+
+    fn = "analyze"
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"{fn}: `module` must be a torch.nn.Module, got {module!r:.200} ({type(module).__name__})")
+    input_shape = check_input_shape(fn, input_shape)
+    itemsize = check_itemsize(fn, itemsize)
+    batched = check_batched(fn, batched)
     graph = graph_from_torch(module, input_shape, method=method)
-    return analyze_graph(graph, input_shape, itemsize=itemsize, batched=batched, model_name=type(module).__name__)
+    counts = module_counts(module)
+    unreached = _unreached(module, graph)
+    warnings = []
+    if unreached and _graph_counts(graph) != counts:
+        shown = ", ".join(f"{name} ({kind}, {size:,})" for name, kind, size in unreached[:20])
+        more = f" and {len(unreached) - 20} more" if len(unreached) > 20 else ""
+        warnings.append(
+            f"the trace did not reach {len(unreached)} module(s) holding parameters or buffers: {shown}{more} "
+            "(elements in parentheses); they are in the totals but in no row"
+        )
+    return analyze_graph(graph, input_shape, itemsize=itemsize, batched=batched, model_name=type(module).__name__,
+                         model_counts=counts, model_warnings=warnings, _fn=fn)
+
+
+def module_counts(module: Any) -> tuple[int, int, int]:
+    """(trainable, non-trainable, buffer) elements of a torch module, each shared tensor once (as torch lists them)."""
+    trainable = frozen = 0
+    for p in module.parameters():
+        if p.requires_grad:
+            trainable += p.numel()
+        else:
+            frozen += p.numel()
+    return trainable, frozen, sum(b.numel() for b in module.buffers())
+
+
+def _graph_counts(graph: Graph) -> tuple[int, int, int]:
+    trainable = sum(n.params or 0 for n in graph.nodes)
+    frozen = sum(n.frozen_params for n in graph.nodes)
+    return trainable, frozen, sum(n.buffers or 0 for n in graph.nodes)
+
+
+def _unreached(module: Any, graph: Graph) -> list[tuple[str, str, int]]:
+    """(qualified name, class, elements) of the submodules holding tensors that no node of ``graph`` comes from.
+
+    A node comes from a module when its name is the module's qualified name or inside it
+    (``block.conv2d`` inside ``block``; ``#2`` marks a second call); both tracers name nodes so.
+    """
+    names = [n.name.split("#", 1)[0] for n in graph.nodes if n.kind != "input"]
+    out = []
+    for qualname, sub in module.named_modules():
+        if not qualname:
+            continue
+        size = sum(t.numel() for t in [*sub.parameters(recurse=False), *sub.buffers(recurse=False)])
+        if size == 0:
+            continue
+        inside = qualname + "."
+        if not any(n == qualname or n.startswith(inside) for n in names):
+            out.append((qualname, type(sub).__name__, size))
+    return out
 
 
 def is_torch_module(model: Any) -> bool:
