@@ -67,11 +67,18 @@ Threads and fork (:func:`choose_threading_layer`, :func:`exclusive`)
     lock (``os.register_at_fork``); ``workqueue`` itself frees its queues in
     the child and starts new threads on the child's first launch.
 
-    Speed: measured on a 2-core Intel Xeon (3x3 depthwise, 8x144x56x56,
-    float32, 2 threads, separate processes), ``workqueue`` took as long as
-    ``omp`` or less (both scheduling one static block of planes per thread),
-    so there is no compromise to make: ``workqueue`` is used in every process,
-    not only in those that fork.
+    Speed, measured on a 2-core Intel Xeon shared with other jobs (3x3
+    depthwise, 8x144x56x56, float32, 2 threads, each layer in its own
+    process, alternating): best times 2.3-2.7 ms on ``workqueue`` against
+    1.95-2.4 ms on ``omp`` (about 15% more), medians 3.3-5 ms against 2-12 ms
+    (GNU OpenMP's waiting threads fare worse on a busy machine). A launch
+    costs 15-20 us on ``workqueue`` against 3-4 us on ``omp`` or ``tbb``,
+    which shows on tiny calls only. Choosing per process does not help: a
+    layer cannot be changed once its threads run, and ``omp`` in a parent
+    breaks every child forked after its first kernel, so the fork-safe layer
+    is used in every process. Installing ``tbb`` gives a layer that is fork
+    safe and thread safe (no lock), about as fast as ``omp`` in the same runs
+    (launch 3.7 us), and ``forksafe`` prefers it.
 """
 
 from __future__ import annotations
