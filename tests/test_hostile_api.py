@@ -392,6 +392,8 @@ def test_a_report_warns_when_its_rows_hold_less_than_the_model():
     assert report.total_buffers == 7 and report.table_params == 20
     assert any("rows hold 20 of the model's 105 parameters" in w for w in report.model_warnings)
     assert report.totals()["params"] == 105
+    with pytest.raises(ValueError, match=r"^Report: `itemsize` \(=-4\) must be >= 1"):
+        analysis.Report(rows, [SHAPE], itemsize=-4)
 
 
 def _torch():
@@ -471,3 +473,7 @@ def test_the_torch_reader_checks_its_arguments():
         torch_analyze(model, (1, 1, 12, 12), batched="no")
     with pytest.raises(TypeError, match=r"^analyze: `module` must be a torch.nn.Module, got None"):
         torch_analyze(None, (1, 1, 12, 12))
+    from convlab.interop.torch import graph_from_torch
+
+    with pytest.raises(TypeError, match=r"^graph_from_torch: `input_shape\[2\]` must be a positive int, got 8.0"):
+        graph_from_torch(model, (1, 1, 8.0, 8))

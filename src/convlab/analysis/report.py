@@ -11,6 +11,7 @@ from fractions import Fraction
 
 from ..shapes import ReceptiveField
 from ..spec import as_bool
+from ._checks import check_itemsize
 
 __all__ = ["CONVENTIONS", "LayerFacts", "Report"]
 
@@ -176,6 +177,7 @@ class Report:
         model_counts: tuple[int, int, int] | None = None,
     ) -> None:
         batched = as_bool("Report", "batched", batched)
+        itemsize = check_itemsize("Report", itemsize)
         self.rows = rows
         self.model_warnings = list(model_warnings)  # about the model and input as a whole (e.g. the stem)
         self.model_counts = None if model_counts is None else tuple(int(c) for c in model_counts)

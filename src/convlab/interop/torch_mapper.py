@@ -16,6 +16,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
+from ..analysis._checks import check_input_shape
 from ..analysis.graph import ACTIVATION_CLASSES, Graph
 from ..spec import ConvSpec, PoolSpec
 
@@ -532,7 +533,8 @@ class _eval:
             m.training = mode
 
 
-def _input_shapes(input_shape: Sequence[int] | Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
-    if input_shape and all(isinstance(v, int) for v in input_shape):
-        return [tuple(int(v) for v in input_shape)]
-    return [tuple(int(v) for v in s) for s in input_shape]
+def _input_shapes(input_shape: Sequence[int] | Sequence[Sequence[int]],
+                  fn: str = "graph_from_torch") -> list[tuple[int, ...]]:
+    """One shape or a list of them, checked (positive ints), as a list of tuples."""
+    shape = check_input_shape(fn, input_shape)
+    return shape if isinstance(shape, list) else [shape]
