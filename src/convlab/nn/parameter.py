@@ -107,9 +107,7 @@ class skeleton:
     """
 
     def __init__(self, *, check_budget: bool = False) -> None:
-        if not isinstance(check_budget, bool):
-            raise TypeError(f"skeleton: `check_budget` must be a bool, got {check_budget!r}")
-        self.check_budget = check_budget
+        self.check_budget = as_bool("skeleton", "check_budget", check_budget)
 
     def __enter__(self) -> skeleton:
         _STATE.skeleton_depth += 1
