@@ -440,10 +440,18 @@ def _print_analysis(console: Console | None, section: dict) -> None:
 # --------------------------------------------------------------------------- entry point
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with its refusals on one line, like the rest of the ``convlab`` command (exit status 2)."""
+
+    def error(self, message: str):
+        message = message.replace("\r", "\\r").replace("\n", "\\n")
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``convlab bench`` and ``python -m convlab.bench``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="convlab bench", description=DESCRIPTION)
+    parser = _OneLineParser(prog="convlab bench", description=DESCRIPTION)
     add_arguments(parser)
     args = parser.parse_args(argv)
     if args.list:
