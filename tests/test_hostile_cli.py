@@ -144,7 +144,7 @@ def test_integers_that_could_wrap_around_int64_are_refused():
 @pytest.mark.parametrize("argv, shown", [
     ((*CONV, "--stride", "00"), "(given: --stride '00')"),  # the spec shows the parsed 0
     ((*CONV, "--groups", "1,1"), "(given: --groups '1,1')"),
-    (("conv", "-i", "1 2", "-k", "1", "--padding", "99999999999999999999"), "(given: --padding '9999"),
+    (("conv", "-i", "1 2", "-k", "1", "--padding", "99999999999999999999"), "99999999999999999999"),
     (("conv", "-i", "5", "-k", "1 1"), "--input '5'"),
     (("summary", "lenet", "--input", "1x5x5"), "(given: --input '1x5x5')"),
 ])

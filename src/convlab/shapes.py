@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .spec import ConvSpec, Pairs, PoolSpec
+from .spec import MAX_INT, ConvSpec, Pairs, PoolSpec, as_int, entries
 
 __all__ = [
     "Explained",
@@ -225,6 +225,17 @@ def _check_rank(fn: str, input_size: Sequence[int], ndim: int) -> None:
         )
 
 
+def _check_length(fn: str, length: Explained, dim: int) -> None:
+    """Refuse an output length no array can have (more than ``2**62``, :data:`convlab.spec.MAX_INT`).
+
+    The memory budget refuses such an output whenever it holds elements; without
+    samples or channels it holds none, and the length itself must be refused.
+    """
+    if length > MAX_INT:
+        raise ValueError(f"{fn}: the output would have length {int(length)} in spatial dimension {dim} "
+                         f"({length.explanation}), more than any array can hold (2**62)")
+
+
 def conv_output_shape(spec: ConvSpec, input_size: Sequence[int]) -> tuple[Explained, ...]:
     """Spatial output shape of a (non-transposed) convolution; raises if the kernel does not fit.
 
@@ -245,6 +256,7 @@ def conv_output_shape(spec: ConvSpec, input_size: Sequence[int]) -> tuple[Explai
                 f"the padded input ({n} + {p[0]} + {p[1]} = {n + p[0] + p[1]}) in spatial dimension {i}: "
                 f"{o.explanation}"
             )
+        _check_length(fn, o, i)
         out.append(o)
     return tuple(out)
 
@@ -263,6 +275,7 @@ def conv_transpose_output_shape(
         o = conv_transpose_output_length(n, k, s, p, d, o_pad)
         if o < 1:
             raise ValueError(f"{fn}: the output would be empty in spatial dimension {i}: {o.explanation}")
+        _check_length(fn, o, i)
         out.append(o)
     return tuple(out)
 
@@ -277,14 +290,20 @@ def output_padding_for_size(spec: ConvSpec, input_size: Sequence[int], output_si
     may also include the batch and channel dimensions, which are ignored.
     """
     fn = spec.name
-    size = tuple(output_size)
-    if len(size) == spec.ndim + 2:
-        size = size[2:]
+    given = entries(fn, "output_size", output_size,
+                    forms="a sequence of ints (a list, a tuple or a 1-D integer NumPy array), one per spatial "
+                          "dimension, or with batch and channels first")
+    if given is None:
+        raise TypeError(f"{fn}: `output_size` must be a sequence of ints, got {output_size!r} "
+                        f"({type(output_size).__name__})")
+    size = given[2:] if len(given) == spec.ndim + 2 else given
     if len(size) != spec.ndim:
         raise ValueError(
-            f"{fn}: `output_size` (={tuple(output_size)}) must have {spec.ndim} entries "
+            f"{fn}: `output_size` (={given}) must have {spec.ndim} entries "
             f"(or {spec.ndim + 2} with batch and channels)"
         )
+    offset = len(given) - spec.ndim
+    size = tuple(as_int(fn, f"output_size[{i + offset}]", v) for i, v in enumerate(size))  # type and range
     _check_rank(fn, input_size, spec.ndim)
     # The size with output_padding 0 may itself be <= 0; a larger output_padding can still reach >= 1.
     base = [
@@ -322,6 +341,7 @@ def pool_output_shape(spec: PoolSpec, input_size: Sequence[int]) -> tuple[Explai
                 f"{fn}: the pooling window (size {k}, dilation {d}) does not fit in the padded input "
                 f"({n} + {p[0]} + {p[1]}) in spatial dimension {i}: {o.explanation}"
             )
+        _check_length(fn, o, i)
         out.append(o)
     return tuple(out)
 
@@ -331,6 +351,7 @@ def adaptive_pool_window(input_length: int, output_length: int, index: int) -> t
 
     ``start = floor(i*I/O)``, ``end = ceil((i+1)*I/O)`` (PyTorch's rule), so the
     windows cover the input and neighbouring windows may overlap by one.
+    ``index`` may also be an integer array: every window at once, elementwise.
     """
     start = (index * input_length) // output_length
     end = -(-((index + 1) * input_length) // output_length)

@@ -6,6 +6,12 @@ canonical tuples afterwards, one entry per spatial dimension. Everything
 downstream (shape rules, engine, analysis, CLI) receives the canonical spec and
 never re-parses user input.
 
+Every integer a user passes to convlab (here, and the sizes, pad widths and
+group counts the other ops take) is normalized by :func:`as_int`, which also
+checks its range, ``|value| <= 2**62`` (:data:`MAX_INT`; the reason is in its
+docstring). A per-dimension value may be an int, a list, a tuple, any other
+sequence of ints, or a 1-D integer NumPy array (:func:`entries`).
+
 Padding forms (``padding=``), for a kernel ``k`` with dilation ``d``:
 
 * ``int`` -- the same amount on both sides of every spatial dimension;
@@ -39,10 +45,15 @@ Padding modes (``padding_mode=``), shown on ``1234`` padded by 3 on each side::
 from __future__ import annotations
 
 import numbers
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 __all__ = [
+    "INT_FORMS",
+    "MAX_INT",
+    "MAX_NDIM",
     "PADDING_MODES",
     "PADDING_STRINGS",
     "TRANSPOSED_PADDING_STRINGS",
@@ -50,7 +61,10 @@ __all__ = [
     "PoolSpec",
     "as_bool",
     "as_int",
+    "as_ndim",
+    "as_shape",
     "as_tuple",
+    "entries",
     "padding_pairs",
 ]
 
@@ -61,17 +75,15 @@ TRANSPOSED_PADDING_STRINGS = ("valid", "same")
 Pairs = tuple[tuple[int, int], ...]
 
 
-def as_int(fn: str, name: str, value: object) -> int:
-    """Return ``value`` as a Python int, or raise TypeError naming ``fn`` and ``name``.
+#: The largest magnitude of an integer hyperparameter: ``2**62`` (see :func:`as_int` for the reason).
+MAX_INT = 2**62
 
-    Booleans and floats are refused even when they hold a whole number, because
-    ``stride=2.0`` or ``stride=True`` is almost always a mistake.
-    """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{fn}: `{name}` must be an integer, got {value!r} ({type(value).__name__})"
-        )
-    return int(value)
+#: The most spatial dimensions an op takes: no NumPy array has more than 64 dimensions (NumPy 2's
+#: ``NPY_MAXDIMS``; NumPy 1 allows 32), so a larger ``ndim`` could never meet an input.
+MAX_NDIM = 64
+
+#: The per-dimension forms :func:`as_tuple` accepts, as its messages list them.
+INT_FORMS = "an int, or one int per spatial dimension (a list, a tuple or a 1-D integer NumPy array)"
 
 
 def as_bool(fn: str, name: str, value: object) -> bool:
@@ -89,21 +101,134 @@ def as_bool(fn: str, name: str, value: object) -> bool:
     raise TypeError(f"{fn}: `{name}` must be a bool, got {value!r} ({kind.__name__}); give True or False")
 
 
+def _ndarray(value: object) -> bool:
+    """Whether ``value`` is a NumPy array (without importing NumPy: if it is not loaded, nothing is an array)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+def entries(fn: str, name: str, value: object, *, forms: str = INT_FORMS, max_array_ndim: int = 1) -> tuple | None:
+    """The entries of a per-dimension form, or None when ``value`` is a single value.
+
+    A per-dimension form is a list, a tuple, any other sequence except a string,
+    or a NumPy array with ``1 .. max_array_ndim`` dimensions (its entries as
+    Python scalars, ``array.tolist()``); a 0-d array is a single value. An array
+    of another shape raises TypeError listing ``forms``. The entries themselves
+    are not checked here (:func:`as_int` does that, naming each one).
+
+    >>> entries("f", "x", [1, 2]), entries("f", "x", 3)
+    ((1, 2), None)
+    """
+    if isinstance(value, (str, bytes)):
+        return None
+    if _ndarray(value):
+        ndim = value.ndim  # type: ignore[attr-defined]
+        if ndim == 0:
+            return None
+        if ndim > max_array_ndim:
+            raise TypeError(f"{fn}: `{name}` must be {forms}, got an array of shape "
+                            f"{value.shape}")  # type: ignore[attr-defined]
+        return tuple(value.tolist())  # type: ignore[attr-defined]
+    if isinstance(value, Sequence):
+        return tuple(value)
+    return None
+
+
+def as_int(fn: str, name: str, value: object, *, minimum: int | None = None) -> int:
+    """Return ``value`` as a Python int, or raise naming ``fn``, ``name`` and the value.
+
+    Python and NumPy integers are accepted (and a 0-d integer array). Booleans and
+    floats are refused with TypeError even when they hold a whole number, because
+    ``stride=2.0`` or ``stride=True`` is almost always a mistake.
+
+    Every integer hyperparameter of convlab passes here once, where it is
+    normalized, so one range holds everywhere: ``|value| <= 2**62``
+    (:data:`MAX_INT`), else ValueError. The reason: the engine computes its indices
+    in 64-bit integers (NumPy's int64 index arithmetic, numba's kernels, a C
+    ``long`` inside NumPy), and each index is a hyperparameter plus or minus
+    positions inside buffers the memory budget has already admitted (``o*s + k*d - lo``
+    is a position of the padded input, ``(O - 1)*s`` and ``d*(k - 1)`` are at most
+    its length). Two terms of magnitude at most ``2**62`` add up to less than
+    ``2**63``, the int64 limit, so nothing downstream overflows; and no meaningful
+    value comes near the bound, since no machine holds an array of ``2**62``
+    elements. Python ints themselves never overflow, so the shape rules are exact
+    on the way (they may still refuse a size).
+
+    ``minimum``: ValueError ``fn: `name` (=v) must be >= minimum`` below it.
+    """
+    if _ndarray(value) and value.ndim == 0:  # type: ignore[attr-defined]
+        value = value[()]  # type: ignore[index]  # the NumPy scalar: an integer passes, a bool or float does not
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{fn}: `{name}` must be an integer, got {value!r} ({type(value).__name__})"
+        )
+    v = int(value)
+    if not -MAX_INT <= v <= MAX_INT:
+        raise ValueError(
+            f"{fn}: `{name}` (={v}) is out of range: integer hyperparameters must lie within +/-2**62 "
+            f"(= {MAX_INT}), which keeps every index convlab computes inside int64"
+        )
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{fn}: `{name}` (={v}) must be >= {minimum}")
+    return v
+
+
+def as_ndim(fn: str, value: object, name: str = "ndim") -> int:
+    """The number of spatial dimensions: an int in ``[1, MAX_NDIM]`` (TypeError/ValueError naming ``name``).
+
+    >>> as_ndim("pool", 2)
+    2
+    """
+    nd = as_int(fn, name, value)
+    if nd < 1:
+        raise ValueError(f"{fn}: `{name}`: the number of spatial dimensions (={nd}) must be >= 1")
+    if nd > MAX_NDIM:
+        raise ValueError(f"{fn}: `{name}`: the number of spatial dimensions (={nd}) must be at most {MAX_NDIM} "
+                         f"(no NumPy array has more dimensions)")
+    return nd
+
+
+def as_shape(fn: str, name: str, value: object) -> tuple[int, ...]:
+    """A shape: a sequence (list, tuple, 1-D integer array) of ints, each ``>= 0`` and at most ``2**62``.
+
+    At most :data:`MAX_NDIM` entries. Each entry goes through :func:`as_int`, so
+    the messages name ``name[i]``.
+
+    >>> as_shape("f", "input_size", (1, 3, 32, 32))
+    (1, 3, 32, 32)
+    """
+    items = entries(fn, name, value, forms="a sequence of ints (a shape: a list, a tuple or a 1-D integer array)")
+    if items is None:
+        raise TypeError(f"{fn}: `{name}` must be a sequence of ints (a shape), got {value!r} "
+                        f"({type(value).__name__})")
+    if len(items) > MAX_NDIM:
+        raise ValueError(f"{fn}: `{name}` has {len(items)} entries; no NumPy array has more than {MAX_NDIM} dimensions")
+    return tuple(as_int(fn, f"{name}[{i}]", v, minimum=0) for i, v in enumerate(items))
+
+
 def as_tuple(fn: str, name: str, value: object, ndim: int, *, minimum: int | None = None) -> tuple[int, ...]:
-    """Expand an int or check a sequence of ints to one entry per spatial dimension."""
-    if isinstance(value, (list, tuple)):
-        if len(value) != ndim:
+    """Expand an int, or check a per-dimension form (:func:`entries`), to one int per spatial dimension.
+
+    Each entry goes through :func:`as_int` (type and range). A NumPy array of
+    another shape than 1-D is refused with the accepted forms listed.
+
+    >>> as_tuple("conv2d", "stride", 2, 2), as_tuple("conv2d", "stride", [1, 2], 2)
+    ((2, 2), (1, 2))
+    """
+    items = entries(fn, name, value)
+    if items is not None:
+        if len(items) != ndim:
             raise ValueError(
-                f"{fn}: `{name}` has {len(value)} entries {tuple(value)!r}, "
+                f"{fn}: `{name}` has {len(items)} entries {items!r}, "
                 f"but the operation has {ndim} spatial dimension{'s' if ndim != 1 else ''}"
             )
-        out = tuple(as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(value))
+        out = tuple(as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(items))
     else:
         out = (as_int(fn, name, value),) * ndim
     if minimum is not None:
         for i, v in enumerate(out):
             if v < minimum:
-                where = name if ndim == 1 or not isinstance(value, (list, tuple)) else f"{name}[{i}]"
+                where = name if ndim == 1 or items is None else f"{name}[{i}]"
                 raise ValueError(f"{fn}: `{where}` (={v}) must be >= {minimum}")
     return out
 
@@ -126,6 +251,13 @@ def _padding_pairs(
                 f"or one of {allowed_strings}"
             )
         spans = tuple(d * (k - 1) for k, d in zip(kernel_size, dilation, strict=True))
+        if mode in ("same", "full", "causal"):
+            for i, t in enumerate(spans):
+                if t > MAX_INT:
+                    raise ValueError(
+                        f"{fn}: padding={padding!r} would pad dilation*(kernel_size-1) = {t} in spatial dimension "
+                        f"{i}, beyond the range of integer hyperparameters (+/-2**62 = {MAX_INT})"
+                    )
         if mode == "valid":
             return ((0, 0),) * ndim
         if mode == "same":
@@ -154,29 +286,31 @@ def padding_pairs(fn: str, padding: object, ndim: int, *, allow_crop: bool = Fal
     >>> padding_pairs("conv", ((0, 1), 2), 2)
     ((0, 1), (2, 2))
     """
-    if isinstance(padding, (list, tuple)):
-        if len(padding) != ndim:
+    forms = f"an int, one int or (lo, hi) pair per spatial dimension (a list, a tuple or an integer NumPy " \
+            f"array of shape ({ndim},) or ({ndim}, 2)), or one of {allowed_strings}"
+    items = entries(fn, "padding", padding, forms=forms, max_array_ndim=2)
+    if items is not None:
+        if len(items) != ndim:
             raise ValueError(
-                f"{fn}: `padding` has {len(padding)} entries {tuple(padding)!r}, but the operation has "
+                f"{fn}: `padding` has {len(items)} entries {items!r}, but the operation has "
                 f"{ndim} spatial dimension{'s' if ndim != 1 else ''}; give one int or one (lo, hi) pair per dimension"
             )
         pairs = []
-        for i, p in enumerate(padding):
-            if isinstance(p, (list, tuple)):
-                if len(p) != 2:
-                    raise ValueError(f"{fn}: `padding[{i}]` (={tuple(p)!r}) must be an int or a (lo, hi) pair")
-                pairs.append((as_int(fn, f"padding[{i}][0]", p[0]), as_int(fn, f"padding[{i}][1]", p[1])))
+        for i, p in enumerate(items):
+            pair = entries(fn, f"padding[{i}]", p, forms="an int or a (lo, hi) pair")
+            if pair is not None:
+                if len(pair) != 2:
+                    raise ValueError(f"{fn}: `padding[{i}]` (={pair!r}) must be an int or a (lo, hi) pair")
+                pairs.append((as_int(fn, f"padding[{i}][0]", pair[0]), as_int(fn, f"padding[{i}][1]", pair[1])))
             else:
                 v = as_int(fn, f"padding[{i}]", p)
                 pairs.append((v, v))
         out = tuple(pairs)
     else:
-        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral):
-            raise TypeError(
-                f"{fn}: `padding` must be an int, a tuple of ints or (lo, hi) pairs, or one of {allowed_strings}, "
-                f"got {padding!r} ({type(padding).__name__})"
-            )
-        v = int(padding)
+        scalar = padding[()] if _ndarray(padding) else padding  # type: ignore[index]  # a 0-d array: its scalar
+        if isinstance(scalar, bool) or not isinstance(scalar, numbers.Integral):
+            raise TypeError(f"{fn}: `padding` must be {forms}, got {padding!r} ({type(padding).__name__})")
+        v = as_int(fn, "padding", scalar)
         out = ((v, v),) * ndim
     if not allow_crop:
         for i, (lo, hi) in enumerate(out):
@@ -257,14 +391,16 @@ def _check_output_padding(fn: str, output_padding: tuple[int, ...], stride: tupl
 
 def _ndim_of(fn: str, kernel_size: object, ndim: int | None) -> int:
     if ndim is None:
-        if isinstance(kernel_size, (list, tuple)):
-            ndim = len(kernel_size)
-        else:
+        items = entries(fn, "kernel_size", kernel_size)
+        if items is None:
             raise ValueError(f"{fn}: `ndim` is needed when `kernel_size` (={kernel_size!r}) is a single int")
-    ndim = as_int(fn, "ndim", ndim)
-    if ndim < 1:
-        raise ValueError(f"{fn}: the number of spatial dimensions (={ndim}) must be >= 1")
-    return ndim
+        if not items:
+            raise ValueError(f"{fn}: the number of spatial dimensions (=0) must be >= 1: `kernel_size` is empty")
+        if len(items) > MAX_NDIM:
+            raise ValueError(f"{fn}: the number of spatial dimensions (={len(items)}, the entries of `kernel_size`) "
+                             f"must be at most {MAX_NDIM} (no NumPy array has more dimensions)")
+        return len(items)
+    return as_ndim(fn, ndim)
 
 
 @dataclass(frozen=True, init=False)
@@ -427,7 +563,7 @@ class PoolSpec:
         nd = _ndim_of(fn, kernel_size, ndim)
         k = as_tuple(fn, "kernel_size", kernel_size, nd, minimum=1)
         # PyTorch: stride=None or an empty list means stride = kernel_size.
-        s = k if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0) else as_tuple(
+        s = k if stride is None or entries(fn, "stride", stride) == () else as_tuple(
             fn, "stride", stride, nd, minimum=1
         )
         d = as_tuple(fn, "dilation", dilation, nd, minimum=1)

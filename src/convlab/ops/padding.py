@@ -16,17 +16,23 @@ Negative amounts crop, as in ``torch.nn.functional.pad``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..spec import as_int
+from ..spec import as_int, entries
 from ._checks import as_array, check_budget
 
 __all__ = ["PAD_MODES", "check_pad_limits", "pad", "pad_pairs", "pad_pairs_vjp", "pad_vjp", "source_index"]
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular", "symmetric")
 _CONV_MODE = {"zeros": "constant"}  # padding_mode names of the conv layers -> pad modes
+
+
+def _kept(size: int, lo: int, hi: int) -> int:
+    """How many of ``size`` input elements survive padding ``(lo, hi)`` (negative amounts crop)."""
+    return max(0, size + min(lo, 0) + min(hi, 0))
 
 
 def check_pad_limits(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> None:
@@ -101,12 +107,17 @@ def pad_pairs(
         out = np.full(new_shape, value, dtype=x.dtype)
         dst, src = [slice(None)] * lead, [slice(None)] * lead
         for i, (lo, hi) in enumerate(pairs):
-            size = x.shape[lead + i]
-            dst.append(slice(max(lo, 0), max(lo, 0) + size + min(lo, 0) + min(hi, 0)))
-            src.append(slice(max(-lo, 0), size - max(-hi, 0)))
+            # Input i lands at i + lo and is kept where 0 <= i + lo < size + lo + hi (a crop may keep none).
+            kept = _kept(x.shape[lead + i], lo, hi)
+            dst.append(slice(max(lo, 0), max(lo, 0) + kept))
+            src.append(slice(max(-lo, 0), max(-lo, 0) + kept))
         out[tuple(dst)] = x[tuple(src)]
         return out
     # Check every dimension's limits before the first copy is made.
+    for i, (lo, hi) in enumerate(pairs):
+        check_pad_limits(fn, mode, x.shape[lead + i], lo, hi, i)
+    if math.prod(new_shape) == 0:
+        return np.zeros(new_shape, dtype=x.dtype)  # nothing to copy: no index maps (as long as the padding)
     indices = [source_index(fn, mode, x.shape[lead + i], lo, hi, i) for i, (lo, hi) in enumerate(pairs)]
     out = x
     for i, idx in enumerate(indices):
@@ -131,6 +142,10 @@ def pad_pairs_vjp(
     mode = _normalize_mode(fn, mode)
     nd = len(pairs)
     lead = len(input_shape) - nd
+    if grad.size == 0 or math.prod(input_shape) == 0:
+        for i, (lo, hi) in enumerate(pairs):
+            check_pad_limits(fn, mode, int(input_shape[lead + i]), lo, hi, i)
+        return np.zeros(tuple(input_shape), dtype=grad.dtype)  # nothing to scatter: no loop over the border
     g = grad
     for i, (lo, hi) in enumerate(pairs):
         axis = lead + i
@@ -139,7 +154,8 @@ def pad_pairs_vjp(
         moved = np.moveaxis(g, axis, 0)  # (padded, ...)
         out = np.zeros((size,) + moved.shape[1:], dtype=g.dtype)
         # The interior maps one to one; only the border positions need scattering.
-        start, stop = max(lo, 0), max(lo, 0) + size + min(lo, 0) + min(hi, 0)
+        start = min(max(lo, 0), moved.shape[0])
+        stop = start + _kept(size, lo, hi)
         out[max(-lo, 0): max(-lo, 0) + (stop - start)] = moved[start:stop]
         for j in list(range(0, start)) + list(range(stop, moved.shape[0])):
             if idx[j] >= 0:
@@ -211,9 +227,11 @@ def pad_vjp(grad_output: np.ndarray, input: np.ndarray, pad: Sequence[int], mode
 
 def _torch_order_pairs(fn: str, pad: Sequence[int], x: np.ndarray) -> list[tuple[int, int]]:
     """``(last_lo, last_hi, second_last_lo, ...)`` -> ``(lo, hi)`` pairs in array order."""
-    if isinstance(pad, (int, np.integer)) or not isinstance(pad, Sequence):
+    items = entries(fn, "pad", pad, forms="a sequence of ints (last_lo, last_hi, ...): a list, a tuple or a 1-D "
+                                         "integer NumPy array")
+    if items is None:
         raise TypeError(f"{fn}: `pad` must be a sequence of ints (last_lo, last_hi, ...), got {pad!r}")
-    amounts = [as_int(fn, f"pad[{i}]", p) for i, p in enumerate(pad)]
+    amounts = [as_int(fn, f"pad[{i}]", p) for i, p in enumerate(items)]  # type and range (+/-2**62)
     if len(amounts) % 2:
         raise ValueError(
             f"{fn}: `pad` must have an even number of entries (lo, hi per dimension), "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import as_int
+from ..spec import as_int, as_ndim
 from ._checks import as_array, split_batch
 
 __all__ = ["channel_shuffle", "channel_shuffle_vjp"]
@@ -23,7 +23,7 @@ __all__ = ["channel_shuffle", "channel_shuffle_vjp"]
 
 def _prepare(fn: str, input: object, groups: object, ndim: int | None) -> tuple[np.ndarray, bool, int]:
     x = as_array(fn, "input", input)
-    g = as_int(fn, "groups", groups)
+    g = as_int(fn, "groups", groups)  # type and range (+/-2**62); >= 1 below, after the input's rank
     if ndim is None:
         # PyTorch: the channels are axis 1 of an input with at least 3 dimensions.
         if x.ndim < 3:
@@ -33,10 +33,7 @@ def _prepare(fn: str, input: object, groups: object, ndim: int | None) -> tuple[
             )
         xb, unbatched = x, False
     else:
-        nd = as_int(fn, "ndim", ndim)
-        if nd < 1:
-            raise ValueError(f"{fn}: `ndim` (={nd}) must be >= 1")
-        xb, unbatched = split_batch(fn, "input", x, nd)
+        xb, unbatched = split_batch(fn, "input", x, as_ndim(fn, ndim))
     if g < 1:
         raise ValueError(f"{fn}: `groups` (={g}) must be >= 1")
     channels = xb.shape[1]
@@ -47,6 +44,8 @@ def _prepare(fn: str, input: object, groups: object, ndim: int | None) -> tuple[
 
 def _shuffle(xb: np.ndarray, groups: int) -> np.ndarray:
     n, c = xb.shape[:2]
+    if c == 0:
+        return xb.copy()  # no channels to permute (any number of groups divides 0)
     spatial = xb.shape[2:]
     grid = xb.reshape((n, groups, c // groups) + spatial)  # (N, g, C/g, *S)
     return np.ascontiguousarray(grid.swapaxes(1, 2)).reshape(xb.shape)  # (N, C/g, g, *S) -> (N, C, *S)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..shapes import conv_output_shape, resolve_padding
-from ..spec import ConvSpec, as_int, as_tuple
+from ..spec import MAX_INT, ConvSpec, as_ndim, as_tuple, entries
 from ._checks import as_array, check_budget, compute_dtype, split_batch
 from .algorithms._common import sliding_windows
 from .padding import pad_pairs, pad_pairs_vjp
@@ -80,16 +80,14 @@ def check_grad_output(
     return gb
 
 
-def _ndim(fn: str, ndim: int | None, *sized: object) -> int:
+def _ndim(fn: str, ndim: int | None, *sized: tuple[str, object]) -> int:
     """Spatial dimensions: ``ndim`` if given, else the length of the first sequence in ``sized``, else 2 (PyTorch)."""
     if ndim is not None:
-        nd = as_int(fn, "ndim", ndim)
-        if nd < 1:
-            raise ValueError(f"{fn}: `ndim` (={nd}) must be >= 1")
-        return nd
-    for value in sized:
-        if isinstance(value, (list, tuple)):
-            return len(value)
+        return as_ndim(fn, ndim)
+    for name, value in sized:
+        items = entries(fn, name, value)
+        if items is not None:
+            return as_ndim(fn, len(items), f"len({name})")
     return 2
 
 
@@ -100,16 +98,64 @@ def _spec(fn: str, nd: int, kernel_size, dilation, padding, stride) -> ConvSpec:
 # --------------------------------------------------------------------------- unfold
 
 
+def _gathered(spatial: Sequence[int], spec: ConvSpec, pads: Pairs, out_size: Sequence[int]) -> bool:
+    """Whether the windows are gathered by index (:func:`_index_maps`) instead of viewed in a padded copy.
+
+    A padded copy of the input is what a strided window view needs; it is the
+    fast way while the padding is small against the data. Where the padded
+    input would be more than twice the input and the columns together (a
+    padding or a stride much larger than the input), the windows are gathered
+    instead, so the memory and the work follow the input and the columns,
+    never the padding.
+    """
+    padded = math.prod(max(0, size + lo + hi) for size, (lo, hi) in zip(spatial, pads, strict=True))
+    return padded > 2 * (math.prod(spatial) + math.prod(spec.kernel_size) * math.prod(out_size))
+
+
+def _index_maps(spatial: Sequence[int], spec: ConvSpec, pads: Pairs, out_size: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """Per spatial dimension, the input index each (tap, output) reads: ``o*s + k*d - lo``, or ``S`` in the padding.
+
+    Dimension ``i``'s array is shaped ``(1, .., K_i, .., 1, .., O_i, .., 1)`` (``K_i`` at
+    axis ``i``, ``O_i`` at axis ``nd + i``), so the maps broadcast to ``(*K, *O)``.
+    Index ``S`` reads the zero appended to the input. Every value computed stays
+    within int64 whatever the hyperparameters (each below ``2**62``): the outputs
+    whose window starts past the input (``o*s - lo > S``) and the taps reaching
+    past it from the leftmost start (``k*d > S - 1 + lo``) are never computed.
+    """
+    nd = spec.ndim
+    maps = []
+    for i, (size, o, k, st, d, (lo, _)) in enumerate(zip(spatial, out_size, spec.kernel_size, spec.stride,
+                                                         spec.dilation, pads, strict=True)):
+        index = np.full((k, o), size, dtype=np.int64)  # (K_i, O_i)
+        outs = max(0, min(o, (size + lo) // st + 1))  # o*s - lo <= S: within [-lo, S]
+        taps = max(0, min(k, (size - 1 + lo) // d + 1))  # k*d <= S - 1 + lo
+        if outs and taps:
+            start = np.arange(outs, dtype=np.int64) * st - lo  # (O',)
+            reach = start[None, :] + (np.arange(taps, dtype=np.int64) * d)[:, None]  # (K', O')
+            index[:taps, :outs] = np.where((reach >= 0) & (reach < size), reach, size)
+        shape = [1] * (2 * nd)
+        shape[i], shape[nd + i] = k, o
+        maps.append(index.reshape(shape))
+    return tuple(maps)
+
+
 def _unfold_raw(x: np.ndarray, spec: ConvSpec, pads: Pairs, out_size: tuple[int, ...]) -> np.ndarray:
     """im2col of batched ``x`` ``(N, C, *S)`` -> ``(N, C*prod(K), prod(O))``."""
     nd = spec.ndim
     n, c = x.shape[:2]
+    shape = (n, c * math.prod(spec.kernel_size), math.prod(out_size))
+    if math.prod(shape) == 0:
+        return np.zeros(shape, dtype=x.dtype)
+    if _gathered(x.shape[2:], spec, pads, out_size):
+        xz = pad_pairs(x, ((0, 1),) * nd, "constant")  # (N, C, *(S + 1)): index S reads a zero
+        cols = xz[(slice(None), slice(None)) + _index_maps(x.shape[2:], spec, pads, out_size)]  # (N, C, *K, *O)
+        return cols.reshape(shape)  # (N, C*K, L)
     xp = pad_pairs(x, pads, "constant")  # (N, C, *S_padded)
     windows = sliding_windows(xp, spec.kernel_size, spec.stride, spec.dilation, out_size)  # (N, C, *O, *K)
     kernel_axes = tuple(range(2 + nd, 2 + 2 * nd))
     out_axes = tuple(range(2, 2 + nd))
     cols = windows.transpose((0, 1) + kernel_axes + out_axes)  # (N, C, *K, *O)
-    return cols.reshape(n, c * math.prod(spec.kernel_size), math.prod(out_size))  # (N, C*K, L)
+    return cols.reshape(shape)  # (N, C*K, L)
 
 
 def _fold_raw(cols: np.ndarray, spec: ConvSpec, pads: Pairs, spatial: tuple[int, ...],
@@ -118,8 +164,14 @@ def _fold_raw(cols: np.ndarray, spec: ConvSpec, pads: Pairs, spatial: tuple[int,
     n = cols.shape[0]
     taps = math.prod(spec.kernel_size)
     c = cols.shape[1] // taps
+    if cols.size == 0 or n * c * math.prod(spatial) == 0:
+        return np.zeros((n, c) + spatial, dtype=cols.dtype)
     summed = cols.astype(compute_dtype(cols.dtype), copy=False)  # float16 sums in float32, integers in int64
     blocks = summed.reshape((n, c) + spec.kernel_size + out_size)  # (N, C, *K, *O)
+    if _gathered(spatial, spec, pads, out_size):
+        out = np.zeros((n, c) + tuple(v + 1 for v in spatial), dtype=summed.dtype)  # index S collects the padding
+        np.add.at(out, (slice(None), slice(None)) + _index_maps(spatial, spec, pads, out_size), blocks)
+        return out[(slice(None), slice(None)) + tuple(slice(0, v) for v in spatial)].astype(cols.dtype)
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads, strict=True))
     out_padded = scatter_windows(blocks, padded, spec.kernel_size, spec.stride, spec.dilation)  # (N, C, *S_padded)
     # Entries read from the zero padding have no input to go back to: crop them.
@@ -128,16 +180,21 @@ def _fold_raw(cols: np.ndarray, spec: ConvSpec, pads: Pairs, spatial: tuple[int,
 
 def _prepare_unfold(fn: str, input, kernel_size, dilation, padding, stride, ndim):
     x = as_array(fn, "input", input)
-    nd = _ndim(fn, ndim, kernel_size)
+    nd = _ndim(fn, ndim, ("kernel_size", kernel_size))
     spec = _spec(fn, nd, kernel_size, dilation, padding, stride)
     xb, unbatched = split_batch(fn, "input", x, nd)
     spatial = tuple(int(s) for s in xb.shape[2:])
     pads = resolve_padding(spec, spatial)
     out_size = tuple(int(o) for o in conv_output_shape(spec, spatial))
     n, c = xb.shape[:2]
+    if math.prod(out_size) > MAX_INT:  # possible without channels, where the budget sees 0 bytes
+        raise ValueError(f"{fn}: the unfolded matrix would have {math.prod(out_size)} columns (output size "
+                         f"{out_size}), more than any array can hold (2**62)")
     check_budget(fn, "unfolded matrix", (n, c * math.prod(spec.kernel_size), math.prod(out_size)), x.dtype.itemsize)
-    check_budget(fn, "padded input", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads, strict=True)),
-                 x.dtype.itemsize)
+    if not _gathered(spatial, spec, pads, out_size):  # else no padded copy is made
+        check_budget(fn, "padded input", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads,
+                                                                                           strict=True)),
+                     x.dtype.itemsize)
     return xb, unbatched, spec, pads, spatial, out_size
 
 
@@ -233,7 +290,7 @@ def unfold_vjp(
 
 def _prepare_fold(fn: str, input, output_size, kernel_size, dilation, padding, stride, ndim):
     cols = as_array(fn, "input", input)
-    nd = _ndim(fn, ndim, output_size, kernel_size)
+    nd = _ndim(fn, ndim, ("output_size", output_size), ("kernel_size", kernel_size))
     spec = _spec(fn, nd, kernel_size, dilation, padding, stride)
     spatial = as_tuple(fn, "output_size", output_size, nd, minimum=1)
     if cols.ndim == 3:
@@ -262,8 +319,10 @@ def _prepare_fold(fn: str, input, output_size, kernel_size, dilation, padding, s
         )
     n, c = cols.shape[0], cols.shape[1] // taps
     check_budget(fn, "output", (n, c) + spatial, cols.dtype.itemsize)
-    check_budget(fn, "padded output", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads, strict=True)),
-                 cols.dtype.itemsize)
+    if not _gathered(spatial, spec, pads, out_size):  # else no padded copy is made
+        check_budget(fn, "padded output", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, pads,
+                                                                                             strict=True)),
+                     cols.dtype.itemsize)
     return cols, unbatched, spec, pads, spatial, out_size
 
 

@@ -90,14 +90,19 @@ def tap_run(start: int, stop: int, out: int, k: int, stride: int, dilation: int,
     """The inputs ``i`` in ``[start, stop)`` that tap ``k`` sends to an output ``o`` in ``[0, out)``.
 
     Solves ``o*stride = i*input_dilation + lo - k*dilation`` (see the module
-    docstring); None when no input of the range reaches an output through ``k``.
+    docstring) in closed form: O(1) arithmetic, whatever the stride, the
+    dilations and the padding. None when no input of the range reaches an
+    output through ``k``.
     """
     r = lo - k * dilation
     g = math.gcd(input_dilation, stride)
     step, out_step = stride // g, input_dilation // g
-    i0 = next((i for i in range(start, start + step) if (i * input_dilation + r) % stride == 0), None)
-    if i0 is None:
+    # i*ld + r = 0 (mod s) has a solution only when g divides r; then i = (-r/g) * (ld/g)^-1 (mod s/g),
+    # in closed form (O(1) whatever the stride), and i0 is the first such i at or after `start`.
+    if r % g:
         return None
+    residue = (-r // g) * pow(out_step, -1, step) % step  # ld/g and s/g are coprime (pow(x, -1, 1) is 0)
+    i0 = start + (residue - start) % step
     o0 = (i0 * input_dilation + r) // stride
     t_min = 0 if o0 >= 0 else -(o0 // out_step)  # the first t with o0 + t*out_step >= 0
     t_max = min((stop - 1 - i0) // step if stop - 1 >= i0 else -1, (out - 1 - o0) // out_step)

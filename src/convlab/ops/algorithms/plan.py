@@ -41,13 +41,14 @@ exact algorithms (gemm, depthwise, subpixel, col2im): the others refuse them.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
-from ...spec import ConvSpec, as_int, as_tuple, padding_pairs
+from ...spec import MAX_INT, ConvSpec, as_shape, as_tuple, padding_pairs
 from ._costs import MACHINE, Machine, fmt
 from ._layout import Call, budget_bytes
 from ._record import Algorithm, Estimate
@@ -188,16 +189,11 @@ def _plan_cached(call: Call, budget: int, finite: bool) -> Plan:
 
 
 def _shape(fn: str, name: str, value: object, rank: int | None = None) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{fn}: `{name}` must be a sequence of ints (a shape), got {value!r}")
-    shape = tuple(as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(value))
+    shape = as_shape(fn, name, value)  # a sequence of ints in [0, 2**62]
     if rank is not None and len(shape) != rank:
         raise ValueError(f"{fn}: `{name}` (={shape}) must have {rank} entries")
     if len(shape) < 3:
         raise ValueError(f"{fn}: `{name}` (={shape}) must have at least 3 entries (N or C_out, C, *spatial)")
-    for i, v in enumerate(shape):
-        if v < 0:
-            raise ValueError(f"{fn}: `{name}[{i}]` (={v}) must be >= 0")
     return shape
 
 
@@ -273,4 +269,23 @@ def plan(
                          f"(={w[1]} * {spec.groups})")
     if w[0] % spec.groups:
         raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide the output channels (w_shape[0]={w[0]})")
-    return plan_call(Call(x, w, spec.stride, tuple(pairs), spec.dilation, ld, spec.groups, dt))
+    call = Call(x, w, spec.stride, tuple(pairs), spec.dilation, ld, spec.groups, dt)
+    _check_sizes(fn, call)
+    return plan_call(call)
+
+
+def _check_sizes(fn: str, call: Call) -> None:
+    """Refuse a call whose arrays no machine could hold: more than ``2**62`` elements (:data:`~convlab.spec.MAX_INT`).
+
+    The engine never plans such a call (the memory budget refuses its buffers
+    first); :func:`plan` is given shapes, not arrays, so it checks them here,
+    which keeps every size the cost model computes inside int64.
+    """
+    sizes = (("`x_shape`", call.x_shape), ("`w_shape`", call.w_shape),
+             ("the input dilated and padded", call.x_shape[:2] + call.padded_size), ("the output", call.out_shape))
+    for what, shape in sizes:
+        elements = math.prod(max(v, 0) for v in shape)
+        if elements > MAX_INT:
+            raise ValueError(f"{fn}: {what} (shape {shape}) would have {elements} elements, more than any array "
+                             f"can hold (2**62 = {MAX_INT})")
+

@@ -71,18 +71,37 @@ def unsupported(call: Call) -> str | None:
 
 def phases(size: int, kernel: int, stride: int, padding: tuple[int, int], dilation: int, input_dilation: int,
            out: int) -> list[Phase]:
-    """The phases of one spatial dimension (see the module docstring for the derivation)."""
+    """The phases of one spatial dimension that meet input elements, in phase order (derivation: module docstring).
+
+    Only those phases are listed: every other output phase reads inserted zeros
+    only (or has no outputs) and stays zero. They are found in closed form, one
+    candidate per kernel tap, so the cost is ``O(kernel)`` whatever the stride
+    and the input dilation (a transposed convolution with stride ``s`` has ``s``
+    phases per dimension, of which at most ``kernel`` meet the input): tap ``k``
+    lands on an input element for the outputs ``o`` with
+    ``o*s = lo - k*d (mod ld)``, solvable when ``g = gcd(s, ld)`` divides
+    ``lo - k*d``, for the single phase ``phi = ((lo - k*d)/g) * (s/g)^-1 mod P``;
+    distinct taps below ``D`` give distinct phases, and the first tap of a phase,
+    ``k0``, is the one below ``D`` that gives it.
+    """
     lo, _ = padding
     ld = input_dilation
-    period = ld // math.gcd(stride, ld)
+    g = math.gcd(stride, ld)
+    period = ld // g
     step = ld // math.gcd(dilation, ld)
+    inverse = pow(stride // g, -1, period)  # s/g and P = ld/g are coprime (pow(x, -1, 1) is 0)
+    found = {}  # phase -> its first tap k0
+    for k0 in range(min(kernel, step)):
+        residue = lo - k0 * dilation
+        if residue % g:
+            continue  # this tap never lands on an input element
+        phi = (residue // g) * inverse % period
+        if phi < out:  # a phase at or past `out` has no outputs
+            found[phi] = k0
     result = []
-    for phi in range(period):
+    for phi in sorted(found):
+        k0 = found[phi]
         outputs = len(range(phi, out, period))
-        k0 = next((k for k in range(step) if (phi * stride - lo + k * dilation) % ld == 0), None)
-        if k0 is None or k0 >= kernel or outputs == 0:
-            result.append(Phase(phi, period, 0, step, 0, 1, 1, (0, 0), outputs))
-            continue
         taps = (kernel - 1 - k0) // step + 1
         base = (phi * stride + k0 * dilation - lo) // ld
         sub_stride = period * stride // ld
@@ -119,10 +138,7 @@ def conv_general(
     nd = call.nd
     x = x.astype(call.dtype, copy=False)
     weight = weight.astype(call.dtype, copy=False)
-    combos = [combo for combo in itertools.product(*(
-        phases(*args) for args in zip(call.size, call.kernel, call.stride, call.padding, call.dilation,
-                                      call.input_dilation, call.out_size, strict=True)))
-        if all(p.taps > 0 and p.outputs > 0 for p in combo)]  # the others meet no input element: zeros
+    combos = _combos(call)  # the other phases meet no input element: they stay zero
     if planner is None:
         names = ["gemm"] * len(combos)
     else:
@@ -160,12 +176,16 @@ def phase_call(call: Call, combo: Sequence[Phase]) -> Call:
                 call.dtype)
 
 
-def phase_calls(call: Call) -> list[Call]:
-    """The calls of the phases that meet input elements."""
-    return [phase_call(call, combo) for combo in itertools.product(*(
+def _combos(call: Call) -> list[tuple[Phase, ...]]:
+    """The N-d phases that meet input elements: the products of each dimension's (:func:`phases`)."""
+    return list(itertools.product(*(
         phases(*args) for args in zip(call.size, call.kernel, call.stride, call.padding, call.dilation,
-                                      call.input_dilation, call.out_size, strict=True)))
-        if all(p.taps > 0 and p.outputs > 0 for p in combo)]
+                                      call.input_dilation, call.out_size, strict=True))))
+
+
+def phase_calls(call: Call) -> list[Call]:
+    """The calls of the phases that meet input elements (at most ``min(prod(K), prod(O))`` of them)."""
+    return [phase_call(call, combo) for combo in _combos(call)]
 
 
 def estimate(call: Call, planner: Planner) -> Estimate:

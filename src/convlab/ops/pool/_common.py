@@ -8,7 +8,10 @@ their backward scatter and their integer-exact division.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,3 +93,65 @@ def average(total: np.ndarray, divisor: np.ndarray | int) -> np.ndarray:
         quotient = np.abs(total) // np.abs(divisor)
         return np.where((total < 0) != (divisor < 0), -quotient, quotient)
     return total / divisor.astype(total.dtype)
+
+
+# --------------------------------------------------------------------------- windows gathered tap by tap
+
+
+def plane_strides(spatial: Sequence[int]) -> tuple[int, ...]:
+    """Row-major element strides of one ``(n, c)`` plane: flat index = sum(coordinate * stride)."""
+    return tuple(math.prod(spatial[i + 1:]) for i in range(len(spatial)))
+
+
+def along(values: np.ndarray, dim: int, nd: int) -> np.ndarray:
+    """A 1-D array for spatial dimension ``dim``, shaped to broadcast over ``nd`` output dimensions."""
+    return values.reshape(tuple(-1 if i == dim else 1 for i in range(nd)))  # (1, .., O_dim, .., 1)
+
+
+class Clipped(NamedTuple):
+    """One spatial dimension's windows clipped to the input: tap ``t`` of output ``o`` reads ``positions[o, t]``.
+
+    Only the taps that land in the input are listed, in window order (``valid``
+    marks them), so a window has at most as many as the input is long, however
+    large its kernel or its padding. ``positions`` is 0 where not valid, so it
+    always indexes the input.
+    """
+
+    positions: np.ndarray  # (O, T) int64
+    valid: np.ndarray  # (O, T) bool
+
+
+def gathered_taps(clipped: Sequence[Clipped], spatial: Sequence[int]
+                  ) -> Iterator[tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]]:
+    """Yield ``(index, inside, flat)`` for every tap of the clipped windows, in row-major window order.
+
+    ``index`` indexes the input's spatial axes (broadcasting to ``(*O)``), ``inside``
+    says where the tap lies in the input, ``flat`` is its plane index. For each
+    output, the taps inside the input come in the order of its window's taps, so
+    a scan over them meets the input elements in the order a scan over the whole
+    window would. One step per tap of the widest window: ``prod(T)`` steps,
+    each over all outputs at once.
+    """
+    nd = len(clipped)
+    strides = plane_strides(spatial)
+    for tap in np.ndindex(*(c.positions.shape[1] for c in clipped)):
+        index = tuple(along(c.positions[:, t], dim, nd) for dim, (c, t) in enumerate(zip(clipped, tap, strict=True)))
+        inside = functools.reduce(np.logical_and, (along(c.valid[:, t], dim, nd) for dim, (c, t) in
+                                                   enumerate(zip(clipped, tap, strict=True))))
+        flat = functools.reduce(np.add, (i * st for i, st in zip(index, strides, strict=True)))
+        yield index, inside, flat
+
+
+def scan_max(best: np.ndarray, index: np.ndarray, value: np.ndarray, inside: np.ndarray, flat: np.ndarray) -> None:
+    """One step of PyTorch's max scan: take ``value`` where it is inside and ``value > best or isnan(value)``.
+
+    ``index < 0`` marks outputs that have taken no tap yet (they take the first
+    one inside). Ties keep the earlier tap; a NaN replaces anything, so the
+    last NaN wins (aten/src/ATen/native/cpu/MaxPoolKernel.cpp).
+    """
+    update = (index < 0) | (value > best)
+    if value.dtype.kind == "f":
+        update |= np.isnan(value)
+    update &= inside
+    np.copyto(best, value, where=update)
+    np.copyto(index, np.broadcast_to(flat, index.shape), where=update)

@@ -11,6 +11,7 @@ pooling is adaptive pooling to size 1 in every spatial dimension.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -18,15 +19,19 @@ from typing import NamedTuple
 import numpy as np
 
 from ...shapes import adaptive_pool_window
-from ...spec import as_int
+from ...spec import as_int, as_ndim, entries
 from .._checks import as_array, check_budget, compute_dtype, split_batch
 from ..unfold import check_grad_output
 from ._common import (
+    Clipped,
+    along,
     average,
     check_bool,
     check_inexact_for_average,
     check_real,
     check_spatial,
+    gathered_taps,
+    scan_max,
     scatter_to_argmax,
     unbatch,
 )
@@ -50,43 +55,50 @@ class _Adaptive(NamedTuple):
     x: np.ndarray  # batched (N, C, *S)
     unbatched: bool
     out_size: tuple[int, ...]
-    windows: tuple[tuple[tuple[int, int], ...], ...]  # per dimension, the [start, end) of each output index
+    windows: tuple[tuple[np.ndarray, np.ndarray], ...]  # per dimension, the starts and ends of the windows, (O,)
+    clipped: tuple[Clipped, ...] | None  # the windows tap by tap, where that takes fewer steps than the outputs
 
 
 def _adaptive_output_size(fn: str, output_size: object, spatial: tuple[int, ...]) -> tuple[int, ...]:
     nd = len(spatial)
-    if isinstance(output_size, (list, tuple)):
-        if len(output_size) != nd:
+    items = _output_size_entries(fn, output_size)
+    if items is not None:
+        if len(items) != nd:
             raise ValueError(
-                f"{fn}: `output_size` has {len(output_size)} entries {tuple(output_size)!r}, but the input has "
+                f"{fn}: `output_size` has {len(items)} entries {items!r}, but the input has "
                 f"{nd} spatial dimension{'s' if nd != 1 else ''}"
             )
-        entries = list(output_size)
     else:
-        entries = [output_size] * nd
+        items = (output_size,) * nd
     sizes = []
-    for i, (value, n) in enumerate(zip(entries, spatial, strict=True)):
+    for i, (value, n) in enumerate(zip(items, spatial, strict=True)):
         if value is None:  # PyTorch: None keeps the input size
             sizes.append(n)
             continue
         where = "output_size" if nd == 1 else f"output_size[{i}]"
-        size = as_int(fn, where, value)
+        size = as_int(fn, where, value)  # type and range (+/-2**62)
         if size < 1:
             raise ValueError(f"{fn}: `{where}` (={size}) must be >= 1 (or None to keep the input size)")
         sizes.append(size)
     return tuple(sizes)
 
 
+def _output_size_entries(fn: str, output_size: object) -> tuple | None:
+    """The per-dimension entries of ``output_size`` (a list, a tuple, a 1-D integer array), None for one value."""
+    return entries(fn, "output_size", output_size,
+                   forms="an int, None, or one int or None per spatial dimension (a list, a tuple or a 1-D integer "
+                         "NumPy array)")
+
+
 def _prepare_adaptive(fn: str, kind: str, input, output_size, ndim) -> _Adaptive:
     x = as_array(fn, "input", input)
     if kind == "max":
         check_real(fn, x)
+    items = _output_size_entries(fn, output_size)
     if ndim is not None:
-        nd = as_int(fn, "ndim", ndim)
-        if nd < 1:
-            raise ValueError(f"{fn}: `ndim` (={nd}) must be >= 1")
-    elif isinstance(output_size, (list, tuple)):
-        nd = len(output_size)
+        nd = as_ndim(fn, ndim)
+    elif items is not None:
+        nd = len(items)
         if nd < 1:
             raise ValueError(f"{fn}: `output_size` must have one entry per spatial dimension, got ()")
     else:
@@ -99,14 +111,47 @@ def _prepare_adaptive(fn: str, kind: str, input, output_size, ndim) -> _Adaptive
     check_budget(fn, "output", xb.shape[:2] + out_size, itemsize)
     if kind == "max":
         check_budget(fn, "indices", xb.shape[:2] + out_size, 8)
+    # Every window at once (the rule accepts an array of indices); int64 holds (i + 1)*I for any input and
+    # output that fit in memory, Python ints beyond.
     windows = tuple(
-        tuple(adaptive_pool_window(n, o, i) for i in range(o)) for n, o in zip(spatial, out_size, strict=True)
+        tuple(np.asarray(v, dtype=np.int64) for v in adaptive_pool_window(
+            n, o, np.arange(o, dtype=np.int64 if (o + 1) * n < 2**62 else object)))
+        for n, o in zip(spatial, out_size, strict=True)
     )
-    return _Adaptive(xb, unbatched, out_size, windows)
+    return _Adaptive(xb, unbatched, out_size, windows, _by_tap(windows))
+
+
+def _by_tap(windows: tuple[tuple[np.ndarray, np.ndarray], ...]) -> tuple[Clipped, ...] | None:
+    """The windows as :class:`~._common.Clipped` taps, where there are fewer taps than outputs, else None.
+
+    The work is vectorized over one of two axes: one step per output position
+    (each over its window), or one step per tap of the widest window (each over
+    all outputs). The windows are about ``I/O`` long, so the steps are the
+    fewer of ``prod(O)`` and about ``prod(I/O + 1)``: an output larger than the
+    input (``output_size=10**6`` on a few elements) takes a few steps, not a
+    million.
+    """
+    starts = [start for start, _ in windows]
+    lengths = [end - start for start, end in windows]
+    widest = [int(length.max()) for length in lengths]
+    if math.prod(widest) >= math.prod(len(start) for start in starts):
+        return None
+    clipped = []
+    for start, length, t in zip(starts, lengths, widest, strict=True):
+        steps = np.arange(t, dtype=np.int64)
+        valid = steps[None, :] < length[:, None]  # (O, T)
+        clipped.append(Clipped(np.where(valid, start[:, None] + steps[None, :], 0), valid))
+    return tuple(clipped)
+
+
+def _counts(a: _Adaptive) -> np.ndarray:
+    """The size of every window, ``(*O)``: the product of its lengths along each dimension."""
+    nd = len(a.out_size)
+    return functools.reduce(np.multiply, (along(end - start, i, nd) for i, (start, end) in enumerate(a.windows)))
 
 
 def _window(a: _Adaptive, out_index: tuple[int, ...]) -> tuple[slice, ...]:
-    return tuple(slice(*a.windows[dim][i]) for dim, i in enumerate(out_index))
+    return tuple(slice(int(a.windows[dim][0][i]), int(a.windows[dim][1][i])) for dim, i in enumerate(out_index))
 
 
 def _first_max_last_nan(flat: np.ndarray) -> np.ndarray:
@@ -126,10 +171,16 @@ def _first_max_last_nan(flat: np.ndarray) -> np.ndarray:
 
 
 def _adaptive_max(a: _Adaptive) -> tuple[np.ndarray, np.ndarray]:
-    """Values and plane indices of the adaptive maxima; one vectorized step per output position."""
+    """Values and plane indices of the adaptive maxima; one vectorized step per output position or per tap."""
     x = a.x
     n, c = x.shape[:2]
     spatial = x.shape[2:]
+    if a.clipped is not None:  # fewer taps than outputs: PyTorch's scan, one step per tap
+        values = np.zeros((n, c) + a.out_size, dtype=x.dtype)
+        index = np.full((n, c) + a.out_size, -1, dtype=np.int64)
+        for where, inside, flat in gathered_taps(a.clipped, spatial):
+            scan_max(values, index, x[(slice(None), slice(None)) + where], inside, flat)  # (N, C, *O)
+        return values, index
     values = np.zeros((n, c) + a.out_size, dtype=x.dtype)
     index = np.zeros((n, c) + a.out_size, dtype=np.int64)
     for out in np.ndindex(*a.out_size):
@@ -240,6 +291,11 @@ def adaptive_avg_pool(
     a = _prepare_adaptive(fn, "avg", input, output_size, ndim)
     x = a.x.astype(compute_dtype(a.x.dtype), copy=False)
     nd = len(a.out_size)
+    if a.clipped is not None:  # fewer taps than outputs: one step per tap
+        total = np.zeros(x.shape[:2] + a.out_size, dtype=x.dtype)  # (N, C, *O)
+        for where, inside, _ in gathered_taps(a.clipped, x.shape[2:]):
+            total += np.where(inside, x[(slice(None), slice(None)) + where], 0)
+        return unbatch(average(total, _counts(a)).astype(a.x.dtype, copy=False), a.unbatched)
     y = np.zeros(x.shape[:2] + a.out_size, dtype=x.dtype)
     for out in np.ndindex(*a.out_size):
         region, count = _adaptive_region(a, out)
@@ -274,6 +330,11 @@ def adaptive_avg_pool_vjp(
     ct = compute_dtype(a.x.dtype)
     nd = len(a.out_size)
     grad = np.zeros(a.x.shape, dtype=ct)
+    if a.clipped is not None:  # fewer taps than outputs: one scatter per tap (windows overlap: repeats add up)
+        share = g.astype(ct, copy=False) / _counts(a).astype(ct)  # (N, C, *O)
+        for where, inside, _ in gathered_taps(a.clipped, a.x.shape[2:]):
+            np.add.at(grad, (slice(None), slice(None)) + where, np.where(inside, share, 0))
+        return unbatch(grad.astype(a.x.dtype, copy=False), a.unbatched)
     for out in np.ndindex(*a.out_size):
         region, count = _adaptive_region(a, out)
         share = g[(Ellipsis,) + out].astype(ct, copy=False) / np.asarray(count).astype(ct)  # (N, C)
@@ -286,10 +347,7 @@ def adaptive_avg_pool_vjp(
 
 def _global_ndim(fn: str, input: object, ndim: int | None) -> int:
     if ndim is not None:
-        nd = as_int(fn, "ndim", ndim)
-        if nd < 1:
-            raise ValueError(f"{fn}: `ndim` (={nd}) must be >= 1")
-        return nd
+        return as_ndim(fn, ndim)
     shape = np.shape(input)
     if len(shape) < 3:
         raise ValueError(

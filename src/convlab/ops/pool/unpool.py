@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ...shapes import Explained, conv_transpose_output_length
-from ...spec import PoolSpec, as_int
+from ...spec import MAX_INT, PoolSpec, as_int, entries
 from .._checks import as_array, check_budget, split_batch
 from ..unfold import check_grad_output
 from ._common import check_no_dilation, check_spatial, check_spec, unbatch
@@ -46,14 +46,16 @@ def _unpool_output_size(fn: str, output_size: object, default: tuple[Explained, 
     nd = len(default)
     if output_size is None:
         return tuple(int(d) for d in default)
-    if not isinstance(output_size, (list, tuple)):
+    size = entries(fn, "output_size", output_size,
+                   forms="a sequence of ints (a list, a tuple or a 1-D integer NumPy array), one per spatial "
+                         "dimension, or with batch and channels first")
+    if size is None:
         raise TypeError(f"{fn}: `output_size` must be a tuple of ints, got {output_size!r}")
-    size = tuple(output_size)
     if len(size) == nd + 2:
         size = size[2:]
     if len(size) != nd:
         raise ValueError(
-            f"{fn}: `output_size` (={tuple(output_size)}) must have {nd} entries (or {nd + 2} with batch and channels)"
+            f"{fn}: `output_size` (={size}) must have {nd} entries (or {nd + 2} with batch and channels)"
         )
     out = []
     for i, (value, d, s) in enumerate(zip(size, default, stride, strict=True)):
@@ -91,6 +93,9 @@ def _prepare_unpool(fn: str, input: object, indices: object, spec: PoolSpec, out
     n, c = xb.shape[:2]
     check_budget(fn, "output", (n, c) + out_size, x.dtype.itemsize)
     plane = math.prod(out_size)
+    if plane > MAX_INT:  # possible without samples or channels, where the budget sees 0 bytes
+        raise ValueError(f"{fn}: the output plane {out_size} would have {plane} elements, more than any array can "
+                         f"hold (2**62)")
     bad = idx >= plane if idx.dtype.kind == "u" else (idx < 0) | (idx >= plane)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])

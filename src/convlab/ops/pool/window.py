@@ -47,7 +47,9 @@ from ..algorithms._common import sliding_windows
 from ..padding import pad_pairs, pad_pairs_vjp
 from ..unfold import check_grad_output, scatter_windows
 from ._common import (
+    Clipped,
     Pairs,
+    along,
     average,
     check_bool,
     check_inexact_for_average,
@@ -55,6 +57,9 @@ from ._common import (
     check_real,
     check_spatial,
     check_spec,
+    gathered_taps,
+    plane_strides,
+    scan_max,
     scatter_to_argmax,
     unbatch,
 )
@@ -74,47 +79,60 @@ __all__ = [
 # --------------------------------------------------------------------------- checks
 
 
-def _plane_strides(spatial: Sequence[int]) -> tuple[int, ...]:
-    """Row-major element strides of one ``(n, c)`` plane: flat index = sum(coordinate * stride)."""
-    return tuple(math.prod(spatial[i + 1:]) for i in range(len(spatial)))
-
-
-def _along(values: np.ndarray, dim: int, nd: int) -> np.ndarray:
-    """A 1-D array for spatial dimension ``dim``, shaped to broadcast over ``nd`` output dimensions."""
-    return values.reshape(tuple(-1 if i == dim else 1 for i in range(nd)))  # (1, .., O_dim, .., 1)
-
-
 class _Pool(NamedTuple):
     x: np.ndarray  # batched (N, C, *S), the input's dtype
     unbatched: bool
     spec: PoolSpec
     out_size: tuple[int, ...]
     reach: Pairs  # padding (lo, hi') after which the padded input ends where the last window ends
+    clipped: tuple[Clipped, ...] | None  # per dimension, where the windows are gathered (else strided views)
 
 
-def _check_windows_see_input(fn: str, spatial: Sequence[int], spec: PoolSpec, out_size: Sequence[int]) -> None:
+def _in_input(n: int, o: int, k: int, s: int, d: int, lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output window along one dimension: its first tap inside the input and how many are (0: none).
+
+    Window ``o`` reads ``o*s + j*d - lo`` for ``j < k``; the taps inside ``[0, n)``
+    are ``j`` from ``ceil((lo - o*s)/d)`` to ``floor((n - 1 + lo - o*s)/d)``,
+    clipped to ``[0, k)``: closed form, O(O) whatever the kernel size.
+    """
+    start = np.arange(o, dtype=np.int64) * s - lo  # position of tap 0; |values| < 2**63 (spec.as_int's bound)
+    first = np.maximum(0, -(start // d))  # ceil(-start / d)
+    last = np.minimum(k - 1, (n - 1 - start) // d)
+    return first, np.maximum(0, last - first + 1)
+
+
+def _check_windows_see_input(fn: str, spatial: Sequence[int], spec: PoolSpec, out_size: Sequence[int],
+                             counts: Sequence[np.ndarray]) -> None:
     """Refuse a dilated max-pooling window that covers only padding.
 
     ``pad <= k // 2`` (PyTorch's limit) is not enough with dilation: ``k=2, d=3, pad=1``
     on an input of size 2 reads positions -1 and 2, both padding. PyTorch then returns
-    ``-inf`` and an index outside the input; we refuse instead.
+    ``-inf`` and an index outside the input; we refuse instead. ``counts`` are the
+    taps inside the input of each window (:func:`_in_input`).
     """
-    for dim, (n, k, s, d, (lo, _), o) in enumerate(
-        zip(spatial, spec.kernel_size, spec.stride, spec.dilation, spec.padding, out_size, strict=True)
+    for dim, (n, k, s, d, (lo, _), count) in enumerate(
+        zip(spatial, spec.kernel_size, spec.stride, spec.dilation, spec.padding, counts, strict=True)
     ):
-        positions = np.arange(o)[:, None] * s + np.arange(k)[None, :] * d - lo  # (O, K)
-        sees_input = ((positions >= 0) & (positions < n)).any(axis=1)
-        if not sees_input.all():
-            bad = int(np.argmin(sees_input))
+        if count.size and not count.all():
+            bad = int(np.argmin(count))
+            positions = [bad * s + j * d - lo for j in range(min(k, 8))]
+            shown = ", ".join(str(v) for v in positions) + (f", ..., {bad * s + (k - 1) * d - lo}" if k > 8 else "")
             raise ValueError(
                 f"{fn}: the pooling window of output {bad} in spatial dimension {dim} covers only padding "
-                f"(input positions {positions[bad].tolist()}, input size {n}, kernel_size={k}, dilation={d}, "
+                f"(input positions [{shown}], input size {n}, kernel_size={k}, dilation={d}, "
                 f"padding={spec.padding[dim]}); use less padding or a smaller dilation"
             )
 
 
 def _prepare_pool(fn: str, kind: str, input: object, spec: PoolSpec) -> _Pool:
-    """Check ``input`` against the canonical ``spec``; sizes and memory budget before any allocation."""
+    """Check ``input`` against the canonical ``spec``; sizes and memory budget before any allocation.
+
+    Where a window has more taps than can land in the input (a kernel larger
+    than the input, its padding up to half of it), the windows are gathered
+    from the input tap by tap, over the taps inside it only (:class:`~._common.Clipped`):
+    the work and memory follow the input and the output, never the kernel size
+    or the padding. Otherwise the padded input is viewed through strided windows.
+    """
     x = as_array(fn, "input", input)
     if kind == "max":
         check_real(fn, x)
@@ -124,27 +142,32 @@ def _prepare_pool(fn: str, kind: str, input: object, spec: PoolSpec) -> _Pool:
     check_spatial(fn, xb)
     spatial = tuple(int(s) for s in xb.shape[2:])
     out_size = tuple(int(o) for o in pool_output_shape(spec, spatial))
-    if kind == "max":
-        _check_windows_see_input(fn, spatial, spec, out_size)
-    # The padded input must end exactly where the last window ends: further right than
-    # S + hi for a ceil-mode window hanging over the padding, earlier (a crop) where the
-    # floor rule leaves trailing elements that no window reads.
-    reach = tuple(
-        (lo, (o - 1) * s + d * (k - 1) + 1 - n - lo)
-        for n, o, s, d, k, (lo, _) in zip(spatial, out_size, spec.stride, spec.dilation, spec.kernel_size,
-                                           spec.padding, strict=True)
-    )
     n, c = xb.shape[:2]
     itemsize = compute_dtype(x.dtype).itemsize
     check_budget(fn, "output", (n, c) + out_size, itemsize)
     if kind == "max":
         check_budget(fn, "indices", (n, c) + out_size, 8)
-    check_budget(fn, "padded input", (n, c) + tuple(s + lo + hi for s, (lo, hi) in zip(spatial, reach,
-                                                                                       strict=True)), itemsize)
-    return _Pool(xb, unbatched, spec, out_size, reach)
-
-
-# --------------------------------------------------------------------------- kernels
+    dims = list(zip(spatial, out_size, spec.kernel_size, spec.stride, spec.dilation, spec.padding, strict=True))
+    taps = [_in_input(size, o, k, st, d, lo) for size, o, k, st, d, (lo, _) in dims]  # (first, count) per dim
+    if kind == "max":
+        _check_windows_see_input(fn, spatial, spec, out_size, [count for _, count in taps])
+    widest = tuple(max(1, int(count.max())) for _, count in taps)  # taps inside the input, at most ceil(S/d)
+    # The padded input must end exactly where the last window ends: further right than
+    # S + hi for a ceil-mode window hanging over the padding, earlier (a crop) where the
+    # floor rule leaves trailing elements that no window reads.
+    reach = tuple((lo, (o - 1) * st + d * (k - 1) + 1 - size - lo) for size, o, k, st, d, (lo, _) in dims)
+    if widest == spec.kernel_size:  # every tap can land in the input: the padded input is as small as the data
+        check_budget(fn, "padded input", (n, c) + tuple(size + lo + hi for size, (lo, hi) in zip(spatial, reach,
+                                                                                          strict=True)), itemsize)
+        return _Pool(xb, unbatched, spec, out_size, reach, None)
+    clipped = []
+    for (_, o, _, st, d, (lo, _)), (first, count), t in zip(dims, taps, widest, strict=True):
+        steps = np.arange(t, dtype=np.int64)
+        valid = steps[None, :] < count[:, None]  # (O, T)
+        start = np.arange(o, dtype=np.int64) * st - lo + first * d  # the first position inside the input
+        positions = np.where(valid, start[:, None] + steps[None, :] * d, 0)  # (O, T)
+        clipped.append(Clipped(positions, valid))
+    return _Pool(xb, unbatched, spec, out_size, reach, tuple(clipped))
 
 
 def _max_scan(p: _Pool) -> tuple[np.ndarray, np.ndarray]:
@@ -152,33 +175,32 @@ def _max_scan(p: _Pool) -> tuple[np.ndarray, np.ndarray]:
 
     For each tap (row-major) and all output positions at once, the running
     maximum is replaced where the tap lies inside the input and either no tap
-    has been taken yet or ``value > best or isnan(value)``.
+    has been taken yet or ``value > best or isnan(value)``. Taps outside the
+    input never win, so clipped windows (:class:`~._common.Clipped`) scan only the taps
+    inside it, in the same order, with the same result.
     """
     spec, out_size, x = p.spec, p.out_size, p.x
     nd = spec.ndim
-    spatial = x.shape[2:]
-    strides = _plane_strides(spatial)
-    xp = pad_pairs(x, p.reach, "constant")  # (N, C, *S_reach); padded values are masked out below
-    windows = sliding_windows(xp, spec.kernel_size, spec.stride, spec.dilation, out_size)  # (N, C, *O, *K)
     best = np.zeros(x.shape[:2] + out_size, dtype=x.dtype)
     index = np.full(x.shape[:2] + out_size, -1, dtype=np.int64)
-    floating = x.dtype.kind == "f"
+    if p.clipped is not None:
+        for where, inside, flat in gathered_taps(p.clipped, p.x.shape[2:]):
+            scan_max(best, index, x[(slice(None), slice(None)) + where], inside, flat)  # (N, C, *O)
+        return best, index
+    spatial = x.shape[2:]
+    strides = plane_strides(spatial)
+    xp = pad_pairs(x, p.reach, "constant")  # (N, C, *S_reach); padded values are masked out below
+    windows = sliding_windows(xp, spec.kernel_size, spec.stride, spec.dilation, out_size)  # (N, C, *O, *K)
     for tap in np.ndindex(*spec.kernel_size):
         inside = np.ones((1,) * nd, dtype=bool)
         flat = np.zeros((1,) * nd, dtype=np.int64)
         for dim, (n, o, s, d, k, (lo, _), st) in enumerate(
             zip(spatial, out_size, spec.stride, spec.dilation, tap, spec.padding, strides, strict=True)
         ):
-            coordinate = _along(np.arange(o) * s + k * d - lo, dim, nd)  # input coordinate of this tap
+            coordinate = along(np.arange(o) * s + k * d - lo, dim, nd)  # input coordinate of this tap
             inside = inside & (coordinate >= 0) & (coordinate < n)
             flat = flat + coordinate * st
-        value = windows[(Ellipsis,) + tap]  # (N, C, *O)
-        update = (index < 0) | (value > best)
-        if floating:
-            update |= np.isnan(value)
-        update &= inside
-        np.copyto(best, value, where=update)
-        np.copyto(index, np.broadcast_to(flat, index.shape), where=update)
+        scan_max(best, index, windows[(Ellipsis,) + tap], inside, flat)  # (N, C, *O)
     return best, index
 
 
@@ -194,7 +216,11 @@ def _avg_divisor(spatial: Sequence[int], spec: PoolSpec, out_size: Sequence[int]
         start = np.arange(o, dtype=np.int64) * s - lo
         end = np.minimum(start + k, n + hi)  # clipped at the end of the right padding
         count = end - start if spec.count_include_pad else np.minimum(end, n) - np.maximum(start, 0)
-        counts.append(_along(count, dim, nd))
+        counts.append(along(count, dim, nd))
+    if math.prod(int(count.max()) for count in counts) > 2**62:
+        # Windows counting more padding than int64 holds (huge kernels with count_include_pad):
+        # the divisor in Python ints, exact.
+        counts = [count.astype(object) for count in counts]
     return functools.reduce(np.multiply, counts)  # (*O)
 
 
@@ -434,9 +460,15 @@ def avg_pool_spec(input: np.ndarray, spec: PoolSpec, *, _fn: str | None = None) 
     fn, spec = check_spec("avg_pool_spec", spec, _fn)
     p = _prepare_pool(fn, "avg", input, spec)
     nd = spec.ndim
-    xp = pad_pairs(p.x.astype(compute_dtype(p.x.dtype), copy=False), p.reach, "constant")  # (N, C, *S_reach)
-    windows = sliding_windows(xp, spec.kernel_size, spec.stride, spec.dilation, p.out_size)  # (N, C, *O, *K)
-    total = windows.sum(axis=tuple(range(2 + nd, 2 + 2 * nd)))  # (N, C, *O)
+    xc = p.x.astype(compute_dtype(p.x.dtype), copy=False)
+    if p.clipped is not None:  # a kernel larger than the input: sum the taps inside it only
+        total = np.zeros(xc.shape[:2] + p.out_size, dtype=xc.dtype)  # (N, C, *O)
+        for where, inside, _ in gathered_taps(p.clipped, p.x.shape[2:]):
+            total += np.where(inside, xc[(slice(None), slice(None)) + where], 0)
+    else:
+        xp = pad_pairs(xc, p.reach, "constant")  # (N, C, *S_reach)
+        windows = sliding_windows(xp, spec.kernel_size, spec.stride, spec.dilation, p.out_size)  # (N, C, *O, *K)
+        total = windows.sum(axis=tuple(range(2 + nd, 2 + 2 * nd)))  # (N, C, *O)
     y = average(total, _avg_divisor(p.x.shape[2:], spec, p.out_size))
     return unbatch(y.astype(p.x.dtype, copy=False), p.unbatched)
 
@@ -495,6 +527,11 @@ def avg_pool_spec_vjp(grad_output: np.ndarray, input: np.ndarray, spec: PoolSpec
     n, c = p.x.shape[:2]
     g = check_grad_output(fn, grad_output, (n, c) + p.out_size, p.unbatched, p.x.dtype)
     scaled = average(g.astype(compute_dtype(p.x.dtype), copy=False), _avg_divisor(p.x.shape[2:], spec, p.out_size))
+    if p.clipped is not None:  # a kernel larger than the input: spread over the taps inside it only
+        grad = np.zeros(p.x.shape, dtype=scaled.dtype)  # (N, C, *S)
+        for where, inside, _ in gathered_taps(p.clipped, p.x.shape[2:]):
+            np.add.at(grad, (slice(None), slice(None)) + where, np.where(inside, scaled, 0))  # repeats add up
+        return unbatch(grad.astype(p.x.dtype, copy=False), p.unbatched)
     taps = np.broadcast_to(scaled.reshape((n, c) + (1,) * nd + p.out_size),  # (N, C, 1.., *O)
                            (n, c) + spec.kernel_size + p.out_size)  # (N, C, *K, *O), one copy per tap
     reached = tuple(s + lo + hi for s, (lo, hi) in zip(p.x.shape[2:], p.reach, strict=True))
