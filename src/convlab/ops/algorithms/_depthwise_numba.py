@@ -179,7 +179,9 @@ def direct(x, w, y, sh, sw, ph, pw, dh, dw, lh, lw, groups):  # pragma: no cover
     og = c_out // groups
     dilated_h = (height - 1) * lh + 1
     dilated_w = (width - 1) * lw + 1
-    phases = lw if sw == 1 else 1  # with input dilation at stride 1 the columns split into lw phases
+    # With input dilation at stride 1 the columns split into lw phases; past out_w phases each holds at most
+    # one column (the same layout, per_phase = 1), so the accumulator stays out_w long whatever lw is.
+    phases = min(lw, max(out_w, 1)) if sw == 1 else 1
     per_phase = (out_w + phases - 1) // phases
     for task in prange(n_samples * c_out):
         n = task // c_out
