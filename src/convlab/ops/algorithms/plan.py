@@ -153,6 +153,12 @@ def plan_call(call: Call, finite: bool = True) -> Plan:
 
 @lru_cache(maxsize=4096)
 def _plan_cached(call: Call, budget: int, finite: bool) -> Plan:
+    if call.is_empty or call.cg == 0:
+        # Nothing to compute (gemm returns the zeros at once, as every algorithm would): no record is asked,
+        # so sizes that only an empty array can have (a huge padding of no samples or no channels) never
+        # reach a cost model.
+        what = "the output is empty" if call.is_empty else "the input has no channels, so the output is zeros"
+        return Plan("gemm", f"{what}, nothing to compute", {"gemm": 0.0}, {}, call, "gemm")
     estimates: dict[str, float] = {}
     terms: dict[str, str] = {}
     refused: dict[str, str] = {}
@@ -164,13 +170,8 @@ def _plan_cached(call: Call, budget: int, finite: bool) -> Plan:
         if reason is not None:
             refused[name] = reason
             continue
-        if call.is_empty:
-            estimates[name], terms[name] = 0.0, "empty output"
-            continue
         est = _estimate_record(record, call, finite)
         estimates[name], terms[name] = est.seconds, est.terms
-    if call.is_empty:
-        return Plan("gemm", "the output is empty, nothing to compute", estimates, refused, call, "gemm")
     best = min(estimates, key=estimates.__getitem__)
     others = sorted((name for name in estimates if name != best), key=estimates.__getitem__)
     reason = f"estimated {fmt(estimates[best])} ({terms[best]})"
