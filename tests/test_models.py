@@ -509,27 +509,25 @@ ORACLE = {
 }
 
 
-@pytest.mark.parametrize("name", list(ORACLE))
-def test_torchvision_layout_loads_and_computes_the_same(name):
-    """A torchvision-style torch module loads our state_dict strictly, then outputs, gradients and
-    running statistics agree in float64 (training pass with batch statistics, then an eval pass)."""
-    torch, references = _torch_references()
-    ours = models.create(name, input_size=(3, 64, 64), num_classes=10, dtype=np.float64, rng=0, **ORACLE[name])
-    rng = np.random.default_rng(3)
+def assert_same_as_torch(ours, theirs, x_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+    """``theirs`` (a float64 torch module) loads ``ours``' state_dict strictly; a training pass with batch
+    statistics (outputs, input gradient, every parameter gradient), an eval pass and the running statistics
+    agree. BatchNorm affine parameters and running statistics are made non-trivial first."""
+    import torch
+
     for module in ours.modules():  # non-trivial BatchNorm affine parameters and running statistics
         if isinstance(module, nn.BatchNorm2d):
             module.weight.data[...] = rng.uniform(0.5, 1.5, module.weight.shape)
             module.bias.data[...] = rng.uniform(-0.5, 0.5, module.bias.shape)
             module.running_mean[...] = rng.uniform(-0.1, 0.1, module.running_mean.shape)
             module.running_var[...] = rng.uniform(0.5, 1.5, module.running_var.shape)
-    theirs = references[name]().double()
     state = ours.state_dict()
     assert list(state) == list(theirs.state_dict()), "state_dict keys (and their order) differ from torchvision's"
     theirs.load_state_dict(OrderedDict((k, torch.from_numpy(v.copy())) for k, v in state.items()), strict=True)
 
-    x = rng.standard_normal((2, 3, 64, 64))
-    grad_output = rng.standard_normal((2, 10))
+    x = rng.standard_normal(x_shape)
     y = ours(x)
+    grad_output = rng.standard_normal(y.shape)
     grad_input = ours.backward(grad_output)
     x_t = torch.from_numpy(x).requires_grad_(True)
     y_t = theirs(x_t)
@@ -547,6 +545,15 @@ def test_torchvision_layout_loads_and_computes_the_same(name):
         assert_network_close(ours(x), theirs(torch.from_numpy(x)).numpy(), "eval-mode output (running statistics)")
     for key, value in theirs.state_dict().items():
         assert_network_close(ours.state_dict()[key], value.numpy(), f"state {key}")
+
+
+@pytest.mark.parametrize("name", list(ORACLE))
+def test_torchvision_layout_loads_and_computes_the_same(name):
+    """A torchvision-style torch module loads our state_dict strictly, then outputs, gradients and
+    running statistics agree in float64 (training pass with batch statistics, then an eval pass)."""
+    _, references = _torch_references()
+    ours = models.create(name, input_size=(3, 64, 64), num_classes=10, dtype=np.float64, rng=0, **ORACLE[name])
+    assert_same_as_torch(ours, references[name]().double(), (2, 3, 64, 64), np.random.default_rng(3))
 
 
 def test_torch_reference_has_torchvision_key_examples():

@@ -17,14 +17,11 @@ last 4x4 map, 10 classes. Checked here:
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 
 import convlab.models as models
-from convlab import nn
-from tests.test_models import assert_network_close, walk
+from tests.test_models import assert_same_as_torch, walk
 
 CIFAR = {  # name: (block, blocks per stage)
     "resnet18_cifar": ("basic", (2, 2, 2, 2)),
@@ -157,30 +154,4 @@ def test_same_outputs_and_gradients_as_a_torchvision_style_torch_resnet():
     theirs.maxpool = torch.nn.Identity()
     theirs = theirs.double()
     ours = models.create("resnet18_cifar", dtype=np.float64, rng=0)
-    rng = np.random.default_rng(3)
-    for module in ours.modules():  # non-trivial BatchNorm parameters and running statistics
-        if isinstance(module, nn.BatchNorm2d):
-            module.weight.data[...] = rng.uniform(0.5, 1.5, module.weight.shape)
-            module.bias.data[...] = rng.uniform(-0.5, 0.5, module.bias.shape)
-            module.running_mean[...] = rng.uniform(-0.1, 0.1, module.running_mean.shape)
-            module.running_var[...] = rng.uniform(0.5, 1.5, module.running_var.shape)
-    state = ours.state_dict()
-    assert list(state) == list(theirs.state_dict())
-    theirs.load_state_dict(OrderedDict((k, torch.from_numpy(v.copy())) for k, v in state.items()), strict=True)
-
-    x = rng.standard_normal((2, 3, 32, 32))
-    grad_output = rng.standard_normal((2, 10))
-    y = ours(x)
-    grad_input = ours.backward(grad_output)
-    x_t = torch.from_numpy(x).requires_grad_(True)
-    y_t = theirs(x_t)
-    y_t.backward(torch.from_numpy(grad_output))
-    assert_network_close(y, y_t.detach().numpy(), "training-mode output")
-    assert_network_close(grad_input, x_t.grad.numpy(), "input gradient")
-    ours_by_name = dict(ours.named_parameters())
-    for key, param in theirs.named_parameters():
-        assert_network_close(ours_by_name[key].grad, param.grad.numpy(), f"gradient of {key}")
-    ours.eval()
-    theirs.eval()
-    with torch.no_grad():
-        assert_network_close(ours(x), theirs(torch.from_numpy(x)).numpy(), "eval-mode output")
+    assert_same_as_torch(ours, theirs, (2, 3, 32, 32), np.random.default_rng(3))
