@@ -248,6 +248,18 @@ def pool_input(draw, nd: int, channels=(1, 2, 0)):
     return _x(1, draw(st.sampled_from(channels)), *draw(st.sampled_from(SPATIAL[nd])))
 
 
+def _trivially_zero(y: np.ndarray, x: np.ndarray, w: np.ndarray, case: str) -> bool:
+    """Whether ``y`` is empty or sums over no input channel (then it must be zeros): nothing for an oracle.
+
+    An explicit algorithm may refuse such a call where ``auto`` answers at once: its padded copy of an
+    input without channels can be longer than any array, and the reference loops over every output position.
+    """
+    if y.size and min(x.shape[1], w.shape[1]) > 0:
+        return False
+    assert not y.any(), case
+    return True
+
+
 def _oracle(y: np.ndarray) -> str:
     """The algorithm to check a result against: the reference, whose Python loop runs over the output
     positions, up to a few hundred of them; beyond, gemm (im2col and one product, independent of the planner)."""
@@ -273,7 +285,7 @@ def test_conv_answers_any_numbers(nd, data):
                   dilation=data.draw(per_dim(nd)), groups=data.draw(SCALARS))
     case = _case(f"conv{nd}d", x=x.shape, w=w.shape, **kwargs)
     y = answers(case, lambda: CONV[nd](x, w, None, **kwargs))
-    if y is None or y.size == 0:  # an empty output may still be long: the reference loops over its positions
+    if y is None or _trivially_zero(y, x, w, case):
         return
     oracle = _oracle(y)
     expected = answers(f"{oracle} {case}", lambda: CONV[nd](x, w, None, algorithm=oracle, **kwargs))
@@ -293,7 +305,7 @@ def test_conv_transpose_answers_any_numbers(nd, data):
     output_size = data.draw(st.one_of(st.none(), per_dim(nd)))
     case = _case(f"conv_transpose{nd}d", x=x.shape, w=w.shape, output_size=output_size, **kwargs)
     y = answers(case, lambda: CONV_T[nd](x, w, None, output_size=output_size, **kwargs))
-    if y is None or y.size == 0:  # an empty output may still be long: the reference loops over its positions
+    if y is None or _trivially_zero(y, x, w, case):
         return
     oracle = _oracle(y)
     expected = answers(f"{oracle} {case}", lambda: CONV_T[nd](x, w, None, output_size=output_size,

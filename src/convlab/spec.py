@@ -409,8 +409,10 @@ class ConvSpec:
 
     Parameters
     ----------
-    kernel_size, stride, dilation : int or tuple of int
-        One entry per spatial dimension (an int is repeated). All must be >= 1.
+    kernel_size, stride, dilation : int or sequence of int
+        One entry per spatial dimension (an int is repeated; a list, a tuple or a
+        1-D integer array gives one each). All must be >= 1, and at most ``2**62``
+        like every integer (:func:`as_int`).
     padding : int, tuple, (lo, hi) pairs or str
         Any form listed in the module docstring.
     groups : int

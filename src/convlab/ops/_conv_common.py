@@ -192,7 +192,7 @@ def prepare_transpose(fn: str, x: np.ndarray, w: np.ndarray, b: np.ndarray | Non
     elif output_size is not None:
         if any(spec.output_padding):
             raise ValueError(f"{fn}: give either `output_size` or `output_padding` (={spec.output_padding}), not both")
-        sizes = [int(v) for v in output_size] if isinstance(output_size, (list, tuple)) else output_size
+        sizes = output_size  # output_padding_for_size checks its types and range
         spec = spec.with_output_padding(output_padding_for_size(spec, spatial, sizes))
     out_size = conv_transpose_output_shape(spec, spatial)
     if spec.padding_mode != "zeros":

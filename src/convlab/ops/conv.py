@@ -28,12 +28,11 @@ cross-correlation. The relations used, for one spatial dimension with stride
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 
 import numpy as np
 
-from ..spec import ConvSpec, as_bool
+from ..spec import ConvSpec, as_bool, as_shape
 from ._checks import as_array, check_exact_integers, compute_dtype, result_dtype
 from ._conv_common import (
     WRT,
@@ -372,11 +371,8 @@ def conv_weight_grad(
 
 
 def _shape_only(fn: str, size, dtype: np.dtype, name: str = "input_size") -> np.ndarray:
-    """A read-only zero array of shape ``size`` that takes no memory (a broadcast scalar)."""
-    try:
-        shape = tuple(operator.index(v) for v in size)
-    except TypeError:
-        raise TypeError(f"{fn}: `{name}` must be a sequence of ints (a shape), got {size!r}") from None
-    if any(v < 0 for v in shape):
-        raise ValueError(f"{fn}: `{name}` (={shape}) must not contain negative sizes")
-    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
+    """A read-only zero array of shape ``size`` that takes no memory (a broadcast scalar).
+
+    ``size`` is checked like every shape (:func:`convlab.spec.as_shape`: ints, not bools, ``0 <= v <= 2**62``).
+    """
+    return np.broadcast_to(np.zeros((), dtype=dtype), as_shape(fn, name, size))
