@@ -69,20 +69,15 @@ class Primitive:
         call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
         name, finite = self.select(call, x, weight)
         run = primitive(name, finite)
-        traces = active()
-        # NaN and inf propagate as IEEE arithmetic says, by design: NumPy's warnings about them are noise here.
-        with np.errstate(invalid="ignore", over="ignore"):
-            if not traces:
-                return run(x, weight, call.stride, call.padding, call.dilation, call.input_dilation, call.groups)
-            start = time.perf_counter()
-            y = run(x, weight, call.stride, call.padding, call.dilation, call.input_dilation, call.groups)
-        event = TraceEvent(self.fn, role, name, call, time.perf_counter() - start)
-        for events in traces:
-            events.append(event)
-        return y
+        return self.run_named(name, call, role, lambda: run(x, weight, call.stride, call.padding, call.dilation,
+                                                            call.input_dilation, call.groups))
 
     def run_named(self, name: str, call: Call, role: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        """Run ``compute`` (algorithm ``name`` on ``call``, called directly by an op), traced like a call."""
+        """Run ``compute`` (algorithm ``name`` on ``call``), reported to every open trace.
+
+        The ops call it directly where they run an algorithm themselves (the direct GEMM weight gradient).
+        NaN and inf propagate as IEEE arithmetic says, by design: NumPy's warnings about them are silenced.
+        """
         traces = active()
         with np.errstate(invalid="ignore", over="ignore"):
             if not traces:

@@ -372,23 +372,21 @@ def estimate(call: Call, m: int) -> Estimate:
                              f"{fmt(transforms + stream(moved))} + weight transform {fmt(stream(weights))}")
 
 
-ALGORITHM_F2 = Algorithm(
-    name="winograd_f2",
-    summary="Winograd F(2x2, 3x3) (Lavin & Gray 2016): 3-tap kernels, stride 1, no dilations, floats",
-    primitive=conv_general_f2,
-    unsupported=unsupported,
-    estimate=lambda call: estimate(call, 2),
-    fixed_seconds=80e-6,
-    exact_integers=False,
-    nonfinite_exact=False,  # the transforms mix a tile: inf becomes NaN, a NaN spreads over the tile's outputs
-)
-ALGORITHM_F4 = Algorithm(
-    name="winograd_f4",
-    summary="Winograd F(4x4, 3x3): a quarter of the multiplications of the direct sum, larger rounding",
-    primitive=conv_general_f4,
-    unsupported=unsupported,
-    estimate=lambda call: estimate(call, 4),
-    fixed_seconds=80e-6,
-    exact_integers=False,
-    nonfinite_exact=False,  # the transforms mix a tile: inf becomes NaN, a NaN spreads over the tile's outputs
-)
+def _record(m: int, primitive, summary: str) -> Algorithm:
+    """The record of F(m x m, 3x3); F2 and F4 differ only in ``m``."""
+    return Algorithm(
+        name=f"winograd_f{m}",
+        summary=summary,
+        primitive=primitive,
+        unsupported=unsupported,
+        estimate=lambda call: estimate(call, m),
+        fixed_seconds=80e-6,
+        exact_integers=False,
+        nonfinite_exact=False,  # the transforms mix a tile: inf becomes NaN, a NaN spreads over the tile's outputs
+    )
+
+
+ALGORITHM_F2 = _record(2, conv_general_f2,
+                       "Winograd F(2x2, 3x3) (Lavin & Gray 2016): 3-tap kernels, stride 1, no dilations, floats")
+ALGORITHM_F4 = _record(4, conv_general_f4,
+                       "Winograd F(4x4, 3x3): a quarter of the multiplications of the direct sum, larger rounding")
