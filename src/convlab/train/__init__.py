@@ -1,0 +1,3 @@
+"""Training: the loop, checkpoints (safetensors) and TensorBoard logging (``convlab train``)."""
+
+__all__ = []
