@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "spec": 0,
     "shapes": 0,
     "costs": 0,
+    "_files": 0,
     "ops": 1,
     "functional": 1,
     "data": 1,

@@ -170,28 +170,11 @@ def _write_json(path: str, report: dict) -> None:
     An existing file is replaced (it is the output asked for) and keeps its permissions; an
     interrupted or failed write leaves it as it was and no temporary file behind.
     """
-    import tempfile
+    from .._files import atomic_writer
 
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            mode = os.stat(path).st_mode & 0o7777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask  # what open(path, "w") would have given
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with atomic_writer(path, text=True) as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
 
 
 def _largest_batch(layers: Sequence[Layer], budget: int, available: int | None) -> int:
