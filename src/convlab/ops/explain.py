@@ -63,6 +63,9 @@ class OutputExplanation:
     divisor: int | None = None  # avg_pool
     chosen: int | None = None  # max_pool: index into taps of the maximum
     notes: list[str] = field(default_factory=list)
+    # Window positions that read nothing (pictures draw the whole window): max pooling's padding (-inf), a
+    # transposed convolution's inserted zeros and padding; padded_position in the taps' coordinates.
+    skipped: list[Tap] = field(default_factory=list)
 
     @property
     def total(self) -> object:
@@ -176,18 +179,20 @@ def explain_conv_transpose(input: np.ndarray, weight: np.ndarray, bias: np.ndarr
     n, c_out, *q = _output_index(fn, position, (x.shape[0], og * spec.groups) + out_size, unbatched)
     group, o = divmod(c_out, og)
     cg = w.shape[0] // spec.groups
-    taps = []
+    taps, skipped = [], []
     for c in range(group * cg, (group + 1) * cg):
         for k in itertools.product(*(range(kk) for kk in spec.kernel_size)):
             num = [qi + lo - ki * d for qi, (lo, _), ki, d in zip(q, spec.padding, k, spec.dilation, strict=True)]
-            if any(v % s for v, s in zip(num, spec.stride, strict=True)):
-                continue
             i = tuple(v // s for v, s in zip(num, spec.stride, strict=True))
-            if all(0 <= ii < size for ii, size in zip(i, x.shape[2:], strict=True)):
+            if not any(v % s for v, s in zip(num, spec.stride, strict=True)) and all(
+                    0 <= ii < size for ii, size in zip(i, x.shape[2:], strict=True)):
                 taps.append(Tap(c, k, tuple(num), i, False, x[(n, c) + i], w[(c, o) + k], (c, o) + k))
+            else:  # an inserted zero (num not a multiple of the stride) or outside the input
+                skipped.append(Tap(c, k, tuple(num), None, True, x.dtype.type(0), w[(c, o) + k], (c, o) + k))
     total = sum((t.product for t in taps), start=x.dtype.type(0))
     b = None if bias is None else np.asarray(bias)[c_out]
-    return OutputExplanation("conv_transpose", (n, c_out, *q), taps, total + b if b is not None else total, b)
+    return OutputExplanation("conv_transpose", (n, c_out, *q), taps, total + b if b is not None else total, b,
+                             skipped=skipped)
 
 
 def explain_pool(input: np.ndarray, kernel_size, stride=None, padding=0, dilation=1, *, position: Sequence[int],
@@ -214,7 +219,7 @@ def explain_pool(input: np.ndarray, kernel_size, stride=None, padding=0, dilatio
                     ndim=nd, name=fn)
     out_size = tuple(int(o) for o in pool_output_shape(spec, x.shape[2:]))
     n, c, *p = _output_index(fn, position, x.shape[:2] + out_size, unbatched)
-    taps = []
+    taps, skipped = [], []
     for k in itertools.product(*(range(kk) for kk in spec.kernel_size)):
         q = tuple(pi * s + ki * d for pi, s, ki, d in zip(p, spec.stride, k, spec.dilation, strict=True))
         src = tuple(qi - lo for qi, (lo, _) in zip(q, spec.padding, strict=True))
@@ -224,15 +229,19 @@ def explain_pool(input: np.ndarray, kernel_size, stride=None, padding=0, dilatio
         if mode == "max":
             if inside:
                 taps.append(Tap(c, k, q, src, False, x[(n, c) + src]))
+            else:  # the padding is -inf for max pooling
+                skipped.append(Tap(c, k, q, None, True, -np.inf))
         elif inside or in_padded:
             taps.append(Tap(c, k, q, src if inside else None, not inside, x[(n, c) + src] if inside else 0))
+        else:  # ceil_mode: the window reaches past the padded input
+            skipped.append(Tap(c, k, q, None, True, 0))
     if mode == "max":
         # PyTorch's rule: a later element wins if it is larger or NaN (so the first of equal maxima).
         chosen, best = 0, None
         for i, t in enumerate(taps):
             if best is None or t.value > best or np.isnan(t.value):
                 chosen, best = i, t.value
-        return OutputExplanation("max_pool", (n, c, *p), taps, best, chosen=chosen)
+        return OutputExplanation("max_pool", (n, c, *p), taps, best, chosen=chosen, skipped=skipped)
     if spec.divisor_override is not None:
         divisor = spec.divisor_override
     elif spec.count_include_pad:
@@ -240,4 +249,4 @@ def explain_pool(input: np.ndarray, kernel_size, stride=None, padding=0, dilatio
     else:
         divisor = sum(1 for t in taps if not t.is_padding)
     total = sum((t.value for t in taps), start=0)
-    return OutputExplanation("avg_pool", (n, c, *p), taps, total / divisor, divisor=divisor)
+    return OutputExplanation("avg_pool", (n, c, *p), taps, total / divisor, divisor=divisor, skipped=skipped)
