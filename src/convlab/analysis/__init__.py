@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._checks import check_batched, check_input_shape, check_itemsize
+from .erf import EffectiveReceptiveField, effective_receptive_field, register_erf_backend, unregister_erf_backend
 from .facts import analyze_graph
 from .from_convlab import graph_from_module
 from .graph import KINDS, Graph, Node
@@ -41,17 +42,21 @@ __all__ = [
     "CONVENTIONS",
     "FORMATS",
     "KINDS",
+    "EffectiveReceptiveField",
     "Graph",
     "LayerFacts",
     "Node",
     "Report",
     "analyze",
     "analyze_graph",
+    "effective_receptive_field",
     "find_reader",
     "graph_from_module",
+    "register_erf_backend",
     "register_reader",
     "render",
     "summary",
+    "unregister_erf_backend",
     "unregister_reader",
     "zoo_skeleton",
 ]
