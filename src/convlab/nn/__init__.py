@@ -28,6 +28,7 @@ from .activation import Hardswish, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from .container import ChannelShuffle, ChannelSlice, Concat, Residual, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Dropout, Flatten, Identity, Linear, Upsample
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter, is_grad_enabled, is_weightless, no_grad, skeleton
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, LocalResponseNorm
 from .pool import (
@@ -69,6 +70,7 @@ __all__ = [
     "ConvTranspose1d",
     "ConvTranspose2d",
     "ConvTranspose3d",
+    "CrossEntropyLoss",
     "Dropout",
     "Flatten",
     "GlobalAvgPool",
@@ -78,10 +80,12 @@ __all__ = [
     "IncompatibleKeys",
     "Linear",
     "LocalResponseNorm",
+    "MSELoss",
     "MaxPool1d",
     "MaxPool2d",
     "MaxPool3d",
     "Module",
+    "NLLLoss",
     "Parameter",
     "ReLU",
     "ReLU6",
