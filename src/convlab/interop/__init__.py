@@ -6,3 +6,4 @@ accepts a ``torch.nn.Module``; torch itself is imported only when a torch model 
 """
 
 from . import torch_analysis  # noqa: F401  (registers the analysis' reader for torch modules)
+from . import torch_erf  # noqa: F401  (registers the torch backend of analysis.effective_receptive_field)
