@@ -239,9 +239,21 @@ def _conv_parser(subparsers) -> None:
         epilog=CONV_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-i", "--input", required=True, metavar="TEXT",
+    add_conv_options(p)
+    p.add_argument("--explain", metavar="POS",
+                   help="write one output element out as products and a sum: its spatial index, e.g. \"0,1\" "
+                        "(or \"channel,i,j\")")
+    p.add_argument("--full", action="store_true",
+                   help="print every value of large arrays (by default arrays of more than 1000 values are "
+                        "summarised with '...', as NumPy prints them; sizes and formulas are always in full)")
+    p.set_defaults(run=_run_conv)
+
+
+def add_conv_options(p: argparse.ArgumentParser, *, arrays_required: bool = True) -> None:
+    """The options ``convlab conv`` and ``convlab animate`` share: the arrays and the hyperparameters."""
+    p.add_argument("-i", "--input", required=arrays_required, metavar="TEXT",
                    help="input (C_in, *spatial), e.g. \"0 1 2; 3 4 5; 6 7 8\"; channels separated by '|'")
-    p.add_argument("-k", "--kernel", required=True, metavar="TEXT",
+    p.add_argument("-k", "--kernel", required=arrays_required, metavar="TEXT",
                    help="kernel, e.g. \"0 1; 2 3\"; '|' separates channels, '||' filters")
     p.add_argument("--bias", metavar="TEXT", help="one value per output channel, e.g. \"0.5, -1\"")
     p.add_argument("-s", "--stride", default="1", metavar="S", help="int or comma list per dimension (default 1)")
@@ -258,13 +270,6 @@ def _conv_parser(subparsers) -> None:
                    help="transposed convolution (deconvolution), with the transposed kernel layout")
     p.add_argument("--output-padding", default="0", metavar="OP",
                    help="with --transposed: extra size on the high side, int or comma list (default 0)")
-    p.add_argument("--explain", metavar="POS",
-                   help="write one output element out as products and a sum: its spatial index, e.g. \"0,1\" "
-                        "(or \"channel,i,j\")")
-    p.add_argument("--full", action="store_true",
-                   help="print every value of large arrays (by default arrays of more than 1000 values are "
-                        "summarised with '...', as NumPy prints them; sizes and formulas are always in full)")
-    p.set_defaults(run=_run_conv)
 
 
 # The spec's and the engine's parameter names -> the options they come from (to echo a value as given).
@@ -277,19 +282,46 @@ _DEFAULTS = {"--stride": "1", "--padding": "0", "--dilation": "1", "--groups": "
 
 
 def _run_conv(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .demo import worked_example
 
-    input = parse_array("--input", args.input, filters=False)
-    kernel = parse_array("--kernel", args.kernel, filters=True)
+    input, kernel, bias, settings = parse_conv_options(args)
+    explain = None if args.explain is None else _as_tuple(parse_ints("--explain", args.explain, EXPLAIN_FORMS))
+    x, w, b = conv_arrays(args, input, kernel, bias)
+    try:
+        example = worked_example(x, w, b, **settings, explain=explain)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(_as_given(_one_line(exc), args)) from None
+    print(example.text(full=args.full))
+    return 0
+
+
+def parse_conv_options(args: argparse.Namespace) -> tuple[list | None, list | None, list | None, dict]:
+    """The text of :func:`add_conv_options`' options -> (input, kernel, bias as nested lists or None, settings).
+
+    ``settings`` holds worked_example's keywords (stride, padding, dilation, groups, padding_mode,
+    flip_kernel, transposed, output_padding); the spec checks the values and their combinations.
+    """
+    input = None if args.input is None else parse_array("--input", args.input, filters=False)
+    kernel = None if args.kernel is None else parse_array("--kernel", args.kernel, filters=True)
     bias = None if args.bias is None else parse_bias(args.bias)
     stride = parse_ints("--stride", args.stride)
     dilation = parse_ints("--dilation", args.dilation)
     output_padding = parse_ints("--output-padding", args.output_padding)
     groups = parse_ints("--groups", args.groups, "a positive integer that divides the channels (2)")
-    padding = parse_padding(args.padding)  # the spec checks the values and the combinations (worked_example)
-    explain = None if args.explain is None else _as_tuple(parse_ints("--explain", args.explain, EXPLAIN_FORMS))
+    padding = parse_padding(args.padding)
+    settings = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
+                "padding_mode": args.padding_mode, "flip_kernel": args.flip_kernel, "transposed": args.transposed,
+                "output_padding": output_padding}
+    return input, kernel, bias, settings
+
+
+def conv_arrays(args: argparse.Namespace, input: list, kernel: list, bias: list | None):
+    """Parsed ``--input``/``--kernel``/``--bias`` -> NumPy arrays (int64, or float64 if any value is a decimal).
+
+    Refuses a kernel whose number of dimensions differs from the input's, and integers that could overflow.
+    """
+    import numpy as np
+
     input_dims, kernel_dims = len(_shape(input)) - 1, len(_shape(kernel)) - 2
     if input_dims != kernel_dims:
         raise UsageError(
@@ -317,18 +349,8 @@ def _run_conv(args: argparse.Namespace) -> int:
                              f"with a decimal point to compute in float64 (given: --input {args.input!r}, "
                              f"--kernel {args.kernel!r}" + ("" if args.bias is None else f", --bias {args.bias!r}")
                              + ")")
-    try:
-        example = worked_example(
-            np.array(input, dtype=dtype), np.array(kernel, dtype=dtype),
-            None if bias is None else np.array(bias, dtype=dtype),
-            stride=stride, padding=padding, dilation=dilation, groups=groups, padding_mode=args.padding_mode,
-            flip_kernel=args.flip_kernel, transposed=args.transposed, output_padding=output_padding,
-            explain=explain,
-        )
-    except (ValueError, TypeError) as exc:
-        raise type(exc)(_as_given(_one_line(exc), args)) from None
-    print(example.text(full=args.full))
-    return 0
+    return (np.array(input, dtype=dtype), np.array(kernel, dtype=dtype),
+            None if bias is None else np.array(bias, dtype=dtype))
 
 
 def _as_given(message: str, args: argparse.Namespace) -> str:
