@@ -133,6 +133,11 @@ class LeNet(ZooModel):
         ``'linear'``: ``Flatten, Linear(16*5*5, 120)`` (the book); ``'conv'``: the
         paper's C5, a 5x5 convolution to 120 maps (1x1 on a 32x32 input), then Flatten.
         Both have 48,120 parameters on the standard input.
+    pooling : {'average', 'max'}
+        With ``subsampling='average'``: ``AvgPool2d(2)`` (the book) or ``MaxPool2d(2)``.
+    batch_norm : bool
+        A BatchNorm after every convolution and hidden linear layer, before the
+        activation (Dive into Deep Learning, section 8.5, "LeNet with batch normalization").
     dtype, rng
         Parameter dtype and the random generator (or int seed) for the initial weights.
 
@@ -156,6 +161,8 @@ class LeNet(ZooModel):
         subsampling: str = "average",
         c3_connections: str = "full",
         c5: str = "linear",
+        pooling: str = "average",
+        batch_norm: bool = False,
         dtype: object = np.float32,
         rng: np.random.Generator | int | None = None,
     ) -> None:
@@ -165,6 +172,8 @@ class LeNet(ZooModel):
         check_choice(model, "subsampling", subsampling, ("average", "trainable"))
         check_choice(model, "c3_connections", c3_connections, ("full", "table"))
         check_choice(model, "c5", c5, ("linear", "conv"))
+        check_choice(model, "pooling", pooling, ("average", "max"))
+        check_choice(model, "batch_norm", batch_norm, (False, True))
         if isinstance(c1_padding, bool) or not isinstance(c1_padding, int) or c1_padding < 0:
             raise ValueError(f"{model}: `c1_padding` (={c1_padding!r}) must be an int >= 0")
         act = _ACTIVATIONS[activation]
@@ -173,15 +182,18 @@ class LeNet(ZooModel):
         def subsample(channels: int, where: str) -> list[nn.Module]:
             hw.pool(where, 2, 2)
             if subsampling == "average":
-                return [nn.AvgPool2d(2, stride=2)]
+                return [nn.MaxPool2d(2, stride=2) if pooling == "max" else nn.AvgPool2d(2, stride=2)]
             # sum of the 2x2 inputs times a trainable coefficient plus a trainable bias, per map
             return [nn.Sequential(nn.AvgPool2d(2, stride=2), L.Conv2d(channels, channels, 1, groups=channels)), act()]
 
-        layers: list[nn.Module] = [L.Conv2d(size[0], 6, 5, padding=c1_padding), act()]
+        def norm(features: int, kind: type = nn.BatchNorm2d) -> list[nn.Module]:
+            return [kind(features, dtype=args.layers.dtype)] if batch_norm else []
+
+        layers: list[nn.Module] = [L.Conv2d(size[0], 6, 5, padding=c1_padding), *norm(6), act()]
         hw.conv("C1", 5, padding=c1_padding)
         layers += subsample(6, "S2")
         c3 = connection_table_conv(L, LENET5_C3_TABLE, 5) if c3_connections == "table" else L.Conv2d(6, 16, 5)
-        layers += [c3, act()]
+        layers += [c3, *norm(16), act()]
         hw.conv("C3", 5)
         layers += subsample(16, "S4")
         if c5 == "conv":
@@ -189,7 +201,8 @@ class LeNet(ZooModel):
             hw.conv("C5", 5)
             layers += [L.Linear(120 * hw.area, 84), act()]
         else:
-            layers += [nn.Flatten(), L.Linear(16 * hw.area, 120), act(), L.Linear(120, 84), act()]
+            layers += [nn.Flatten(), L.Linear(16 * hw.area, 120), *norm(120, nn.BatchNorm1d), act(),
+                       L.Linear(120, 84), *norm(84, nn.BatchNorm1d), act()]
         layers.append(L.Linear(84, num_classes))
         super().__init__(*layers, arguments=args)
 
@@ -205,5 +218,10 @@ PRESETS = {
         dict(input_size=(1, 32, 32), num_classes=10, activation="tanh", c1_padding=0, subsampling="trainable",
              c3_connections="table", c5="conv"),
         "LeNet-5 (LeCun et al. 1998): 32x32, trainable subsampling, C3 connection table; linear output layer",
+    ),
+    "lenet_bn": (
+        LeNet,
+        dict(input_size=(1, 28, 28), num_classes=10, activation="relu", pooling="max", batch_norm=True),
+        "LeNet with BatchNorm (d2l 8.5), ReLU and max pooling (1x28x28, 10 classes): convlab train's default model",
     ),
 }
