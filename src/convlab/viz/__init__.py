@@ -6,4 +6,17 @@ matplotlib and Pillow are imported on first use (the ``viz`` extra:
 
 from __future__ import annotations
 
-__all__: list[str] = []
+__all__: list[str] = ["Animation", "animate", "conv_arithmetic"]
+
+_LAZY = {"Animation": ".animate", "animate": ".animate", "conv_arithmetic": ".animate"}
+
+
+def __getattr__(name: str):
+    # Lazy: importing convlab.viz loads neither matplotlib nor Pillow (nor the engine's explain).
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # importing convlab.viz.animate bound the module to `animate`: the function wins
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
