@@ -269,7 +269,7 @@ def conv_matrix(input_size: int | Sequence[int] = 4, kernel_size: int | Sequence
         ax_out.text(j, i, f"y{i * out_shape[1] + j}", ha="center", va="center", fontsize=7)
     ax_out.set_title(f"output {out_shape[0]}x{out_shape[1]}", fontsize=8)
     _grid_axes(ax_out, out_shape)
-    kernel_text = "1..{}".format(kernel.size) if weight is None else "given"
+    kernel_text = f"1..{kernel.size}" if weight is None else "given"
     fig.suptitle(f"convolution matrix: input {size[0]}x{size[1]}, kernel {kernel.shape[0]}x{kernel.shape[1]} "
                  f"({kernel_text}), stride {_size(stride)}, padding {_size(padding)}, dilation {_size(dilation)}",
                  fontsize=9)
@@ -374,7 +374,7 @@ def feature_maps(model: Any, image: np.ndarray, layers: Sequence[str], *, max_ch
     fig = new_figure(1.3 * cols + 0.5, 1.3 * rows_total + 0.6 * len(shown) + 0.5)
     subfigs = fig.subfigures(len(shown), 1, height_ratios=[r for r, _ in grids.values()], squeeze=False)[:, 0]
     for sub, (name, stack) in zip(subfigs, shown.items(), strict=True):
-        rows, c = grids[name]
+        rows, _ = grids[name]
         full = maps[name]
         sub.suptitle(f"{name}: output {tuple(full.shape)}, channels 0-{len(stack) - 1}", fontsize=8)
         axes = sub.subplots(rows, cols, squeeze=False)
@@ -679,7 +679,8 @@ def correlation_matrix(model: Any, layer_a: str, layer_b: str, *, images: np.nda
 
 def correlation(model: Any, layer_a: str, layer_b: str, *, images: np.ndarray | None = None, n_samples: int = 8,
                 rng: np.random.Generator | int | None = 0, model_name: str | None = None) -> Any:
-    """:func:`correlation_matrix` as a heat map (``cividis``, 0 to 1), ``layer_a``'s filters down, ``layer_b``'s across."""
+    """:func:`correlation_matrix` as a heat map (``cividis``, 0 to 1): ``layer_a``'s filters down, ``layer_b``'s
+    across."""
     r = correlation_matrix(model, layer_a, layer_b, images=images, n_samples=n_samples, rng=rng)
     fig = new_figure(6.0, 5.2)
     ax = fig.add_subplot()
