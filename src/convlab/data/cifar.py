@@ -27,8 +27,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
