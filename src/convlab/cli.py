@@ -692,6 +692,20 @@ def _bench_parser(subparsers) -> None:
     p.set_defaults(run=_run_bench)
 
 
+def _animate_parser(subparsers) -> None:
+    from .viz.cli_animate import add_parser  # standard library only at import time
+
+    p = add_parser(subparsers)
+    add_conv_options(p, arrays_required=False)
+    p.set_defaults(run=_run_animate, stride=None)  # pooling's stride defaults to its window
+
+
+def _run_animate(args: argparse.Namespace) -> int:
+    from .viz.cli_animate import run
+
+    return run(args, parse_conv_options, conv_arrays)
+
+
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
@@ -739,6 +753,12 @@ def _attach_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> lis
     return out
 
 
+def _draw_parser(subparsers) -> None:
+    from .viz.cli_draw import add_parser  # standard library only at import time
+
+    add_parser(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="convlab",
@@ -751,6 +771,8 @@ def build_parser() -> argparse.ArgumentParser:
     _models_parser(subparsers)
     _summary_parser(subparsers)
     _bench_parser(subparsers)
+    _animate_parser(subparsers)
+    _draw_parser(subparsers)
     return parser
 
 
