@@ -76,13 +76,14 @@ def _grid2(shape: tuple[int, ...]) -> tuple[int, int]:
     return (1, shape[0]) if len(shape) == 1 else (shape[0], shape[1])
 
 
-def _block(count: int, rows: int, cols: int, cell: int, label_h: int) -> tuple[int, int, int]:
-    """Panels of ``count`` channels in a grid: (panels per row, width, height)."""
+def _block(count: int, rows: int, cols: int, cell: int, label_h: int, label_w: int) -> tuple[int, int, int, int]:
+    """Panels of ``count`` channels in a grid: (panels per row, column pitch, width, height)."""
     per_row = max(1, int(np.ceil(np.sqrt(count))))
     n_rows = -(-count // per_row)
-    width = per_row * cols * cell + (per_row - 1) * (cell // 2 + 6)
+    pitch = max(cols * cell, label_w) + cell // 2 + 6
+    width = per_row * pitch - (cell // 2 + 6)
     height = n_rows * (rows * cell + label_h + 6)
-    return per_row, width, height
+    return per_row, pitch, width, height
 
 
 def plan_layout(scene: Scene, frame_lines: int) -> Layout:
@@ -93,8 +94,12 @@ def plan_layout(scene: Scene, frame_lines: int) -> Layout:
     cell = int(np.clip(480 // max(longest, 1), 12, 40))
     label_size = 12
     label_h = label_size + 6
-    in_per_row, in_w, in_h = _block(scene.in_channels, in_rows, in_cols, cell, label_h)
-    out_per_row, out_w, out_h = _block(scene.out_channels, out_rows, out_cols, cell, label_h)
+    in_label = f"input channel {scene.in_channels - 1}" if scene.in_channels > 1 else "input"
+    out_label = f"output channel {scene.out_channels - 1}" if scene.out_channels > 1 else "output"
+    in_per_row, in_pitch, in_w, in_h = _block(scene.in_channels, in_rows, in_cols, cell, label_h,
+                                              int(text_width(in_label, label_size) * 1.1) + 4)
+    out_per_row, out_pitch, out_w, out_h = _block(scene.out_channels, out_rows, out_cols, cell, label_h,
+                                                  int(text_width(out_label, label_size) * 1.1) + 4)
     caption_size = 13
     line_h = caption_size + 4
     width = max(MARGIN * 2 + in_w + GUTTER + out_w, 560)
@@ -103,14 +108,14 @@ def plan_layout(scene: Scene, frame_lines: int) -> Layout:
     input_origin, output_origin, panel_labels = [], [], []
     for c in range(scene.in_channels):
         r, k = divmod(c, in_per_row)
-        x = MARGIN + k * (in_cols * cell + cell // 2 + 6)
+        x = MARGIN + k * in_pitch
         y = top + r * (in_rows * cell + label_h + 6)
         panel_labels.append((x, y, f"input channel {c}" if scene.in_channels > 1 else "input"))
         input_origin.append((x, y + label_h))
     out_x0 = MARGIN + in_w + GUTTER
     for c in range(scene.out_channels):
         r, k = divmod(c, out_per_row)
-        x = out_x0 + k * (out_cols * cell + cell // 2 + 6)
+        x = out_x0 + k * out_pitch
         y = top + r * (out_rows * cell + label_h + 6)
         panel_labels.append((x, y, f"output channel {c}" if scene.out_channels > 1 else "output"))
         output_origin.append((x, y + label_h))
@@ -219,9 +224,11 @@ def _text_mask(text: str, size: int, centre: bool):
     left, top, right, bottom = (int(v) for v in f.getbbox(text, anchor=anchor))
     if right <= left or bottom <= top:
         return None, 0, 0
-    extra = 1 + size // 2  # room for glyphs that reach past the box the font reports
+    # Room for glyphs that reach past the box the font reports: binary (hinted) rendering runs a few percent
+    # wider than the anti-aliased layout getbbox measures.
+    extra = 1 + size // 2
     left, top = left - extra, top - extra
-    mask = Image.new("1", (right - left + extra, bottom - top + extra), 0)
+    mask = Image.new("1", (right - left + extra + (right - left) // 10 + size, bottom - top + extra), 0)
     draw = ImageDraw.Draw(mask)
     draw.fontmode = "1"
     draw.text((-left, -top), text, fill=1, font=f, anchor=anchor)

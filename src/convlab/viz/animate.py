@@ -350,7 +350,8 @@ def animate(input=None, weight=None, bias=None, *, input_size=None, kernel_size=
                 raise ValueError(f"{fn}: `{name}` (={v}) must be 1 to {max_cells}")
         if c_in * int(np.prod(size)) > max_cells:  # refuse before allocating the placeholder input
             raise ValueError(f"animate: the animation would have {c_in * int(np.prod(size))} input cells, more "
-                             f"than the limit of {max_cells} ({c_in} channels of {'x'.join(map(str, size))})")
+                             f"than the limit of {max_cells} ({c_in} channel{'s' * (c_in != 1)} of "
+                             f"{'x'.join(map(str, size))})")
         x = np.zeros((c_in, *size), dtype=np.int64)
         w = b = None
         if pool is None:
