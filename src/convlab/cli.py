@@ -706,20 +706,6 @@ def _run_animate(args: argparse.Namespace) -> int:
     return run(args, parse_conv_options, conv_arrays)
 
 
-def _animate_parser(subparsers) -> None:
-    from .viz.cli_animate import add_parser  # standard library only at import time
-
-    p = add_parser(subparsers)
-    add_conv_options(p, arrays_required=False)
-    p.set_defaults(run=_run_animate, stride=None)  # pooling's stride defaults to its window
-
-
-def _run_animate(args: argparse.Namespace) -> int:
-    from .viz.cli_animate import run
-
-    return run(args, parse_conv_options, conv_arrays)
-
-
 def _run_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
 
@@ -785,7 +771,6 @@ def build_parser() -> argparse.ArgumentParser:
     _models_parser(subparsers)
     _summary_parser(subparsers)
     _bench_parser(subparsers)
-    _animate_parser(subparsers)
     _animate_parser(subparsers)
     _draw_parser(subparsers)
     return parser
