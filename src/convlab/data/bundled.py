@@ -53,18 +53,21 @@ def idx_bytes(array: np.ndarray) -> bytes:
 
 
 def build_fashion_mnist_mini(source: str | os.PathLike[str] = "/usr/share/datasets/fashion-mnist",
-                             destination: str | os.PathLike[str] = FILES, *, overwrite: bool = False) -> list[Path]:
+                             destination: str | os.PathLike[str] = FILES, *, overwrite: bool = False,
+                             per_class: dict[str, int] | None = None) -> list[Path]:
     """Write the four files of 'fashion-mnist-mini' into ``destination`` from the full set in ``source``.
 
     The gzip streams carry no time stamp or name (``mtime=0``), so the same
     source gives the same bytes. Files are written atomically; existing ones
-    only with ``overwrite=True``. Returns the paths written.
+    only with ``overwrite=True``. ``per_class`` (default :data:`PER_CLASS`)
+    is for tests. Returns the paths written.
     """
+    per_class = PER_CLASS if per_class is None else per_class
     written = []
     for split, prefix in _PREFIX.items():
         full = read_idx_pair(Path(source) / f"{prefix}-images-idx3-ubyte.gz",
                              Path(source) / f"{prefix}-labels-idx1-ubyte.gz", classes=FASHION_MNIST_CLASSES)
-        keep = mini_indices(full.labels, PER_CLASS[split])
+        keep = mini_indices(full.labels, per_class[split])
         for kind, array in (("images-idx3", full.images[keep, 0]), ("labels-idx1", full.labels[keep].astype(np.uint8))):
             path = Path(destination) / f"{prefix}-{kind}-ubyte.gz"
             write_bytes_atomic(path, gzip.compress(idx_bytes(array), compresslevel=9, mtime=0), overwrite=overwrite)
