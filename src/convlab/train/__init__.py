@@ -1,3 +1,15 @@
-"""Training: the loop, checkpoints (safetensors) and TensorBoard logging (``convlab train``)."""
+"""Training: the loop, checkpoints (safetensors) and TensorBoard logging (``convlab train``).
 
-__all__ = []
+:func:`fit` trains a model on a :class:`convlab.data.Dataset` through an engine
+(:class:`NumpyEngine`: forward, loss, backward, optimizer step per batch) and
+returns a :class:`History`; :func:`evaluate` gives the loss, the accuracy, the
+confusion matrix and the accuracy per class. :mod:`convlab.train.recipes`
+names the recipes, :mod:`convlab.train.cli` is ``convlab train``.
+"""
+
+from . import recipes
+from .engine import Engine, NumpyEngine, StepResult
+from .loop import EpochRecord, Evaluation, History, Run, evaluate, fit
+
+__all__ = ["Engine", "EpochRecord", "Evaluation", "History", "NumpyEngine", "Run", "StepResult", "evaluate", "fit",
+           "recipes"]
