@@ -387,7 +387,10 @@ class Board:
         self.metrics_path = os.path.join(self.logdir, METRICS_FILE)
         if purge_step is not None and os.path.exists(self.metrics_path):
             self._purge_metrics(purge_step)
-        self.writer = writer_class(logdir=self.logdir, purge_step=purge_step, flush_secs=flush_secs)
+        # tensorboardX names the event file by the second and the host: a second writer in the same second
+        # (a quick resume) would truncate the first one's file. A nanosecond suffix keeps both, in order.
+        self.writer = writer_class(logdir=self.logdir, purge_step=purge_step, flush_secs=flush_secs,
+                                   filename_suffix=f".{time.time_ns()}")
         self._metrics = open(self.metrics_path, "a", encoding="utf-8")  # closed by close()
         self._session_end: Any = None
         self.closed = False
