@@ -64,10 +64,15 @@ EXAMPLES = {
 
 
 def layer_classes() -> dict[str, type]:
-    """Every Module subclass convlab.nn exports (the base class itself excluded)."""
+    """Every Module subclass convlab.nn exports (the base class and the losses excluded).
+
+    The losses (``convlab.nn.loss``) are modules but not layers: they take a target, end the graph
+    and have no analysis node; tests/test_loss.py checks them against torch.
+    """
     return {
         name: obj for name in nn.__all__
         if inspect.isclass(obj := getattr(nn, name)) and issubclass(obj, nn.Module) and obj is not nn.Module
+        and obj.__module__ != "convlab.nn.loss"
     }
 
 

@@ -144,8 +144,10 @@ def test_all_ignored_gives_nan_and_zero_gradient():
     assert np.array_equal(grad, np.zeros((3, 4)))
 
 
-def test_nan_logits_propagate():
-    assert np.isnan(nn.CrossEntropyLoss()(np.array([[np.nan, 0.0]]), np.array([0])))
+def test_nan_and_inf_logits_propagate():
+    with np.errstate(all="raise"):  # no warnings leak out
+        assert np.isnan(nn.CrossEntropyLoss()(np.array([[np.nan, 0.0]]), np.array([0])))
+        assert np.isnan(nn.CrossEntropyLoss()(np.array([[np.inf, 0.0]]), np.array([0])))
 
 
 def test_extremes_are_stable():

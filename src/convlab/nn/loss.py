@@ -128,8 +128,8 @@ def _reduce(values: np.ndarray, reduction: str, denominator: np.ndarray | float)
 
 def _log_softmax(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """``(log p, p)`` along ``axis``, stable: ``z - max - log(sum(exp(z - max)))``."""
-    shifted = x - x.max(axis=axis, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf/nan logits give nan, as in torch
+        shifted = x - x.max(axis=axis, keepdims=True)
         logp = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return logp, np.exp(logp)
 
