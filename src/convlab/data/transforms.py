@@ -187,7 +187,9 @@ class RandomAffine:
     ``s ~ U(scale)``. The output pixel at ``p`` reads the input at
     ``centre + R(-angle) (p - centre - t) / s`` (centre ``((H-1)/2, (W-1)/2)``, as
     torchvision's grid), through ``scipy.ndimage.affine_transform`` with
-    ``interpolation`` 'nearest' (torchvision's default) or 'bilinear'; outside: ``fill``.
+    ``interpolation`` 'nearest' (torchvision's default) or 'bilinear'; outside: ``fill``
+    (mode 'grid-constant': each pixel covers its +-0.5 square, as ``grid_sample``'s zeros
+    padding, so a coordinate of -1e-16 still reads pixel 0).
     """
 
     def __init__(self, degrees: float | tuple[float, float], translate: tuple[float, float] | None = None,
@@ -237,7 +239,7 @@ class RandomAffine:
             offset = centre - matrix @ (centre + np.array([ty[index], tx[index]]))
             for channel in range(x.shape[1]):
                 ndimage.affine_transform(x[index, channel], matrix, offset=offset, output=out[index, channel],
-                                         order=order, mode="constant", cval=self.fill, prefilter=False)
+                                         order=order, mode="grid-constant", cval=self.fill, prefilter=False)
         return out
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
