@@ -248,7 +248,6 @@ def _figure(args: argparse.Namespace) -> tuple[Any, str]:
         size, k = _positive("--input-size", args.input_size), _positive("--kernel-size", args.kernel_size)
         s, p = _positive("--stride", args.stride), _nonnegative("--padding", args.padding)
         d = _positive("--dilation", args.dilation)
-        _check_fits(size, k, p, d)
         fig = figures.conv_matrix(size, k, stride=s, padding=p, dilation=d)
         return fig, f"conv_matrix_{_x(size)}_k{_x(k)}_s{_x(s)}_p{_x(p)}_d{_x(d)}"
     if kind == "curves":
@@ -293,14 +292,6 @@ def _figure(args: argparse.Namespace) -> tuple[Any, str]:
                                   model_name=name)
         return fig, f"correlation_{name}_{layers[0]}_{layers[1]}"
     raise DrawError(f"unknown figure {kind!r}")  # argparse has refused it already
-
-
-def _check_fits(size: tuple[int, int], k: tuple[int, int], p: tuple[int, int], d: tuple[int, int]) -> None:
-    for dim in range(2):
-        span = d[dim] * (k[dim] - 1) + 1
-        if span > size[dim] + 2 * p[dim]:
-            raise DrawError(f"the kernel ({k[dim]}, dilated to {span}) is larger than the padded input "
-                            f"({size[dim]} + 2*{p[dim]}) in spatial dimension {dim}")
 
 
 def _x(values: tuple[int, ...]) -> str:

@@ -105,6 +105,15 @@ def _grid_axes(ax: Any, shape: Sequence[int]) -> None:
 # --------------------------------------------------------------------------- coverage and checkerboard
 
 
+def check_fits(fn: str, size: Sequence[int], k: Sequence[int], p: Sequence[int], d: Sequence[int]) -> None:
+    """A ValueError unless the (dilated) kernel fits in the padded input along both axes."""
+    for dim in range(2):
+        span = d[dim] * (k[dim] - 1) + 1
+        if span > size[dim] + 2 * p[dim]:
+            raise ValueError(f"{fn}: the kernel ({k[dim]}, dilated to {span}) is larger than the padded input "
+                             f"({size[dim]} + 2*{p[dim]} = {size[dim] + 2 * p[dim]}) in spatial dimension {dim}")
+
+
 def coverage_counts(input_size: int | Sequence[int], kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
                     padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1) -> np.ndarray:
     """How many windows of a 2-d convolution read each input pixel (``(H, W)`` int64).
@@ -130,13 +139,8 @@ def coverage_counts(input_size: int | Sequence[int], kernel_size: int | Sequence
     p = _positive(fn, "padding", padding, allow_zero=True)
     d = _positive(fn, "dilation", dilation)
     _check_cells(fn, size)
-    out = []
-    for dim in range(2):
-        span = d[dim] * (k[dim] - 1) + 1
-        if span > size[dim] + 2 * p[dim]:
-            raise ValueError(f"{fn}: the kernel ({k[dim]}, dilated to {span}) is larger than the padded input "
-                             f"({size[dim]} + 2*{p[dim]} = {size[dim] + 2 * p[dim]}) in spatial dimension {dim}")
-        out.append(int(conv_output_length(size[dim], k[dim], s[dim], p[dim], d[dim])))
+    check_fits(fn, size, k, p, d)
+    out = [int(conv_output_length(size[dim], k[dim], s[dim], p[dim], d[dim])) for dim in range(2)]
     grad = F.conv_input_grad((1, 1, *size), np.ones((1, 1, *k), np.int64), np.ones((1, 1, *out), np.int64),
                              stride=s, padding=p, dilation=d)
     return np.asarray(grad[0, 0], dtype=np.int64)
@@ -240,6 +244,8 @@ def conv_matrix(input_size: int | Sequence[int] = 4, kernel_size: int | Sequence
             raise ValueError(f"{fn}: `weight` must be a 2-d kernel, got the shape {kernel.shape}")
     if size[0] * size[1] > 64:
         raise ValueError(f"{fn}: the input {size} has {size[0] * size[1]} cells; the matrix figure draws at most 64")
+    check_fits(fn, size, kernel.shape, _positive(fn, "padding", padding, allow_zero=True),
+               _positive(fn, "dilation", dilation))
     matrix = F.conv_matrix(kernel[None, None], size, stride=stride, padding=padding, dilation=dilation)
     matrix = np.asarray(matrix)
     n_out = matrix.shape[0]
