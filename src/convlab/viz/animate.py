@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..shapes import output_padding_for_size
+from ..shapes import conv_output_shape, conv_transpose_output_shape, output_padding_for_size
 from ..spec import ConvSpec, as_bool, as_int, as_shape
 from . import _anim_draw as draw
-from ._anim_scene import MAX_CELLS, MAX_FRAMES, Scene, build_scene
+from ._anim_scene import MAX_CELLS, MAX_FRAMES, MAX_TAPS, Scene, build_scene, check_limit
 
 __all__ = ["CONV_ARITHMETIC", "MAX_CELLS", "MAX_FRAMES", "Animation", "animate", "conv_arithmetic",
            "default_filename"]
@@ -346,24 +346,31 @@ def animate(input=None, weight=None, bias=None, *, input_size=None, kernel_size=
         c_in = as_int(fn, "in_channels", in_channels) if in_channels is not None else max(groups_n, 1)
         c_out = as_int(fn, "out_channels", out_channels) if out_channels is not None else c_in
         for name, v in (("in_channels", c_in), ("out_channels", c_out)):
-            if not 1 <= v <= max_cells:
-                raise ValueError(f"{fn}: `{name}` (={v}) must be 1 to {max_cells}")
+            if v < 1:
+                raise ValueError(f"{fn}: `{name}` (={v}) must be a positive integer")
         if c_in * int(np.prod(size)) > max_cells:  # refuse before allocating the placeholder input
             raise ValueError(f"animate: the animation would have {c_in * int(np.prod(size))} input cells, more "
                              f"than the limit of {max_cells} ({c_in} channel{'s' * (c_in != 1)} of "
                              f"{'x'.join(map(str, size))})")
-        x = np.zeros((c_in, *size), dtype=np.int64)
         w = b = None
         if pool is None:
-            spec = ConvSpec(kernel_size, stride or 1, 0, dilation, groups, ndim=nd, name=fn)
-            k = spec.kernel_size
+            # The output size (convlab.shapes) bounds the frames before the placeholder weight is allocated.
+            name = f"conv_transpose{nd}d" if transposed else f"conv{nd}d"
+            spec = ConvSpec(kernel_size, 1 if stride is None else stride, padding, dilation, groups,
+                            transposed=transposed, output_padding=output_padding, ndim=nd, name=name)
+            out = (conv_transpose_output_shape if transposed else conv_output_shape)(spec, size)
+            frames = c_out * int(np.prod([int(o) for o in out]))
+            check_limit("frames", frames, max_frames, f"one per output element: {c_out} channel"
+                        f"{'s' * (c_out != 1)} of {'x'.join(str(int(o)) for o in out)}")
             if c_in % spec.groups or c_out % spec.groups:
                 raise ValueError(f"{fn}: `groups` (={spec.groups}) must divide in_channels (={c_in}) and "
                                  f"out_channels (={c_out})")
+            k = spec.kernel_size
+            check_limit("kernel positions written out", frames * (c_in // spec.groups) * int(np.prod(k)), MAX_TAPS,
+                        f"{frames} frames of {c_in // spec.groups} channel(s) x {'x'.join(map(str, k))}")
             shape = (c_in, c_out // spec.groups, *k) if transposed else (c_out, c_in // spec.groups, *k)
-            if int(np.prod(shape)) > max_cells * 64:
-                raise ValueError(f"{fn}: the kernel {shape} would hold more than {max_cells * 64} weights")
             w = np.zeros(shape, dtype=np.int64)
+        x = np.zeros((c_in, *size), dtype=np.int64)
         labels = labels or "indices"
     if pool is None:
         stride = 1 if stride is None else stride
@@ -420,8 +427,6 @@ def conv_arithmetic() -> dict[str, dict]:
     1 row/column of padding at the top/left and 2 at the bottom/right (conv_arithmetic issue 11: the
     published GIF had them the other way round).
     """
-    from ..shapes import conv_output_shape
-
     configs: dict[str, dict] = {}
     for name, (size, k, s, p, d) in CONV_ARITHMETIC.items():
         configs[name] = {"input_size": (size, size), "kernel_size": k, "stride": s, "padding": p, "dilation": d}
