@@ -1,8 +1,4 @@
-"""Checkpoints (convlab.train.checkpoint): bit-exact round trips, torch loading, atomic writes, every mismatch.
-
-The optimizer and the schedule come from convlab.optim when it is importable; otherwise small stand-ins
-in torch's state_dict layout (below) take their place, so these tests check the file format either way.
-"""
+"""Checkpoints (convlab.train.checkpoint): bit-exact round trips, torch loading, atomic writes, every mismatch."""
 
 from __future__ import annotations
 
@@ -19,7 +15,8 @@ import pytest
 
 pytest.importorskip("safetensors")
 
-from convlab import models, nn
+from convlab import models, nn, optim
+from convlab.optim import lr_scheduler
 from convlab.train import checkpoint as ck
 from convlab.train.checkpoint import (
     OPTIMIZER_PREFIX,
@@ -31,103 +28,20 @@ from convlab.train.checkpoint import (
     state_differences,
 )
 
-# --------------------------------------------------------------------------- optimizers: real or stand-ins
+# --------------------------------------------------------------------------- convlab.optim
 
 
-class _StandInSGD:
-    """SGD with momentum/nesterov in torch's layout (torch/optim/sgd.py, single-tensor path)."""
-
-    def __init__(self, params, lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False):
-        self.param_groups = [{"params": list(params), "lr": lr, "momentum": momentum, "dampening": dampening,
-                              "weight_decay": weight_decay, "nesterov": nesterov, "maximize": False}]
-        self.state = {}
-
-    def step(self):
-        for group in self.param_groups:
-            for p in group["params"]:
-                d_p = p.grad + group["weight_decay"] * p.data
-                buf = self.state.setdefault(id(p), {}).get("momentum_buffer")
-                buf = d_p.copy() if buf is None else buf * group["momentum"] + (1 - group["dampening"]) * d_p
-                self.state[id(p)]["momentum_buffer"] = buf
-                d_p = d_p + group["momentum"] * buf if group["nesterov"] else buf
-                p.data -= group["lr"] * d_p
-
-    def state_dict(self):
-        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
-        return {"state": {index[k]: dict(v) for k, v in self.state.items()},
-                "param_groups": [{**{k: v for k, v in g.items() if k != "params"},
-                                  "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]}
-
-    def load_state_dict(self, state):
-        params = [p for g in self.param_groups for p in g["params"]]
-        self.state = {id(params[i]): dict(v) for i, v in state["state"].items()}
-        for group, saved in zip(self.param_groups, state["param_groups"], strict=True):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+def SGD(params):
+    return optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
 
 
-class _StandInAdam(_StandInSGD):
-    """Adam/AMSGrad in torch's layout (torch/optim/adam.py, single-tensor path)."""
-
-    def __init__(self, params, lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=True):
-        self.param_groups = [{"params": list(params), "lr": lr, "betas": betas, "eps": eps,
-                              "weight_decay": weight_decay, "amsgrad": amsgrad, "maximize": False}]
-        self.state = {}
-
-    def step(self):
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                state = self.state.setdefault(id(p), {})
-                if not state:
-                    state.update(step=0.0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
-                    if group["amsgrad"]:
-                        state["max_exp_avg_sq"] = np.zeros_like(p.data)
-                state["step"] += 1
-                step = state["step"]
-                state["exp_avg"] = state["exp_avg"] + (p.grad - state["exp_avg"]) * (1 - beta1)
-                state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + (1 - beta2) * p.grad * p.grad
-                second = state["exp_avg_sq"]
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = second = np.maximum(state["max_exp_avg_sq"], second)
-                denominator = np.sqrt(second) / np.sqrt(1 - beta2**step) + group["eps"]
-                p.data -= group["lr"] / (1 - beta1**step) * state["exp_avg"] / denominator
+def ADAM(params):
+    return optim.Adam(params, lr=1e-2, betas=(0.9, 0.99), amsgrad=True)
 
 
-class _StandInStepLR:
-    """StepLR in torch's layout (torch/optim/lr_scheduler.py: lr = base_lr * gamma ** (epoch // step_size))."""
+def STEP_LR(optimizer):
+    return lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
 
-    def __init__(self, optimizer, step_size=2, gamma=0.5):
-        self.optimizer, self.step_size, self.gamma = optimizer, step_size, gamma
-        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
-        self.last_epoch = 0
-        self._last_lr = list(self.base_lrs)
-
-    def step(self):
-        self.last_epoch += 1
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
-            group["lr"] = base * self.gamma ** (self.last_epoch // self.step_size)
-        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
-
-    def state_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
-
-    def load_state_dict(self, state):
-        self.__dict__.update(state)
-
-
-def _optimizers():
-    """(SGD-momentum factory, Adam factory, StepLR factory): convlab.optim's when it exists."""
-    try:
-        from convlab import optim
-        from convlab.optim import lr_scheduler
-    except ImportError:
-        return _StandInSGD, _StandInAdam, _StandInStepLR
-    return (lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3),
-            lambda p: optim.Adam(p, lr=1e-2, betas=(0.9, 0.99), amsgrad=True),
-            lambda o: lr_scheduler.StepLR(o, step_size=2, gamma=0.5))
-
-
-SGD, ADAM, STEP_LR = _optimizers()
 
 # --------------------------------------------------------------------------- helpers
 
@@ -439,13 +353,14 @@ def test_an_optimizer_of_another_kind_or_shape_is_refused_before_anything_is_loa
     path = save_checkpoint(tmp_path / "a.safetensors", model, optimizer=optimizer)
     fresh = _small_model(1)
     before = fresh.state_dict()
-    sgd = SGD(fresh.parameters())
-    if type(sgd).__name__ != type(optimizer).__name__:
-        with pytest.raises(ValueError, match=f"the optimizer is a {type(sgd).__name__}, the checkpoint's a "
-                                             f"{type(optimizer).__name__}"):
-            restore(load_checkpoint(path), fresh, sgd)
+    with pytest.raises(ValueError, match="the optimizer is SGD, the checkpoint's is Adam"):
+        restore(load_checkpoint(path), fresh, SGD(fresh.parameters()))
     with pytest.raises(ValueError, match=r"parameter group 0 has 2 parameters in the optimizer, 6 in the checkpoint"):
         restore(load_checkpoint(path), fresh, ADAM(list(fresh.parameters())[:2]))
+    scheduled = save_checkpoint(tmp_path / "s.safetensors", model, optimizer=optimizer, scheduler=STEP_LR(optimizer))
+    other = ADAM(fresh.parameters())
+    with pytest.raises(ValueError, match="the scheduler is CosineAnnealingLR, the checkpoint's is StepLR"):
+        restore(load_checkpoint(scheduled), fresh, other, lr_scheduler.CosineAnnealingLR(other, T_max=5))
     with pytest.raises(ValueError, match="the checkpoint holds no scheduler state"):
         restore(load_checkpoint(path), fresh, ADAM(fresh.parameters()), STEP_LR(ADAM(fresh.parameters())))
     _assert_same_state(before, fresh.state_dict())

@@ -8,8 +8,10 @@ names the recipes, :mod:`convlab.train.cli` is ``convlab train``.
 """
 
 from . import recipes
+from .board import Board, image_grid, read_metrics
+from .checkpoint import Checkpoint, load_checkpoint, restore, save_checkpoint
 from .engine import Engine, NumpyEngine, StepResult
 from .loop import EpochRecord, Evaluation, History, Run, evaluate, fit
 
-__all__ = ["Engine", "EpochRecord", "Evaluation", "History", "NumpyEngine", "Run", "StepResult", "evaluate", "fit",
-           "recipes"]
+__all__ = ["Board", "Checkpoint", "Engine", "EpochRecord", "Evaluation", "History", "NumpyEngine", "Run", "StepResult",
+           "evaluate", "fit", "image_grid", "load_checkpoint", "read_metrics", "recipes", "restore", "save_checkpoint"]

@@ -591,7 +591,7 @@ def _optimizer_differences(checkpoint: Checkpoint, optimizer: Any) -> list[str]:
     saved = checkpoint.optimizer_state
     out = []
     if checkpoint.optimizer_class and checkpoint.optimizer_class != type(optimizer).__name__:
-        out.append(f"the optimizer is a {type(optimizer).__name__}, the checkpoint's a {checkpoint.optimizer_class}")
+        out.append(f"the optimizer is {type(optimizer).__name__}, the checkpoint's is {checkpoint.optimizer_class}")
     groups = getattr(optimizer, "param_groups", None)
     saved_groups = saved.get("param_groups", []) if isinstance(saved, Mapping) else []
     if groups is None:
@@ -700,7 +700,7 @@ def restore(
         problems += _optimizer_differences(checkpoint, optimizer)
     if (scheduler is not None and checkpoint.scheduler_class
             and checkpoint.scheduler_class != type(scheduler).__name__):
-        problems.append(f"the scheduler is a {type(scheduler).__name__}, the checkpoint's a "
+        problems.append(f"the scheduler is {type(scheduler).__name__}, the checkpoint's is "
                         f"{checkpoint.scheduler_class}")
     pairs: list = []
     if rng is not None:
