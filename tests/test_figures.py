@@ -82,7 +82,7 @@ def test_conv_matrix_figure_is_the_engines_matrix():
     np.testing.assert_array_equal(matrix, F.conv_matrix(weight, (4, 4)))
     assert matrix.shape == (4, 16)
     assert "4x16" in fig.axes[1].get_title() and "input 4x4, kernel 3x3" in fig.get_suptitle()
-    with pytest.raises(ValueError, match=r"conv_matrix: the kernel \(3, dilated to 3\) is larger than the padded input"):
+    with pytest.raises(ValueError, match=r"conv_matrix: the kernel \(3, dilated to 3\) is larger than the padded"):
         viz.conv_matrix(2, 3)
 
 
