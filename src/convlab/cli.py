@@ -759,6 +759,12 @@ def _draw_parser(subparsers) -> None:
     add_parser(subparsers)
 
 
+def _train_parser(subparsers) -> None:
+    from .train.cli import add_parser  # standard library only at import time
+
+    add_parser(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="convlab",
@@ -773,6 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bench_parser(subparsers)
     _animate_parser(subparsers)
     _draw_parser(subparsers)
+    _train_parser(subparsers)
     return parser
 
 

@@ -44,8 +44,10 @@ def _int(option: str, text: str | None, minimum: int) -> int | None:
     if not _INT.fullmatch(token) or len(token) > 30:
         raise _refuse(option, text, f"must be an integer >= {minimum}")
     value = int(token)
-    if value < minimum or value > 2**62:
-        raise _refuse(option, text, f"must be an integer >= {minimum} (and at most 2**62)")
+    if value < minimum:
+        raise _refuse(option, text, f"must be an integer >= {minimum}")
+    if value > 2**62:
+        raise _refuse(option, text, "is too large (at most 2**62)")
     return value
 
 
