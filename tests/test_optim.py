@@ -24,25 +24,26 @@ torch = pytest.importorskip("torch")
 from convlab.interop.torch import to_torch  # noqa: E402  (needs torch)
 
 TOLERANCE = dict(rtol=1e-10, atol=1e-10)
+FLOAT32_TOLERANCE = dict(rtol=1e-4, atol=1e-5)  # float32 gradients differ in the last bits, steps carry them
 BATCH = 4
 
 
-def _model(seed: int = 0) -> nn.Module:
+def _model(seed: int = 0, dtype: type = np.float64) -> nn.Module:
     rng = np.random.default_rng(seed)
     return nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1, rng=rng, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(3, 4, 3, rng=rng, dtype=np.float64), nn.ReLU(), nn.Flatten(),
-        nn.Linear(4 * 2 * 2, 5, rng=rng, dtype=np.float64),
+        nn.Conv2d(1, 3, 3, padding=1, rng=rng, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 4, 3, rng=rng, dtype=dtype), nn.ReLU(), nn.Flatten(),
+        nn.Linear(4 * 2 * 2, 5, rng=rng, dtype=dtype),
     )
 
 
-def _batch(step: int) -> tuple[np.ndarray, np.ndarray]:
+def _batch(step: int, dtype: type = np.float64) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([7, step])
-    return rng.standard_normal((BATCH, 1, 8, 8)), rng.integers(0, 5, BATCH)
+    return rng.standard_normal((BATCH, 1, 8, 8)).astype(dtype), rng.integers(0, 5, BATCH)
 
 
 def _convlab_gradients(model, loss_fn, step, drop_grad=None):
-    x, y = _batch(step)
+    x, y = _batch(step, model[0].weight.dtype)
     loss_fn(model(x), y)
     model.backward(loss_fn.backward())
     if drop_grad is not None and step % 2:
@@ -50,16 +51,17 @@ def _convlab_gradients(model, loss_fn, step, drop_grad=None):
 
 
 def _torch_gradients(model, step, drop_grad=None):
-    x, y = _batch(step)
+    x, y = _batch(step, np.float32 if model[0].weight.dtype == torch.float32 else np.float64)
     torch.nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y)).backward()
     if drop_grad is not None and step % 2:
         dict(model.named_parameters())[drop_grad].grad = None
 
 
-def _assert_same_weights(ours, theirs, where):
+def _assert_same_weights(ours, theirs, where, tolerance=TOLERANCE):
     theirs_state = theirs.state_dict()
     for key, value in ours.state_dict().items():
-        np.testing.assert_allclose(value, theirs_state[key].numpy(), err_msg=f"{key} {where}", **TOLERANCE)
+        assert value.dtype == theirs_state[key].numpy().dtype
+        np.testing.assert_allclose(value, theirs_state[key].numpy(), err_msg=f"{key} {where}", **tolerance)
 
 
 def _groups(params, grouping):
@@ -78,9 +80,10 @@ def _check_options(ours, theirs, where):
                 assert tuple(np.atleast_1d(a[key])) == tuple(np.atleast_1d(b[key])), f"{key} of group {i} {where}"
 
 
-def _train_both(name, options, *, grouping=None, schedule=None, steps=6, drop_grad=None):
+def _train_both(name, options, *, grouping=None, schedule=None, steps=6, drop_grad=None, dtype=np.float64):
     """Train a convlab model and its torch mirror side by side; compare after every step."""
-    model = _model()
+    model = _model(dtype=dtype)
+    tolerance = TOLERANCE if dtype == np.float64 else FLOAT32_TOLERANCE
     mirror = to_torch(model)
     loss_fn = nn.CrossEntropyLoss()
     ours = getattr(optim, name)(_groups(model.parameters(), grouping), **options)
@@ -101,7 +104,7 @@ def _train_both(name, options, *, grouping=None, schedule=None, steps=6, drop_gr
             ours_schedule.step()
             theirs_schedule.step()
             assert ours_schedule.get_last_lr() == theirs_schedule.get_last_lr(), f"after step {step}"
-        _assert_same_weights(model, mirror, f"after step {step}")
+        _assert_same_weights(model, mirror, f"after step {step}", tolerance)
         _check_options(ours, theirs, f"after step {step}")
     return model, ours
 
@@ -127,6 +130,13 @@ OPTIMIZER_CASES = [
 @pytest.mark.parametrize("name, options", OPTIMIZER_CASES, ids=lambda v: v if isinstance(v, str) else repr(v))
 def test_optimizer_equals_torch(name, options):
     _train_both(name, options)
+
+
+@pytest.mark.parametrize("name, options", [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+                                           ("Adam", dict(lr=0.01, amsgrad=True)), ("AdamW", dict(lr=0.01))])
+def test_float32_training_equals_torch(name, options):
+    model, _ = _train_both(name, options, steps=4, dtype=np.float32)
+    assert all(p.data.dtype == np.float32 for p in model.parameters())
 
 
 @pytest.mark.parametrize("name, options, grouping", [
