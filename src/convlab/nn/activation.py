@@ -82,16 +82,25 @@ class Sigmoid(_Activation):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         x = float_input(type(self).__name__, input)
-        # Stable for large |x|: exp of a non-positive number only.
-        e = np.exp(-np.abs(x))
-        y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        if x.dtype in (np.float32, np.float64):
+            from scipy.special import expit  # SciPy on first use, like the FFT
+
+            # One pass in the input's dtype, stable for large |x| (SciPy's logistic: exp of -|x| only).
+            y = expit(x)
+        else:  # float16 and the like: the same formula in NumPy
+            e = np.exp(-np.abs(x))
+            y = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         self._save(y)
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         (y,) = self._saved()
         g = check_grad(type(self).__name__, grad_output, y.shape, y.dtype)
-        return g * y * (1 - y)
+        # torch's sigmoid_backward, in its order: grad * (1 - y) * y (aten/src/ATen/native/cpu/BinaryOpsKernel.cpp)
+        grad = np.subtract(1, y, dtype=y.dtype)
+        grad *= g
+        grad *= y
+        return grad
 
 
 class Tanh(_Activation):

@@ -388,6 +388,54 @@ def max_pool_spec_vjp(grad_output: np.ndarray, input: np.ndarray, spec: PoolSpec
 # --------------------------------------------------------------------------- average pooling
 
 
+def _tiles(p: _Pool) -> bool:
+    """Whether the windows tile the input: stride = kernel, no padding reached, float32/float64 (LeNet's 2x2).
+
+    Then every window lies inside the input, windows do not overlap, and the
+    trailing elements the floor rule leaves are read by none (``reach`` crops them).
+    """
+    spec = p.spec
+    return (p.clipped is None and p.x.dtype in (np.float32, np.float64) and spec.stride == spec.kernel_size
+            and all(lo == 0 and hi <= 0 for lo, hi in p.reach))
+
+
+def _tiled_average(p: _Pool) -> np.ndarray:
+    """Average pooling of tiling windows: the taps added in row-major window order (PyTorch's
+    AvgPoolKernel.cpp sums them in that order), each tap a strided view, then one division.
+
+    ``prod(K)`` passes over the output instead of a reduction over a 2*nd-dimensional window view.
+    """
+    spec, out = p.spec, p.out_size
+    total = None
+    for tap in np.ndindex(*spec.kernel_size):
+        # the tap's element of every window: (N, C, *O)
+        view = p.x[(slice(None), slice(None)) + tuple(slice(t, t + o * k, k) for t, o, k in
+                                                      zip(tap, out, spec.kernel_size, strict=True))]
+        if total is None:
+            total = view.copy()
+        else:
+            total += view
+    divisor = np.asarray(_avg_divisor(p.x.shape[2:], spec, out)).astype(total.dtype)
+    return np.divide(total, divisor, out=total)
+
+
+def _tiled_average_vjp(p: _Pool, g: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`_tiled_average`: ``g / divisor`` repeated over each window (one copy)."""
+    spec, out = p.spec, p.out_size
+    n, c = p.x.shape[:2]
+    divisor = np.asarray(_avg_divisor(p.x.shape[2:], spec, out)).astype(p.x.dtype)
+    scaled = np.divide(g, divisor, dtype=p.x.dtype)  # (N, C, *O)
+    # (N, C, O1, 1, O2, 1, ...) -> (N, C, O1, k1, O2, k2, ...) -> (N, C, O1*k1, O2*k2, ...)
+    spread = np.broadcast_to(scaled.reshape((n, c) + sum(((o, 1) for o in out), ())),
+                             (n, c) + sum(((o, k) for o, k in zip(out, spec.kernel_size, strict=True)), ()))
+    covered = tuple(o * k for o, k in zip(out, spec.kernel_size, strict=True))
+    if covered == p.x.shape[2:]:
+        return spread.reshape(p.x.shape)  # the copy
+    grad = np.zeros(p.x.shape, dtype=p.x.dtype)  # trailing elements no window reads get 0
+    grad[(slice(None), slice(None)) + tuple(slice(0, v) for v in covered)] = spread.reshape((n, c) + covered)
+    return grad
+
+
 def avg_pool(
     input: np.ndarray,
     kernel_size: int | Sequence[int],
@@ -460,6 +508,8 @@ def avg_pool_spec(input: np.ndarray, spec: PoolSpec, *, _fn: str | None = None) 
     fn, spec = check_spec("avg_pool_spec", spec, _fn)
     p = _prepare_pool(fn, "avg", input, spec)
     nd = spec.ndim
+    if _tiles(p):
+        return unbatch(_tiled_average(p), p.unbatched)
     xc = p.x.astype(compute_dtype(p.x.dtype), copy=False)
     if p.clipped is not None:  # a kernel larger than the input: sum the taps inside it only
         total = np.zeros(xc.shape[:2] + p.out_size, dtype=xc.dtype)  # (N, C, *O)
@@ -526,6 +576,8 @@ def avg_pool_spec_vjp(grad_output: np.ndarray, input: np.ndarray, spec: PoolSpec
     nd = spec.ndim
     n, c = p.x.shape[:2]
     g = check_grad_output(fn, grad_output, (n, c) + p.out_size, p.unbatched, p.x.dtype)
+    if _tiles(p):
+        return unbatch(_tiled_average_vjp(p, g), p.unbatched)
     scaled = average(g.astype(compute_dtype(p.x.dtype), copy=False), _avg_divisor(p.x.shape[2:], spec, p.out_size))
     if p.clipped is not None:  # a kernel larger than the input: spread over the taps inside it only
         grad = np.zeros(p.x.shape, dtype=scaled.dtype)  # (N, C, *S)

@@ -1,0 +1,85 @@
+"""The training benchmark's measurement code: both engines compute the same step (no wall-clock asserts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from convlab.bench import measure, training  # noqa: E402
+
+
+def test_cross_entropy_matches_torch_value_and_gradient():
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((7, 5)) * 10
+    target = rng.integers(0, 5, 7)
+    loss, grad = training.cross_entropy(logits, target)
+    t = torch.from_numpy(logits).requires_grad_()
+    expected = torch.nn.functional.cross_entropy(t, torch.from_numpy(target))
+    expected.backward()
+    assert loss == pytest.approx(expected.item(), rel=1e-12)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("name", "dtype", "tolerance"), [("lenet", "float32", 1e-5), ("lenet", "float64", 1e-10),
+                                                         ("resnet18_cifar", "float64", 1e-10)])
+def test_both_engines_take_the_same_step(name, dtype, tolerance):
+    """Same weights and batch: same loss, and the same weights after one SGD step.
+
+    (ResNet in float64: with a batch of 2, BatchNorm's bias gradients are sums that cancel to
+    a small fraction of their terms, so float32 rounding shows as percent-level differences.)
+    """
+    batch = 8 if name == "lenet" else 2
+    case = training.make_case(name, batch=batch, lr=0.1, dtype=dtype)
+    first = case.model.state_dict()
+    loss_ours, loss_torch = case.convlab_step(), case.torch_step()
+    assert loss_ours == pytest.approx(loss_torch, rel=tolerance)
+    assert training.max_weight_difference(case) < tolerance
+    moved = max(float(np.abs(v - case.model.state_dict()[k]).max()) for k, v in first.items()
+                if v.dtype.kind == "f")
+    assert moved > 1e-4  # the step changed the weights (and both engines changed them alike)
+    # a second step from the updated weights still agrees
+    assert case.convlab_step() == pytest.approx(case.torch_step(), rel=10 * tolerance)
+
+
+def test_first_layer_skips_the_data_gradient():
+    case = training.make_case("lenet", batch=2)
+    assert case.model[0].needs_input_grad is False
+    logits = case.model(np.zeros((2, 1, 28, 28), np.float32))
+    assert case.model.backward(np.ones_like(logits)) is None  # no gradient of the data
+    assert case.model[0].weight.grad is not None
+
+
+def test_release_drops_the_cached_activations():
+    case = training.make_case("lenet", batch=2)
+    case.convlab_step()
+    assert any(m._caches for m in case.model.modules())
+    case.release()
+    assert not any(m._caches for m in case.model.modules())
+
+
+def test_run_case_reports_rates_memory_and_agreement():
+    case = training.make_case("lenet", batch=4)
+    entry = training.run_case(case, repeat=2, memory=measure.PeakMemory())
+    assert entry["loss"]["convlab"] == pytest.approx(entry["loss"]["torch"], rel=1e-5)
+    assert entry["max_weight_difference"] < 1e-5
+    rate = entry["examples_per_second"]
+    assert rate["convlab"] > 0 and rate["torch"] > 0
+    assert entry["ratio"] == pytest.approx(rate["convlab"] / rate["torch"])
+    assert entry["peak_memory_mib"]["convlab_tracemalloc"] > 0
+    report = {"machine": measure.machine(), "load_average": {"before": None, "after": None}, "versions": {
+        "numpy": np.__version__, "scipy": "x", "torch": torch.__version__, "python": "3"},
+        "kernels": {"openblas_core": None, "torch_cpu_capability": "x"}, "other_processes_cpu_share": None,
+        "threads": 2, "repeat": 2, "date": "now", "memory_method": "m", "models": [entry]}
+    text = training.format_report(report)
+    assert "| lenet " in text and measure.machine()["cpu"] in text
+
+
+def test_main_refuses_unknown_models_and_bad_counts(capsys):
+    with pytest.raises(SystemExit):
+        training.main(["--models", "nosuchnet"])
+    assert "nosuchnet" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        training.main(["--repeat", "0"])
+    assert "--repeat (=0)" in capsys.readouterr().err
