@@ -277,6 +277,10 @@ def build_scene(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, *, ke
 
     title, lines = _caption(op, name, spec, size, out, pads, dims, c_in, c_out, padding, padding_mode, transposed,
                             pool, tuple(padding_drawn), shape)
+    if flip_kernel:
+        lines.insert(0, "flip_kernel: true convolution, the kernel is flipped in every dimension (w[..., k-1-i])")
+    if b is not None:
+        lines.insert(0, "with a bias: each output adds b[channel] (written as + b)")
     return Scene(op=op, name=name, input_size=size, output_size=tuple(int(o) for o in out), in_channels=c_in,
                  out_channels=c_out, canvas_shape=shape, origin=origin, kinds=kinds, input_labels=input_labels,
                  explanations=explanations, output_labels=output_labels, labels=labels, title=title, lines=lines,
