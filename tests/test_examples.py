@@ -254,6 +254,8 @@ KEY_OUTPUT = {
     "transposed": ["H_out = (3 - 1)*2 - 1 - 1 + (3-1) + 0 + 1 = 5", "   7  29   8  34   9"],
     "conv_matrix": ["C (4x16):", "equal to F.conv_transpose2d(Small, kernel): True"],
     "convolution_family": ["86400", "10275", "81 for the full kernel, 72 separated"],
+    "tensorboard_conv": ["step 0: input (64, 3, 28, 28) -> output (64, 6, 26, 26)", "output/channel_5"],
+    "lenet_d2l": ["xavier_uniform_ weights; SGD lr 0.9, batch 256", "epoch  1: loss", "test acc 0.779"],
 }
 
 

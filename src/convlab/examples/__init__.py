@@ -40,6 +40,9 @@ ORDER = (
     "transposed",  # seeds 000, 001: 3x3 -> 5x5 and the zero-insertion recipe
     "conv_matrix",  # seed 001: C (4x16) and C^T
     "convolution_family",  # seed 001: depthwise-separable, spatially separable, grouped
+    "erf",  # seed 000: the effective receptive field (Luo et al. 2016)
+    "tensorboard_conv",  # seed 000: Conv2d(3, 6, 3) on images, inputs and each feature map in TensorBoard
+    "lenet_d2l",  # seed 004, d2l 7.6: LeNet on Fashion-MNIST with the book's recipe
 )
 
 
