@@ -256,6 +256,7 @@ KEY_OUTPUT = {
     "convolution_family": ["86400", "10275", "81 for the full kernel, 72 separated"],
     "tensorboard_conv": ["step 0: input (64, 3, 28, 28) -> output (64, 6, 26, 26)", "output/channel_5"],
     "lenet_d2l": ["xavier_uniform_ weights; SGD lr 0.9, batch 256", "epoch  1: loss", "test acc 0.779"],
+    "augmentation": ["test images        plain  augmented", "darkened 0.4", "mean over the four changed test sets"],
 }
 
 

@@ -43,6 +43,7 @@ ORDER = (
     "erf",  # seed 000: the effective receptive field (Luo et al. 2016)
     "tensorboard_conv",  # seed 000: Conv2d(3, 6, 3) on images, inputs and each feature map in TensorBoard
     "lenet_d2l",  # seed 004, d2l 7.6: LeNet on Fashion-MNIST with the book's recipe
+    "augmentation",  # seed 000: invariance by data augmentation (trains two small networks)
 )
 
 
