@@ -16,7 +16,7 @@ The loop is the textbook one, written out (the example sits below
 ``convlab.train`` in the layers): ``logits = model(x)``, ``loss =
 nn.CrossEntropyLoss()(logits, y)``, ``model.backward(loss_fn.backward())``,
 ``optim.Adam.step()``. ``run()`` trains on 1,000 images for 3 epochs
-(a few seconds); ``run(train_size=10000, test_size=2000, epochs=8)`` is the
+(a few seconds); ``run(train_size=10000, test_size=2000, epochs=5)`` is the
 full measurement (``python -m convlab.examples.augmentation --full``).
 """
 
@@ -36,7 +36,7 @@ __all__ = ["CONDITIONS", "TITLE", "Invariance", "augmentation", "network", "run"
 
 TITLE = "Invariance by data augmentation: shifted, rotated, scaled and darkened test images (seed 000)"
 CONDITIONS = ("clean", "shifted 4 px", "rotated 20 deg", "scaled 0.8", "darkened 0.4")
-FULL = {"train_size": 10000, "test_size": 2000, "epochs": 8}
+FULL = {"train_size": 10000, "test_size": 2000, "epochs": 5}
 
 
 class Invariance(NamedTuple):
