@@ -12,15 +12,15 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e ".[dev,torch,fast,cli,train,viz]" -c constraints.txt
+	$(BIN)/python -m pip install -e ".[dev,torch,fast,cli,train,viz,web]" -c constraints.txt
 	touch $(STAMP)
 
 demo: venv
 	$(BIN)/convlab demo
 
-# Debian packages some tests use (the full Fashion-MNIST): installed when this runs as root on Debian
+# Debian packages some tests use (the full Fashion-MNIST; chromium, which Playwright drives for the explorer): installed when this runs as root on Debian
 # and they are missing; elsewhere (or offline) those tests skip and say why.
-DEBIAN_PACKAGES := dataset-fashion-mnist
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium
 system-packages:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	    ! dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1; then \

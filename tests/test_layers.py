@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "train": 6,
     "viz": 6,
     "cli": 7,
+    "explorer": 7,
     "demo": 7,
     "__init__": 7,
     "__main__": 7,
