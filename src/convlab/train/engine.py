@@ -30,8 +30,9 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from .. import nn, optim
-from ..optim import lr_scheduler
+from .. import nn
+from .. import optim as _optim
+from ..optim import lr_scheduler as _lr_scheduler
 
 __all__ = ["OPTIMIZERS", "SCHEDULES", "Engine", "NumpyEngine", "StepResult", "build_optimizer", "build_scheduler"]
 
@@ -67,8 +68,13 @@ class Engine(Protocol):
     def restore(self, checkpoint: Any) -> None: ...
 
 
-def build_optimizer(name: str, params: Any, lr: float, momentum: float, weight_decay: float) -> Any:
-    """``sgd`` (with ``momentum``), ``adam`` or ``adamw`` from :mod:`convlab.optim`, torch's arguments."""
+def build_optimizer(name: str, params: Any, lr: float, momentum: float, weight_decay: float, *,
+                    module: Any = None) -> Any:
+    """``sgd`` (with ``momentum``), ``adam`` or ``adamw`` from :mod:`convlab.optim`, torch's arguments.
+
+    ``module``: where the classes come from (``torch.optim`` for the torch engine; default :mod:`convlab.optim`).
+    """
+    optim = module if module is not None else _optim
     if name == "sgd":
         return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
@@ -78,15 +84,18 @@ def build_optimizer(name: str, params: Any, lr: float, momentum: float, weight_d
     raise ValueError(f"convlab.train: `optimizer` (={name!r}) must be one of {', '.join(OPTIMIZERS)}")
 
 
-def build_scheduler(optimizer: Any, schedule: str | None, total_steps: int, warmup: int = 0) -> Any | None:
+def build_scheduler(optimizer: Any, schedule: str | None, total_steps: int, warmup: int = 0, *,
+                    module: Any = None) -> Any | None:
     """The learning-rate schedule over ``total_steps`` optimizer steps, after ``warmup`` steps of linear warm-up.
 
     ``step``: x0.1 after each third of the run (``StepLR``); ``multistep``: x0.1 at 50% and 75% of the run
     (``MultiStepLR``, the ResNet paper's habit); ``cosine``: ``CosineAnnealingLR`` down to 0 at the end;
     ``onecycle``: ``OneCycleLR`` with ``max_lr`` the given learning rate (Smith & Topin, arXiv:1708.07120;
     it has its own warm-up, so ``warmup`` is refused with it). Warm-up is ``LinearLR`` from 1/(warmup+1) of
-    the learning rate to all of it, chained with ``SequentialLR`` (torch's recipe).
+    the learning rate to all of it, chained with ``SequentialLR`` (torch's recipe). ``module``: where the
+    classes come from (``torch.optim.lr_scheduler`` for the torch engine; default :mod:`convlab.optim.lr_scheduler`).
     """
+    lr_scheduler = module if module is not None else _lr_scheduler
     schedule = "none" if schedule is None else schedule
     if schedule not in SCHEDULES:
         raise ValueError(f"convlab.train: `schedule` (={schedule!r}) must be one of {', '.join(SCHEDULES)}")

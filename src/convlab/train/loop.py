@@ -388,10 +388,12 @@ def fit(
         "label_smoothing": label_smoothing, "seed": seed, "train_size": len(train_data),
         "steps_per_epoch": steps_per_epoch, **(config or {}),
     }
-    if engine is None:
-        engine = NumpyEngine(model, optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                             schedule=schedule, total_steps=steps_per_epoch * epochs, warmup=warmup,
-                             label_smoothing=label_smoothing)
+    if engine is None or isinstance(engine, type) or not hasattr(engine, "train_step"):  # or a factory (a class,
+        # functools.partial(TorchEngine, device=...)) called with the run's optimizer, schedule and length
+        engine = (engine or NumpyEngine)(model, optimizer=optimizer, lr=lr, momentum=momentum,
+                                         weight_decay=weight_decay, schedule=schedule,
+                                         total_steps=steps_per_epoch * epochs, warmup=warmup,
+                                         label_smoothing=label_smoothing)
     run = Run(model, engine, run_config, steps_per_epoch, epochs)
     if loaded is not None:
         _check_resume(loaded, run_config)
