@@ -29,6 +29,7 @@ from convlab.examples import (
     cross_correlation,
     dilation,
     edge_detection,
+    erf,
     fields,
     learn_kernel,
     load,
@@ -241,6 +242,7 @@ def test_measured_fields_start_where_the_rule_says(stack):
 # --------------------------------------------------------------------------- the scripts
 
 KEY_OUTPUT = {
+    "erf": ["depth  field  ERF sigma", "   16     33", "subsampling and dilation enlarge the ERF"],
     "stride_padding": ["12  10", "H_out = floor((4 + 0 + 0 - (3-1) - 1) / 2) + 1 = 1", " 0   5  14  10"],
     "cross_correlation": ["19  25", "37  43", "= 4*0 + 5*1 + 7*2 + 8*3"],
     "correlation_vs_convolution": ["23  29", "It reaches 9 input elements"],
@@ -286,3 +288,32 @@ def test_example_runs_as_a_module_and_prints_its_numbers(name):
 def test_load_refuses_an_unknown_name():
     with pytest.raises(ValueError, match=r"convlab.examples.load: `name` \(='nope'\) must be one of stride_padding"):
         load("nope")
+
+
+def test_erf_reproduces_luo_et_al_and_agrees_with_the_analysis():
+    from convlab.analysis import effective_receptive_field
+
+    result, text = quiet(erf, samples=2)
+    assert result.fields == (5, 9, 17, 33)  # 2n + 1
+    assert all(a < b for a, b in zip(result.spreads, result.spreads[1:], strict=False))
+    assert all(a > b for a, b in zip(result.shares, result.shares[1:], strict=False))
+    slope = np.polyfit(np.log(result.depths), np.log(result.spreads), 1)[0]
+    assert 0.35 < slope < 0.8  # about sqrt(depth), far from the field's depth^1
+    v = result.variants
+    assert v["strided"] > v["plain"] and v["dilated"] > v["plain"] and v["residual"] < v["plain"]
+    assert result.trained is None and "pass trained=" in text
+    # the example's map is the analysis' effective receptive field of the same network and inputs
+    net = erf.relu_stack(3, np.random.default_rng(5))
+    ours = erf.erf_map(net, (1, 20, 20), 3, np.random.default_rng(6))
+    theirs = effective_receptive_field(net, (1, 20, 20), n_samples=3, rng=np.random.default_rng(6))
+    np.testing.assert_allclose(ours, theirs.map, rtol=1e-12)
+    assert erf.spread(ours) == pytest.approx(theirs.sigma[0], rel=1e-12)
+
+
+def test_erf_with_a_trained_model():
+    rng = np.random.default_rng(0)
+    model = erf.relu_stack(3, rng)
+    model.input_size = (1, 16, 16)
+    result, text = quiet(erf, samples=1, trained=model)
+    assert result.trained is not None and result.maps["trained"].shape == (16, 16)
+    assert "the trained model: ERF sigma" in text
