@@ -119,7 +119,7 @@ def test_layers_are_traced_with_their_names():
     (dict(stride=True), TypeError, r"plan: `stride` must be an integer, got True"),
     (dict(stride=(1, 1, 1)), ValueError, r"plan: `stride` has 3 entries \(1, 1, 1\), but the operation has 2"),
     (dict(dilation=0), ValueError, r"plan: `dilation` \(=0\) must be >= 1"),
-    (dict(padding=((1, 1),)), ValueError, r"plan: `padding` has 1 entries"),
+    (dict(padding=((1, 1),) * 3), ValueError, r"plan: `padding` has 3 entries"),
     (dict(input_dilation=(1, 0)), ValueError, r"plan: `input_dilation\[1\]` \(=0\) must be >= 1"),
     (dict(groups=3), ValueError, r"plan: `x_shape\[1\]` \(=8\) must equal w_shape\[1\] \* groups"),
 ])

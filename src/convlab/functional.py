@@ -41,7 +41,7 @@ from .ops.family import (
     separable_conv,
     shuffled_grouped_conv,
 )
-from .ops.padding import pad
+from .ops.padding import pad, pad_vjp
 from .ops.pool import (
     adaptive_avg_pool,
     adaptive_avg_pool_vjp,
@@ -127,6 +127,7 @@ __all__ = [
     "max_unpool3d",
     "max_unpool_vjp",
     "pad",
+    "pad_vjp",
     "pointwise_conv",
     "separable_conv",
     "shuffled_grouped_conv",

@@ -10,7 +10,9 @@ Every integer a user passes to convlab (here, and the sizes, pad widths and
 group counts the other ops take) is normalized by :func:`as_int`, which also
 checks its range, ``|value| <= 2**62`` (:data:`MAX_INT`; the reason is in its
 docstring). A per-dimension value may be an int, a list, a tuple, any other
-sequence of ints, or a 1-D integer NumPy array (:func:`entries`).
+sequence of ints, or a 1-D integer NumPy array (:func:`entries`); a sequence
+with one entry is repeated for every dimension, like an int (PyTorch's rule
+for convolutions and window pooling; :func:`as_tuple`).
 
 Padding forms (``padding=``), for a kernel ``k`` with dilation ``d``:
 
@@ -212,25 +214,37 @@ def as_tuple(fn: str, name: str, value: object, ndim: int, *, minimum: int | Non
     Each entry goes through :func:`as_int` (type and range). A NumPy array of
     another shape than 1-D is refused with the accepted forms listed.
 
+    A sequence with one entry is repeated for every dimension, like an int:
+    PyTorch's rule for convolutions (``expand_param_if_needed`` in
+    aten/src/ATen/native/Convolution.cpp: ``conv2d(x, w, stride=(2,))`` is
+    stride 2 in both dimensions) and for window pooling (the C++ kernels take
+    ``kernel_size``, ``stride``, ``padding`` and ``dilation`` with one or ``ndim``
+    entries, aten/src/ATen/native/AveragePool2d.cpp, DilatedMaxPool2d.cpp). convlab
+    applies it to every per-dimension value, also where torch refuses one entry
+    (``unfold``/``fold``, ``max_unpool``), so the rule is the same for every op.
+
     >>> as_tuple("conv2d", "stride", 2, 2), as_tuple("conv2d", "stride", [1, 2], 2)
     ((2, 2), (1, 2))
+    >>> as_tuple("avg_pool2d", "padding", (1,), 2)
+    (1, 1)
     """
     items = entries(fn, name, value)
     if items is not None:
-        if len(items) != ndim:
+        if len(items) != ndim and len(items) != 1:
             raise ValueError(
                 f"{fn}: `{name}` has {len(items)} entries {items!r}, "
-                f"but the operation has {ndim} spatial dimension{'s' if ndim != 1 else ''}"
+                f"but the operation has {ndim} spatial dimension{'s' if ndim != 1 else ''}; "
+                "give one entry (repeated for every dimension) or one per dimension"
             )
         out = tuple(as_int(fn, f"{name}[{i}]", v) for i, v in enumerate(items))
     else:
-        out = (as_int(fn, name, value),) * ndim
+        out = (as_int(fn, name, value),)
     if minimum is not None:
         for i, v in enumerate(out):
             if v < minimum:
                 where = name if ndim == 1 or items is None else f"{name}[{i}]"
                 raise ValueError(f"{fn}: `{where}` (={v}) must be >= {minimum}")
-    return out
+    return out * ndim if len(out) == 1 else out  # one entry: the same in every dimension
 
 
 def _padding_pairs(
@@ -281,19 +295,24 @@ def padding_pairs(fn: str, padding: object, ndim: int, *, allow_crop: bool = Fal
     """The numeric padding forms (an int, one int per dimension, ``(lo, hi)`` pairs) as ``(lo, hi)`` pairs.
 
     Negative amounts (crops) are refused unless ``allow_crop``: the primitive's
-    own calls crop, a user's padding never does.
+    own calls crop, a user's padding never does. A sequence with one entry (an
+    int or a pair) is repeated for every dimension, as :func:`as_tuple` does
+    (PyTorch's ``avg_pool2d(x, 3, 1, (1,))`` pads 1 on both dimensions).
 
     >>> padding_pairs("conv", ((0, 1), 2), 2)
     ((0, 1), (2, 2))
+    >>> padding_pairs("avg_pool2d", (1,), 2)
+    ((1, 1), (1, 1))
     """
     forms = f"an int, one int or (lo, hi) pair per spatial dimension (a list, a tuple or an integer NumPy " \
             f"array of shape ({ndim},) or ({ndim}, 2)), or one of {allowed_strings}"
     items = entries(fn, "padding", padding, forms=forms, max_array_ndim=2)
     if items is not None:
-        if len(items) != ndim:
+        if len(items) != ndim and len(items) != 1:
             raise ValueError(
                 f"{fn}: `padding` has {len(items)} entries {items!r}, but the operation has "
-                f"{ndim} spatial dimension{'s' if ndim != 1 else ''}; give one int or one (lo, hi) pair per dimension"
+                f"{ndim} spatial dimension{'s' if ndim != 1 else ''}; give one int or one (lo, hi) pair per dimension "
+                "(or a single one, repeated for every dimension)"
             )
         pairs = []
         for i, p in enumerate(items):
@@ -305,7 +324,7 @@ def padding_pairs(fn: str, padding: object, ndim: int, *, allow_crop: bool = Fal
             else:
                 v = as_int(fn, f"padding[{i}]", p)
                 pairs.append((v, v))
-        out = tuple(pairs)
+        out = tuple(pairs) * (ndim if len(pairs) == 1 else 1)  # one entry: repeated, like as_tuple's
     else:
         scalar = padding[()] if _ndarray(padding) else padding  # type: ignore[index]  # a 0-d array: its scalar
         if isinstance(scalar, bool) or not isinstance(scalar, numbers.Integral):

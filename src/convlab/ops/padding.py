@@ -11,7 +11,9 @@ gradient back along the same map, so both share one definition::
     circular:   234 1234 123
     symmetric:  321 1234 432
 
-Negative amounts crop, as in ``torch.nn.functional.pad``.
+Negative amounts crop, as in ``torch.nn.functional.pad``. A circular pad wraps
+what the crop leaves, as torch does: ``1234`` padded by ``(-1, 1)`` is ``234 2``
+(period ``234``), not ``234 1``; each wrap is at most that cropped size.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def check_pad_limits(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) 
     if mode == "replicate":
         if size == 0 and (lo > 0 or hi > 0):
             raise ValueError(f"{fn}: replicate padding needs a non-empty input, got size 0 in spatial dimension {dim}")
+    elif mode == "circular" and (lo < 0 or hi < 0):
+        # PyTorch crops first and wraps the cropped part (aten/src/ATen/native/PadNd.cpp,
+        # _pad_circular_symint), so a wrap may take at most what the crop leaves; beyond
+        # that torch reads its own output (an error or uninitialised memory).
+        kept = _kept(size, lo, hi)
+        if max(lo, hi) > kept:
+            raise ValueError(
+                f"{fn}: circular padding (={(lo, hi)}) must be at most the size left after cropping "
+                f"(={kept} of {size}) in spatial dimension {dim}"
+            )
     elif mode != "constant":
         # PyTorch's limits: reflect needs pad < size, circular pad <= size; symmetric
         # (the edge-repeating mirror) likewise pad <= size.
@@ -63,7 +75,9 @@ def source_index(fn: str, mode: str, size: int, lo: int, hi: int, dim: int) -> n
     if mode == "replicate":
         return np.clip(j, 0, size - 1)
     if mode == "circular":
-        return j % size
+        # The period is what survives the crop, [start, start + kept): PyTorch crops, then wraps.
+        start = max(-lo, 0)
+        return start + (j - start) % max(_kept(size, lo, hi), 1)
     if mode == "reflect":
         return np.where(j < 0, -j, np.where(j >= size, 2 * (size - 1) - j, j))
     # symmetric
@@ -177,7 +191,9 @@ def pad(input: np.ndarray, pad: Sequence[int], mode: str = "constant", value: fl
     mode : {'constant', 'reflect', 'replicate', 'circular', 'symmetric'}
         ``'symmetric'`` mirrors with the edge repeated, which PyTorch lacks.
         For the non-constant modes each amount must be at most the size
-        (``reflect``: smaller than the size).
+        (``reflect``: smaller than the size). ``circular`` with a negative amount
+        crops first and wraps the cropped part, as PyTorch does; each amount is
+        then at most the size left after cropping.
     value : float
         Fill value for ``'constant'``.
 
@@ -195,6 +211,8 @@ def pad(input: np.ndarray, pad: Sequence[int], mode: str = "constant", value: fl
     array([3, 2, 1, 1, 2, 3, 4, 4, 3, 2])
     >>> pad(x, (3, 3), mode="circular")
     array([2, 3, 4, 1, 2, 3, 4, 1, 2, 3])
+    >>> pad(x, (-1, 2), mode="circular")   # crop 1, then wrap 234
+    array([2, 3, 4, 2, 3])
     """
     x = as_array("pad", "input", input)
     out = pad_pairs(x, _torch_order_pairs("pad", pad, x), mode, value, fn="pad")
