@@ -66,9 +66,9 @@ def _named(name: str, split: str) -> Dataset:
     if name == "fashion-mnist-mini":
         return bundled.open_fashion_mnist_mini(split)
     for folder in SEARCH_PATHS[name]:
-        if Path(folder).is_dir() and find_idx_pair(folder, split) is not None:
-            images, labels = find_idx_pair(folder, split)
-            return read_idx_pair(images, labels, classes=FASHION_MNIST_CLASSES, name=name, split=split)
+        pair = find_idx_pair(folder, split) if Path(folder).is_dir() else None
+        if pair is not None:
+            return read_idx_pair(*pair, classes=FASHION_MNIST_CLASSES, name=name, split=split)
     raise ValueError(f"open_dataset: {name!r} was not found in {', '.join(SEARCH_PATHS[name])}: install it with "
                      f"`apt-get install dataset-fashion-mnist` (Debian, Ubuntu), or give the path of a folder holding "
                      f"its four IDX files (train-images-idx3-ubyte.gz ...)")
