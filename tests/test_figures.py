@@ -249,3 +249,15 @@ def test_figures_do_not_touch_pyplot():
     buffer = io.BytesIO()
     viz.checkerboard(3, 3, 2).savefig(buffer, format="png")
     assert buffer.getvalue()[:4] == b"\x89PNG"
+
+
+def test_erf_panel_draws_the_examples_maps():
+    from convlab.examples import erf as example
+
+    maps = {"a": np.outer([0, 1, 0], [0, 2, 0]), "b": np.ones((3, 3))}
+    fig = viz.erf_panel(maps)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), maps["a"])
+    assert "2 maps, 3x3" in fig.get_suptitle()
+    result = example.EffectiveFields((), (), (), (), {}, maps, None)
+    assert len(viz.erf_panel(result).axes) == 2

@@ -11,8 +11,8 @@ __all__: list[str] = ["Animation", "animate", "conv_arithmetic"]
 _LAZY = {"Animation": ".animate", "animate": ".animate", "conv_arithmetic": ".animate"}
 #: The static figures (viz/figures.py), lazily too.
 _FIGURES = ("checkerboard", "checkerboard_counts", "conv_matrix", "correlation", "correlation_matrix", "coverage",
-            "coverage_counts", "curves", "erf", "feature_map_arrays", "feature_maps", "kernels", "read_metrics",
-            "receptive_field", "receptive_field_boxes")
+            "coverage_counts", "curves", "erf", "erf_panel", "feature_map_arrays", "feature_maps", "kernels",
+            "read_metrics", "receptive_field", "receptive_field_boxes")
 _LAZY.update(dict.fromkeys(_FIGURES, ".figures"))
 __all__ += list(_FIGURES)
 

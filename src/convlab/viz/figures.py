@@ -46,6 +46,7 @@ __all__ = [
     "coverage_counts",
     "curves",
     "erf",
+    "erf_panel",
     "feature_map_arrays",
     "feature_maps",
     "kernels",
@@ -565,6 +566,28 @@ def erf(result: Any, *, image: np.ndarray | None = None, model_name: str | None 
     ax.set_title(f"effective receptive field of {label} {result.layer or 'output'} unit {result.unit}, input "
                  f"{'x'.join(map(str, result.input_shape))}\n{result.n_samples} {result.source} input(s); "
                  f"sigma {sy:.2f}x{sx:.2f} px; 95% of the mass in {share} of the theoretical field", fontsize=8)
+    return fig
+
+
+def erf_panel(maps: Mapping[str, np.ndarray] | Any, *, title: str | None = None) -> Any:
+    """Several ERF maps side by side, each on its own ``viridis`` scale (``ax.images[0].get_array()`` is the map).
+
+    ``maps`` is ``{name: (H, W) array}`` or a result with a ``maps`` attribute (the worked example
+    :mod:`convlab.examples.erf`'s ``run()``).
+    """
+    maps = dict(getattr(maps, "maps", maps))
+    if not maps:
+        raise ValueError("erf_panel: no maps to draw")
+    fig = new_figure(2.4 * len(maps) + 0.4, 2.9)
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    for ax, (name, data) in zip(axes, maps.items(), strict=True):
+        ax.imshow(np.asarray(data, dtype=np.float64), cmap=SEQUENTIAL, interpolation="nearest")
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    shape = "x".join(map(str, np.shape(next(iter(maps.values())))))
+    fig.suptitle(title or f"effective receptive fields ({len(maps)} maps, {shape}; each on its own scale)",
+                 fontsize=9)
     return fig
 
 
