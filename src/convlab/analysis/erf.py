@@ -136,8 +136,8 @@ def area_ratio(data: np.ndarray, threshold: float) -> tuple[int, float] | None:
     than ``threshold`` of the map's sum: ``(side, side/H * side/W)``, or None (DingXiaoH/
     RepLKNet-pytorch, erf/analyze_erf.py, ``get_rectangle``).
 
-    >>> area_ratio(np.pad(np.ones((3, 3)), 3), 0.5)
-    (3, 0.09)
+    >>> area_ratio(np.pad(np.ones((3, 3)), 3), 0.5)   # 9x9: the 3x3 square holds everything
+    (3, 0.1111111111111111)
     """
     h, w = data.shape
     total = float(np.sum(data))
@@ -333,8 +333,12 @@ def effective_receptive_field(
     >>> for conv in net:
     ...     conv.weight.data[...] = 1.0
     >>> erf = effective_receptive_field(net, (1, 9, 9), n_samples=1)
-    >>> erf.map[2:7, 4].tolist()              # the 3x3 box convolved with itself: 1 2 3 2 1
-    [1.0, 2.0, 3.0, 2.0, 1.0]
+    >>> erf.map[2:7, 2:7]              # the 3x3 box convolved with itself
+    array([[1., 2., 3., 2., 1.],
+           [2., 4., 6., 4., 2.],
+           [3., 6., 9., 6., 3.],
+           [2., 4., 6., 4., 2.],
+           [1., 2., 3., 2., 1.]])
     >>> erf.field_box, erf.share_95
     ((2, 2, 6, 6), 0.84)
     """
