@@ -109,7 +109,9 @@ class _BatchNorm(Module):
                     f"(use a batch of 2 or more, or eval() to use the running statistics)"
                 )
             mean = x.mean(axis=axes)
-            var = x.var(axis=axes)  # biased: normalizes this batch
+            centered = x - mean.reshape(shape)  # becomes x_hat below, in place
+            buffer = np.multiply(centered, centered)  # reused for the output below
+            var = buffer.mean(axis=axes)  # biased: normalizes this batch (numpy.var's two passes, same numbers)
             if self.training and self.track_running_stats:
                 self.num_batches_tracked[...] += 1
                 factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
@@ -118,11 +120,15 @@ class _BatchNorm(Module):
                 self.running_var[...] = (1 - factor) * self.running_var + factor * var * (count / (count - 1))
         else:
             mean, var = self.running_mean, self.running_var
+            centered = x - mean.reshape(shape)
+            buffer = None
         inv_std = (1.0 / np.sqrt(var + self.eps)).astype(x.dtype, copy=False)
-        x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
+        x_hat = centered
+        x_hat *= inv_std.reshape(shape)
         y = x_hat
         if self.affine:
-            y = x_hat * self.weight.data.reshape(shape) + self.bias.data.reshape(shape)
+            y = np.multiply(x_hat, self.weight.data.reshape(shape), out=buffer)
+            y += self.bias.data.reshape(shape)
         self._save(x_hat, inv_std, use_batch)
         return y.astype(x.dtype, copy=False)
 
@@ -141,18 +147,27 @@ class _BatchNorm(Module):
         g = check_grad(type(self).__name__, grad_output, x_hat.shape, x_hat.dtype)
         axes = (0,) + tuple(range(2, x_hat.ndim))
         shape = (1, -1) + (1,) * (x_hat.ndim - 2)
-        if self.affine:
-            self.weight.accumulate_grad((g * x_hat).sum(axis=axes))
-            self.bias.accumulate_grad(g.sum(axis=axes))
-            h = g * self.weight.data.reshape(shape)
-        else:
-            h = g
+        # gamma is per channel, so sum h = gamma * sum g and sum h x_hat = gamma * sum g x_hat: two sums of
+        # g serve both the parameter gradients and dx, which is written, as torch's CPU kernel does
+        # (aten/src/ATen/native/Normalization.cpp, batch_norm_backward_cpu_template), as
+        # dx = (g - sum g / M - x_hat * sum(g x_hat) / M) * gamma / sigma.
+        scale = inv_std if not self.affine else (inv_std * self.weight.data).astype(x_hat.dtype, copy=False)
         if not use_batch:
-            return (h * inv_std.reshape(shape)).astype(x_hat.dtype, copy=False)
+            if self.affine:
+                self.weight.accumulate_grad((g * x_hat).sum(axis=axes))
+                self.bias.accumulate_grad(g.sum(axis=axes))
+            return (g * scale.reshape(shape)).astype(x_hat.dtype, copy=False)
         count = x_hat.size // x_hat.shape[1]
-        sum_h = h.sum(axis=axes).reshape(shape)
-        sum_h_xhat = (h * x_hat).sum(axis=axes).reshape(shape)
-        grad = (h - sum_h / count - x_hat * (sum_h_xhat / count)) * inv_std.reshape(shape)
+        buffer = np.multiply(g, x_hat)
+        sum_g_xhat = buffer.sum(axis=axes)
+        sum_g = g.sum(axis=axes)
+        if self.affine:
+            self.weight.accumulate_grad(sum_g_xhat)
+            self.bias.accumulate_grad(sum_g)
+        np.multiply(x_hat, (sum_g_xhat / count).reshape(shape), out=buffer)
+        grad = np.subtract(g, (sum_g / count).reshape(shape))
+        grad -= buffer
+        grad *= scale.reshape(shape)
         return grad.astype(x_hat.dtype, copy=False)
 
     def extra_repr(self) -> str:
