@@ -83,3 +83,93 @@ def test_main_refuses_unknown_models_and_bad_counts(capsys):
     with pytest.raises(SystemExit):
         training.main(["--repeat", "0"])
     assert "--repeat (=0)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the fast paths the benchmark drove
+
+
+def _with_specials(x):
+    flat = x.reshape(-1)
+    flat[::7] = np.nan
+    flat[1::11] = np.inf
+    flat[2::13] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize(("shape", "kernel"), [((3, 4, 28, 28), 2), ((2, 3, 29, 27), 2), ((2, 3, 9, 10), 3),
+                                               ((2, 3, 12), 4), ((2, 2, 4, 6, 8), 2), ((2, 3, 7, 7), (3, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_average_pooling_equals_torch_bit_for_bit(shape, kernel, dtype):
+    """Stride = kernel, no padding: the taps summed in torch's order; NaN and inf where torch puts them."""
+    from convlab.ops.pool.window import avg_pool, avg_pool_vjp
+
+    rng = np.random.default_rng(1)
+    nd = len(shape) - 2
+    kernel = (kernel,) * nd if isinstance(kernel, int) else kernel
+    x = _with_specials(rng.standard_normal(shape).astype(dtype))
+    with np.errstate(invalid="ignore"):  # inf + -inf in a window: NaN, as torch
+        y = avg_pool(x, kernel)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = getattr(torch.nn.functional, f"avg_pool{nd}d")(tx, kernel)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    g = _with_specials(rng.standard_normal(y.shape).astype(dtype))
+    ty.backward(torch.from_numpy(g))
+    gx = avg_pool_vjp(g, x, kernel)
+    assert gx.dtype == dtype and gx.shape == x.shape
+    np.testing.assert_array_equal(gx, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_equals_torch_with_nan_and_inf(dtype):
+    from convlab.nn import Sigmoid
+
+    rng = np.random.default_rng(2)
+    x = _with_specials((rng.standard_normal((4, 5, 6)) * 30).astype(dtype))
+    layer = Sigmoid()
+    y = layer(x)
+    tx = torch.from_numpy(x).requires_grad_()
+    ty = torch.sigmoid(tx)  # NaN/inf in the gradient: IEEE warnings, as the products intend
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=4 * np.finfo(dtype).eps, atol=0)
+    g = _with_specials(rng.standard_normal(y.shape).astype(dtype))
+    ty.backward(torch.from_numpy(g))
+    with np.errstate(invalid="ignore"):
+        grad = layer.backward(g)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=16 * np.finfo(dtype).eps, atol=1e-300)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_equals_torch_in_float64(affine, training):
+    from convlab.nn import BatchNorm2d
+
+    rng = np.random.default_rng(3)
+    layer = BatchNorm2d(5, affine=affine).to(np.float64)
+    reference = torch.nn.BatchNorm2d(5, affine=affine).double()
+    if affine:
+        weight, bias = rng.standard_normal(5), rng.standard_normal(5)
+        layer.weight.data[...] = weight
+        layer.bias.data[...] = bias
+        reference.weight.data = torch.from_numpy(weight)
+        reference.bias.data = torch.from_numpy(bias)
+    layer.train(training)
+    reference.train(training)
+    # a transposed view, as the convolutions return
+    x = np.ascontiguousarray(rng.standard_normal((4, 6, 7, 5)) * 3 + 1).transpose(0, 3, 1, 2)
+    y = layer(x)
+    tx = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_()
+    ty = reference(tx)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    ty.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(layer.backward(g), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    if affine:
+        np.testing.assert_allclose(layer.weight.grad, reference.weight.grad.numpy(), rtol=1e-10)
+        np.testing.assert_allclose(layer.bias.grad, reference.bias.grad.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(layer.running_var, reference.running_var.numpy(), rtol=1e-12)
+    # NaN in one channel stays in that channel, as in torch
+    x2 = np.array(x)
+    x2[0, 2, 0, 0] = np.nan
+    y2 = layer(x2)
+    expected = reference(torch.from_numpy(np.ascontiguousarray(x2))).detach().numpy()
+    np.testing.assert_array_equal(np.isnan(y2), np.isnan(expected))
