@@ -255,3 +255,42 @@ def test_tensorboard_tags_read_back(data, tmp_path):
 
     losses = [r["value"] for r in read_metrics(tmp_path, "loss/train")]
     assert np.allclose(losses, [e.value for e in events.Scalars("loss/train")], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- the worked examples
+
+
+def test_tensorboard_example_logs_each_channel_as_its_own_image(tmp_path):
+    pytest.importorskip("tensorboardX")
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    from convlab.examples import tensorboard_conv
+
+    result = tensorboard_conv.run(io.StringIO(), logdir=str(tmp_path), batches=1)
+    assert result.input_shape == (64, 3, 28, 28) and result.output_shape == (64, 6, 26, 26)
+    events = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    assert sorted(events.Tags()["images"]) == ["input"] + [f"output/channel_{c}" for c in range(6)]
+    image = events.Images("output/channel_3")[0]
+    assert image.step == 0 and image.width > 26 and image.height > 26  # a grid of the 64 maps of channel 3
+    # the six channels are six different images (the seed's reshape would have mixed them)
+    assert len({events.Images(f"output/channel_{c}")[0].encoded_image_string for c in range(6)}) == 6
+
+
+def test_channel_images_scale_each_channel_alone():
+    from convlab.examples.tensorboard_conv import channel_images
+
+    maps = np.stack([np.full((2, 3, 3), 10.0), np.arange(18.0).reshape(2, 3, 3)], axis=1)  # (2, 2, 3, 3)
+    first, second = channel_images(maps)
+    assert first.shape == (2, 1, 3, 3) and np.all(first == 0)  # a constant channel stays black
+    assert second.min() == 0 and second.max() == 1 and np.allclose(second.reshape(-1), np.arange(18) / 17)
+
+
+def test_lenet_d2l_example_runs_the_books_recipe():
+    from convlab.examples import lenet_d2l
+
+    out = io.StringIO()
+    result = lenet_d2l.run(out, limit=512, epochs=1)
+    assert len(result.train_loss) == 1 and 0 <= result.test_accuracy[0] <= 1
+    assert "SGD lr 0.9, batch 256" in out.getvalue()
+    first = result.model[0].weight.data  # Xavier-uniform from the start, then 2 steps of SGD: within the bound
+    assert np.abs(first).max() < 1.05 * np.sqrt(6 / (25 + 150))
