@@ -25,6 +25,7 @@ Examples
 
 from . import init
 from .activation import Hardswish, ReLU, ReLU6, Sigmoid, Softmax, Tanh
+from .capture import capture_outputs
 from .container import ChannelShuffle, ChannelSlice, Concat, Residual, Sequential
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Dropout, Flatten, Identity, Linear, Upsample
@@ -95,6 +96,7 @@ __all__ = [
     "Softmax",
     "Tanh",
     "Upsample",
+    "capture_outputs",
     "init",
     "is_grad_enabled",
     "is_weightless",

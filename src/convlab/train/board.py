@@ -49,18 +49,18 @@ array([[0, 0, 0, 0, 0, 0, 0],
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import numbers
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from .. import nn
+from ..nn.capture import capture_outputs
 from ..ops._checks import check_budget
 from ..spec import as_bool
 
@@ -202,64 +202,6 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"to_uint8: `image` must be (C, H, W), got shape {image.shape}")
     scaled = np.clip(np.nan_to_num(image.astype(np.float64) * 255 + 0.5, nan=0.0), 0, 255)
     return np.ascontiguousarray(scaled.astype(np.uint8).transpose(1, 2, 0))  # (H, W, C)
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Evaluation mode for the block; every module's own mode is restored afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, mode in modes:  # pre-order: each module's call sets its subtree, descendants follow
-            module.train(mode)
-
-
-def capture_outputs(model: nn.Module, x: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
-    """The outputs of the submodules named ``layers`` (dotted paths) for the input ``x``.
-
-    The model runs once in evaluation mode under ``convlab.nn.no_grad()`` (each module's
-    mode is restored afterwards); each named submodule's ``forward`` is wrapped for that
-    call only, so any model works (convlab modules have no hooks). A module called more
-    than once in the pass (a shared activation) gives its first output. The forward pass
-    replaces the modules' caches: call this between training steps, not between a forward
-    and its backward.
-    """
-    fn = "capture_outputs"
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{fn}: `model` must be a convlab.nn.Module, got {type(model).__name__}")
-    if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
-        raise TypeError(f"{fn}: `layers` must be a non-empty list of submodule names, got {_short(layers)}")
-    modules = {}
-    for name in layers:
-        if not isinstance(name, str):
-            raise TypeError(f"{fn}: `layers` must hold str names, got {_short(name)}")
-        modules[name] = model.get_submodule(name)  # a ValueError naming the missing child and the choices
-    outputs: dict[str, np.ndarray] = {}
-    wrapped = []
-    try:
-        for name, module in modules.items():
-            if "forward" in module.__dict__:
-                raise ValueError(f"{fn}: {name!r} is listed twice or already wrapped")
-            original = module.forward
-
-            def forward(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
-                out = _original(*args, **kwargs)
-                outputs.setdefault(_name, np.array(out, copy=True))
-                return out
-
-            object.__setattr__(module, "forward", forward)
-            wrapped.append(module)
-        with _eval_mode(model), nn.no_grad():
-            model(x)
-    finally:
-        for module in wrapped:
-            del module.__dict__["forward"]
-    missing = [name for name in layers if name not in outputs]
-    if missing:
-        raise ValueError(f"{fn}: the forward pass did not call {missing}")
-    return {name: outputs[name] for name in layers}
 
 
 def _first_conv(model: nn.Module) -> tuple[str, nn.Module]:

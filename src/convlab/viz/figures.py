@@ -27,7 +27,6 @@ the command line (``convlab draw``) writes files.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -323,40 +322,19 @@ def _as_batch(fn: str, image: object, input_size: Sequence[int] | None) -> np.nd
 def feature_map_arrays(model: Any, image: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
     """The outputs of the named layers for one image: ``{name: (C, h, w)}`` (one forward pass, no_grad, eval mode).
 
-    Each named module's forward is wrapped on the instance for the pass only (convlab modules have no hooks).
+    Through :func:`convlab.nn.capture_outputs`, the one reader of intermediate outputs.
     """
-    from .. import nn
+    from ..nn import capture_outputs
 
     fn = "feature_maps"
     if isinstance(layers, str):
         layers = [layers]
-    targets = {name: layer_module(model, name, fn) for name in layers}
+    for name in layers:
+        layer_module(model, name, fn)  # an unknown name: a ValueError listing close names
     x = _as_batch(fn, image, getattr(model, "input_size", None))
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float64))
-    captured: dict[str, np.ndarray] = {}
-    modes = [(m, m.training) for m in model.modules()]
-
-    def wrap(name: str, module: Any) -> Any:
-        original = type(module).forward.__get__(module)
-
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            out = original(*args, **kwargs)
-            captured[name] = np.array(out[0])
-            return out
-        return forward
-
-    try:
-        for name, module in targets.items():
-            object.__setattr__(module, "forward", wrap(name, module))
-        model.eval()
-        with nn.no_grad():
-            model(x.astype(dtype))
-    finally:
-        for module in targets.values():
-            module.__dict__.pop("forward", None)
-        for m, mode in modes:
-            m.training = mode
-    return {name: captured[name] for name in layers}
+    captured = capture_outputs(model, x.astype(dtype), list(layers))
+    return {name: captured[name][0] for name in layers}
 
 
 def _tile_grid(n: int) -> tuple[int, int]:
@@ -597,25 +575,19 @@ def erf_panel(maps: Mapping[str, np.ndarray] | Any, *, title: str | None = None)
 def read_metrics(logdir_or_metrics: str | os.PathLike[str] | Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The records of a run: ``metrics.jsonl`` in a folder, that file, or records already read.
 
-    Each record is ``{"tag", "step", "epoch", "value", "wall_time"}`` (convlab.train's ``metrics.jsonl``).
+    Each record is ``{"tag", "step", "epoch", "value", "wall_time"}``; files are read by
+    :func:`convlab.train.board.read_metrics`.
     """
+    from ..train.board import METRICS_FILE
+    from ..train.board import read_metrics as read_logdir
+
     fn = "curves"
     if isinstance(logdir_or_metrics, (str, os.PathLike)):
         path = os.fspath(logdir_or_metrics)
-        if os.path.isdir(path):
-            path = os.path.join(path, "metrics.jsonl")
-        if not os.path.isfile(path):
-            raise ValueError(f"{fn}: no metrics file at {path!r} (a run's logdir holds metrics.jsonl)")
-        records = []
-        with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{fn}: {path!r} line {number} is not JSON ({exc.msg})") from None
-    else:
-        records = [dict(r) for r in logdir_or_metrics]
+        if os.path.basename(path) == METRICS_FILE and os.path.isfile(path):
+            path = os.path.dirname(path) or "."
+        return read_logdir(path)
+    records = [dict(r) for r in logdir_or_metrics]
     for index, record in enumerate(records):
         if not {"tag", "step", "value"} <= set(record):
             raise ValueError(f"{fn}: record {index} lacks 'tag', 'step' or 'value': {record!r:.200}")
