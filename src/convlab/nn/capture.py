@@ -47,7 +47,7 @@ def capture_outputs(model: Module, x: np.ndarray, layers: Sequence[str]) -> dict
 
     >>> from convlab.nn import Linear, ReLU, Sequential
     >>> model = Sequential(Linear(2, 2, rng=np.random.default_rng(0)), ReLU())
-    >>> out = capture_outputs(model, np.ones((1, 2)), ["0"])
+    >>> out = capture_outputs(model, np.ones((1, 2), dtype=np.float32), ["0"])
     >>> out["0"].shape
     (1, 2)
     """
