@@ -369,6 +369,84 @@ def test_every_related_opinfo_is_mirrored_or_excused() -> None:
     assert not stale, f"NOT_MIRRORED names entries torch no longer has: {sorted(stale)}"
 
 
+# --------------------------------------------------------------------------- the rules the samples exposed
+
+X2 = np.random.default_rng(0).standard_normal((1, 2, 7, 7))
+X3 = np.random.default_rng(1).standard_normal((1, 2, 5, 6, 7))
+W2 = np.random.default_rng(2).standard_normal((3, 2, 3, 3))
+W3 = np.random.default_rng(3).standard_normal((3, 2, 2, 3, 2))
+
+#: Calls with a one-entry (or, for pooling strides, empty) per-dimension value that torch accepts:
+#: ``(name, args, kwargs)`` for both ``torch.nn.functional`` and ``convlab.functional``.
+ONE_ENTRY_CALLS = [
+    ("conv2d", (X2, W2), dict(stride=(2,))),
+    ("conv2d", (X2, W2), dict(padding=(1,), dilation=(2,))),
+    ("conv3d", (X3, W3), dict(stride=(2,), padding=(1,))),
+    ("conv_transpose2d", (X2, W2.transpose(1, 0, 2, 3).copy()), dict(stride=(2,), output_padding=(1,))),
+    ("conv_transpose3d", (X3, W3.transpose(1, 0, 2, 3, 4).copy()), dict(stride=(2,), padding=(1,), dilation=(2,))),
+    ("max_pool2d", (X2, (3,)), dict(stride=(2,), padding=(1,), dilation=(2,))),
+    ("max_pool2d", (X2, 3, ()), dict(return_indices=True)),
+    ("max_pool3d", (X3, (2,)), dict(stride=())),
+    ("avg_pool2d", (X2, (3, 3), (1, 1), (1,), True, False, 2), {}),  # the OpInfo sample of issue 16
+    ("avg_pool2d", (X2, (2, 2), (), (0,), False, True, -2), {}),  # the other one
+    ("avg_pool3d", (X3, (3,)), dict(stride=(2,), padding=(1,), ceil_mode=True)),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), ONE_ENTRY_CALLS,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(ONE_ENTRY_CALLS)])
+def test_one_entry_is_repeated_for_every_dimension_like_torch(name, args, kwargs):
+    theirs = getattr(torch.nn.functional, name)(*(torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+                                                  for a in args), **kwargs)
+    ours = getattr(F, name)(*args, **kwargs)
+    compare(_split(ours), [t.numpy() for t in _split(theirs)])
+
+
+def test_one_entry_is_repeated_where_torch_refuses_it():
+    """unfold/fold and max_unpool follow the same rule, where torch refuses one entry (a documented extension)."""
+    unfold = torch.nn.functional.unfold
+    columns = F.unfold(X2, 3, padding=(1,), stride=(2,))
+    assert_close(columns, unfold(torch.from_numpy(X2), 3, padding=1, stride=2).numpy())
+    with pytest.raises(RuntimeError, match="padding equals to 2"):
+        unfold(torch.from_numpy(X2), 3, padding=(1,))
+    # (fold's output_size, like the N-d functions' kernel_size, also sets the number of dimensions: (7,) is 1-D)
+    assert_close(F.fold(columns, 7, 3, padding=(1,), stride=(2,)),
+                 torch.nn.functional.fold(torch.from_numpy(columns), (7, 7), 3, padding=1, stride=2).numpy())
+    values, indices = F.max_pool2d(X2[..., :6, :6], 2, return_indices=True)
+    assert_close(F.max_unpool2d(values, indices, (2,), stride=(2,)),
+                 torch.nn.functional.max_unpool2d(torch.from_numpy(values), torch.from_numpy(indices), 2).numpy())
+
+
+def test_one_entry_rule_keeps_the_checks():
+    with pytest.raises(ValueError, match=r"conv2d: `stride` has 3 entries \(1, 2, 3\), but the operation has 2 "
+                                         r"spatial dimensions; give one entry"):
+        F.conv2d(X2, W2, stride=(1, 2, 3))
+    with pytest.raises(ValueError, match=r"conv2d: `stride` has 0 entries \(\)"):
+        F.conv2d(X2, W2, stride=())  # torch refuses an empty stride for a convolution too
+    with pytest.raises(ValueError, match=r"conv2d: `dilation\[0\]` \(=0\) must be >= 1"):
+        F.conv2d(X2, W2, dilation=(0,))
+    with pytest.raises(TypeError, match=r"max_pool2d: `kernel_size\[0\]` must be an integer, got 2.0"):
+        F.max_pool2d(X2, (2.0,))
+    with pytest.raises(ValueError, match=r"avg_pool2d: `padding` has 0 entries"):
+        F.avg_pool2d(X2, 3, 1, ())  # torch: "padding must either be a single int, or a tuple of two ints"
+    assert F.conv2d(X2, W2, padding=((0, 1),)).shape == (1, 3, 6, 6)  # one (lo, hi) pair: every dimension
+
+
+@pytest.mark.parametrize("pad", [(-1, 1), (1, -1), (-1, 2), (-2, 2), (2, -2), (-1, -1), (4, 4), (-4, 0)])
+def test_circular_pad_wraps_what_the_crop_leaves(pad):
+    x = np.arange(1.0, 5.0).reshape(1, 1, 4)
+    expected = torch.nn.functional.pad(torch.from_numpy(x), pad, mode="circular").numpy()
+    assert_close(F.pad(x, pad, mode="circular"), expected)
+
+
+@pytest.mark.parametrize("pad", [(3, -2), (-2, 3), (-4, 1)])
+def test_circular_pad_refuses_a_wrap_longer_than_the_crop_leaves(pad):
+    # torch refuses (3, -2) (its copy would overlap itself) and returns uninitialised memory for (-4, 1).
+    with pytest.raises(ValueError, match=r"pad: circular padding \(=\(-?\d, -?\d\)\) must be at most the size "
+                                         r"left after cropping \(=\d of 4\)"):
+        F.pad(np.arange(1.0, 5.0).reshape(1, 1, 4), pad, mode="circular")
+
+
 def main() -> None:  # pragma: no cover - the counts for the report
     print(f"{'operator':30s} {'dtype':8s} {'direction':9s} {'samples':>7s} {'passed':>6s} "
           f"{'documented':>10s} {'no grad':>7s} {'differ':>6s}")

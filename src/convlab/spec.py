@@ -429,9 +429,9 @@ class ConvSpec:
     Parameters
     ----------
     kernel_size, stride, dilation : int or sequence of int
-        One entry per spatial dimension (an int is repeated; a list, a tuple or a
-        1-D integer array gives one each). All must be >= 1, and at most ``2**62``
-        like every integer (:func:`as_int`).
+        One entry per spatial dimension (an int or a one-entry sequence is
+        repeated, as in PyTorch; a list, a tuple or a 1-D integer array gives one
+        each). All must be >= 1, and at most ``2**62`` like every integer (:func:`as_int`).
     padding : int, tuple, (lo, hi) pairs or str
         Any form listed in the module docstring.
     groups : int
@@ -546,7 +546,10 @@ class ConvSpec:
 class PoolSpec:
     """Canonical hyperparameters of an N-d max or average pooling.
 
-    ``stride`` defaults to ``kernel_size`` (PyTorch). Padding is an int, one int per
+    ``stride`` defaults to ``kernel_size`` (PyTorch), also when it is an empty
+    sequence (``avg_pool2d(x, 2, ())``, as torch's pooling kernels read it). A
+    one-entry sequence is repeated for every dimension, like an int (:func:`as_tuple`).
+    Padding is an int, one int per
     dimension or ``(lo, hi)`` pairs, or ``'valid'``; as in PyTorch each side must be
     at most half the kernel size (``pad <= k // 2``), so that every window
     overlaps the input.

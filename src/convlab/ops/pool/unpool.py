@@ -210,7 +210,9 @@ def max_unpool_vjp(
     ``y[t] = x[source(t)]`` for every written position ``t``, so
     ``dL/dx[i] = g[t]`` where ``i`` wrote ``t``: a gather of ``grad_output`` at
     ``indices`` (zero for a duplicate whose value was overwritten). Builds the
-    spec and runs :func:`max_unpool_spec_vjp`.
+    spec and runs :func:`max_unpool_spec_vjp`. A deliberate difference from
+    PyTorch, whose backward gives every duplicate ``g[t]``, which is not the
+    derivative of its forward (tests/test_opinfo.py, EXPECTED_DIFFERENCES).
 
     Examples
     --------
