@@ -44,7 +44,10 @@ the tracemalloc one.
 
 The machine's load (the load average and the share of CPU time other processes
 used during each model, :class:`.measure.OtherCpu`) is printed with the figures:
-on a shared machine the ratios move with it.
+on a shared machine the ratios move with it. The table also gives the ratio of
+examples per second of CPU time (``time.process_time`` around each step, all the
+process's threads): waiting for a core that another process holds does not count,
+so it moves less with the load than the wall-time ratio (spinning threads still count).
 """
 
 from __future__ import annotations
@@ -206,13 +209,17 @@ def run_case(case: Case, repeat: int, memory: measure.PeakMemory) -> dict[str, o
     traced_convlab = measure.traced_peak(case.convlab_step)
     rss_torch = memory.extra_peak(case.torch_step, numpy_side=False) if memory.proc else None
     seconds: dict[str, list[float]] = {"convlab": [], "torch": []}
+    cpu: dict[str, list[float]] = {"convlab": [], "torch": []}
     steps = {"convlab": case.convlab_step, "torch": case.torch_step}
     gc.collect()
     for round_ in range(repeat):
         order = ("convlab", "torch") if round_ % 2 == 0 else ("torch", "convlab")
         for engine in order:
+            start = time.process_time()  # this process's CPU time, all its threads
             seconds[engine].append(measure.timed(steps[engine]))
+            cpu[engine].append(time.process_time() - start)
     rate = {engine: _median_rate(case.batch, values) for engine, values in seconds.items()}
+    cpu_rate = {engine: _median_rate(case.batch, values) for engine, values in cpu.items()}
     peak_convlab = rss_convlab if rss_convlab is not None else traced_convlab
     memory_ratio = peak_convlab / rss_torch if rss_torch else None
     ratio = rate["convlab"] / rate["torch"]
@@ -226,6 +233,9 @@ def run_case(case: Case, repeat: int, memory: measure.PeakMemory) -> dict[str, o
         "min_ms": {engine: 1e3 * min(values) for engine, values in seconds.items()},
         "examples_per_second": rate,
         "ratio": ratio,
+        "cpu_ms": {engine: 1e3 * statistics.median(values) for engine, values in cpu.items()},
+        "examples_per_cpu_second": cpu_rate,
+        "cpu_ratio": cpu_rate["convlab"] / cpu_rate["torch"],
         "target": case.target,
         "met": ratio >= case.target if not math.isnan(case.target) else None,
         "peak_memory_mib": {"convlab_rss": None if rss_convlab is None else rss_convlab / 2**20,
@@ -295,8 +305,8 @@ def format_report(report: dict[str, object]) -> str:
         f"{'an unknown share' if share is None else f'{100 * share:.0f}%'} of the CPU time during the run",
         "",
     ]
-    header = ("model", "batch", "convlab ex/s", "torch ex/s", "convlab/torch", "target", "convlab MiB",
-              "convlab MiB (tracemalloc)", "torch MiB", "memory ratio", "target ", "loss convlab", "loss torch",
+    header = ("model", "batch", "convlab ex/s", "torch ex/s", "convlab/torch", "target", "CPU-time ratio",
+              "convlab MiB", "convlab MiB (tracemalloc)", "torch MiB", "memory ratio", "target ", "loss convlab", "loss torch",
               "weights after 1 step", "others' CPU")
     rows = []
     for entry in report["models"]:
@@ -306,7 +316,8 @@ def format_report(report: dict[str, object]) -> str:
         share = entry["other_processes_cpu_share"]
         rows.append((
             entry["model"], str(entry["batch"]), f"{rate['convlab']:,.0f}", f"{rate['torch']:,.0f}",
-            f"{entry['ratio']:.2f}", f">= {entry['target']:g} {verdict}", _mib(peak["convlab_rss"]),
+            f"{entry['ratio']:.2f}", f">= {entry['target']:g} {verdict}", f"{entry['cpu_ratio']:.2f}",
+            _mib(peak["convlab_rss"]),
             _mib(peak["convlab_tracemalloc"]), _mib(peak["torch_rss"]),
             "-" if entry["memory_ratio"] is None else f"{entry['memory_ratio']:.2f}",
             f"<= {MEMORY_LIMIT:g} {memory_verdict}", f"{entry['loss']['convlab']:.6f}",
@@ -315,6 +326,8 @@ def format_report(report: dict[str, object]) -> str:
         ))
     lines.append(_markdown(header, rows, left=1))
     lines += ["", f"ex/s: examples per second (batch / median step time); convlab/torch above 1: convlab faster. "
+                  f"CPU-time ratio: the same ratio from the process's CPU time per step (all threads), less "
+                  f"sensitive to other processes than wall time on a busy machine. "
                   f"MiB: extra peak memory of one step ({report['memory_method']}); tracemalloc: convlab's NumPy "
                   f"allocations. weights after 1 step: largest difference of the two engines' parameters after "
                   f"one step from the same weights, relative to the largest parameter."]
