@@ -765,6 +765,12 @@ def _train_parser(subparsers) -> None:
     add_parser(subparsers)
 
 
+def _serve_parser(subparsers) -> None:
+    from .explorer.cli import add_parser  # standard library only at import time
+
+    add_parser(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="convlab",
@@ -780,6 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     _animate_parser(subparsers)
     _draw_parser(subparsers)
     _train_parser(subparsers)
+    _serve_parser(subparsers)
     return parser
 
 
