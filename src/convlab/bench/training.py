@@ -306,8 +306,8 @@ def format_report(report: dict[str, object]) -> str:
         "",
     ]
     header = ("model", "batch", "convlab ex/s", "torch ex/s", "convlab/torch", "target", "CPU-time ratio",
-              "convlab MiB", "convlab MiB (tracemalloc)", "torch MiB", "memory ratio", "target ", "loss convlab", "loss torch",
-              "weights after 1 step", "others' CPU")
+              "convlab MiB", "convlab MiB (tracemalloc)", "torch MiB", "memory ratio", "target ", "loss convlab",
+              "loss torch", "weights after 1 step", "others' CPU")
     rows = []
     for entry in report["models"]:
         rate, peak = entry["examples_per_second"], entry["peak_memory_mib"]
