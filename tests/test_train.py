@@ -294,3 +294,19 @@ def test_lenet_d2l_example_runs_the_books_recipe():
     assert "SGD lr 0.9, batch 256" in out.getvalue()
     first = result.model[0].weight.data  # Xavier-uniform from the start, then 2 steps of SGD: within the bound
     assert np.abs(first).max() < 1.05 * np.sqrt(6 / (25 + 150))
+
+
+def test_plain_text_tables_without_rich(data, monkeypatch):
+    from convlab.train import progress
+
+    monkeypatch.setattr(progress, "_rich_console", lambda file: None)
+    out = io.StringIO()
+    model = small_model()
+    fit(model, *data, **{**RECIPE, "epochs": 1, "progress": True}, file=out)
+    text = out.getvalue()
+    direct = evaluate(model, data[1])
+    rows = text.split("confusion matrix (rows: true class, columns: predicted)\n")[1].splitlines()[1:]
+    counts = np.array([[int(v) for v in row.split()[-10:]] for row in rows])
+    np.testing.assert_array_equal(counts, direct.confusion)
+    assert f"test accuracy {direct.accuracy:.4f} ({direct.correct}/64)" in text
+    assert "epoch 1/1: train loss" in text and "ex/s" in text

@@ -9,9 +9,9 @@ overrides one of them.
     learning rate to 0 over the run, no augmentation. Adam needs no tuning of
     the learning rate across the zoo's shapes (the same 1e-3 trains the sigmoid
     LeNet and the BatchNorm ones), and the cosine tail settles the weights in
-    the last epochs. Measured (``benchmarks/train_accuracy.py``, README
-    "Training"): ``lenet_bn`` reaches 0.90+ test accuracy on the full
-    Fashion-MNIST within 10 epochs.
+    the last epochs. Measured (``convlab train lenet_bn --data fashion-mnist``;
+    the figures are in README "Training"): ``lenet_bn`` (:data:`DEFAULT_MODEL`)
+    reaches 0.90 test accuracy on the full Fashion-MNIST within 10 epochs.
 ``d2l``
     *Dive into Deep Learning*, section 7.6 (LeNet on Fashion-MNIST): Xavier-uniform
     initial weights of every convolution and linear layer, plain SGD with lr 0.9,
