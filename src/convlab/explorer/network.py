@@ -26,7 +26,7 @@ from ..viz.figures import feature_map_arrays, layer_module, receptive_field_boxe
 from . import images
 
 #: Largest input the layer table analyses, and the largest one a forward pass (feature maps, ERF) runs on.
-MAX_ANALYSIS_ELEMENTS = 4 * 1024 * 1024
+MAX_ANALYSIS_ELEMENTS = 3 * 1024 * 1024
 MAX_FORWARD_ELEMENTS = 3 * 256 * 256
 MAX_CHANNELS = 4
 #: Models with more parameters are analysed but not built (their weights would take too much memory).
