@@ -67,6 +67,11 @@ def test_labels_outside_num_classes(capsys):
     assert "`--num-classes` (=5): the training labels of 'fashion-mnist-mini' go up to 9" in err
 
 
+def test_unknown_augmentation_names_the_option(capsys):
+    err = refused(capsys, ["lenet", "--augment", "crop,bogus", *TINY])
+    assert "`--augment` (='crop,bogus'): " in err and "bogus" in err
+
+
 def test_existing_checkpoint_needs_overwrite(capsys, no_data, tmp_path):
     path = tmp_path / "run.safetensors"
     path.write_bytes(b"keep me")

@@ -232,6 +232,13 @@ def _run(args: argparse.Namespace) -> int:
         if top >= classes:
             raise _refuse("--num-classes", classes, f"the {split} labels of {data!r} go up to {top}; "
                                                     f"--num-classes must be at least {top + 1}")
+    if settings["augment"]:
+        from ..data import transforms
+
+        try:
+            transforms.preset(settings["augment"], train)
+        except ValueError as exc:
+            raise _refuse("--augment", settings["augment"], str(exc)) from None
     input_size = tuple(int(v) for v in train.images.shape[1:])
     model = models.create(name, input_size=input_size, num_classes=classes, rng=settings["seed"])
     if args.resume is None:
