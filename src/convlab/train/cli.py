@@ -72,8 +72,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Train a zoo model (convlab models lists them) on the NumPy engine, with a progress bar, "
                     "the test accuracy, a per-class table and the confusion matrix at the end. Ctrl-C stops "
                     "after the current batch and writes a checkpoint; --resume continues a run exactly. "
-                    "Options not given come from --recipe (default: Adam lr 1e-3, batch 128, 10 epochs, "
-                    "cosine schedule; d2l: the book's LeNet recipe) or from the checkpoint being resumed.")
+                    "Options not given come from --recipe (default: Adam lr 1e-3, 1e-2 for sigmoid/tanh "
+                    "networks without BatchNorm, batch 128, 10 epochs, cosine schedule; d2l: the book's LeNet "
+                    "recipe) or from the checkpoint being resumed.")
     p.add_argument("model", metavar="MODEL", help="a zoo name, e.g. lenet, lenet_bn, resnet18_cifar")
     p.add_argument("--data", metavar="PATH|NAME",
                    help="fashion-mnist-mini (bundled, the default), fashion-mnist (apt-get install "
@@ -241,6 +242,8 @@ def _run(args: argparse.Namespace) -> int:
             raise _refuse("--augment", settings["augment"], str(exc)) from None
     input_size = tuple(int(v) for v in train.images.shape[1:])
     model = models.create(name, input_size=input_size, num_classes=classes, rng=settings["seed"])
+    if settings["lr"] is None:
+        settings["lr"] = recipes.default_lr(model)
     if args.resume is None:
         recipes.initialize(model, recipe.init, np.random.default_rng([settings["seed"], 1]))
     config = {"recipe": recipe.name, "data": data, "limit": limit, "num_classes": classes,
