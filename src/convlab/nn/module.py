@@ -475,6 +475,60 @@ class Module:
         """Gradient with respect to the input of the last forward; adds parameter gradients to ``.grad``."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
+    def tune(self, input_shape: Any, *, dtype: Any = None, repeat: int = 3, budget: float = 2.0,
+             cache: bool = False, seed: int = 0) -> list:
+        """Time the convolution algorithms of every conv call of this model on this machine; ``auto`` then runs
+        the fastest measured (:mod:`convlab.ops.algorithms.tune`).
+
+        One forward and one backward of a random input of ``input_shape`` (in
+        ``dtype``, default the parameters' dtype) run inside
+        :func:`~convlab.ops.algorithms.tune.tuning`: each convolution's forward,
+        input gradient and weight gradient call is tuned the first time it is met.
+        The parameters' gradients and the buffers (BatchNorm's running statistics)
+        are left as they were. ``cache=True`` reads this machine's cache file first
+        and writes it after. Returns the :class:`~convlab.ops.algorithms.tune.Tuned`
+        answer of every primitive call the pass made, in order (calls with nothing to
+        compute are left out).
+
+        >>> import numpy as np
+        >>> from convlab.nn import Conv2d, ReLU, Sequential
+        >>> model = Sequential(Conv2d(3, 8, 3, padding=1, rng=np.random.default_rng(0)), ReLU())
+        >>> found = model.tune((2, 3, 10, 10), repeat=1)
+        >>> sorted({f.role for f in found})
+        ['forward', 'input_grad', 'weight_grad']
+        >>> from convlab.ops.algorithms import tune; tune.clear()
+        """
+        from ..ops.algorithms.trace import trace
+        from ..ops.algorithms.tune import load, lookup, save, tuning
+
+        fn = f"{type(self).__name__}.tune"
+        shape = tuple(input_shape) if isinstance(input_shape, list | tuple) else None
+        if shape is None or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) and v > 0
+                                    for v in shape):
+            raise ValueError(f"{fn}: `input_shape` (={input_shape!r}) must be a tuple of positive integers")
+        if dtype is None:
+            dtype = next((p.data.dtype for p in self.parameters() if p.data.dtype.kind == "f"), np.float32)
+        target = _float_dtype(fn, dtype)
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal(shape).astype(target)
+        grads = [(p, None if p.grad is None else p.grad.copy()) for p in self.parameters()]
+        buffers = [(m, name, b.copy()) for m in self.modules() for name, b in m._buffers.items() if b is not None]
+        if cache:
+            load(quiet=True)
+        try:
+            with tuning(repeat=repeat, budget=budget), trace() as events:
+                y = self(x)
+                self.backward(rng.standard_normal(np.shape(y)).astype(target))
+        finally:
+            for p, g in grads:
+                p.grad = g
+            for m, name, b in buffers:
+                m._buffers[name] = b
+        if cache:
+            save()
+        found = (lookup(e.call, e.role) for e in events)
+        return [f for f in found if f is not None]
+
     def _save(self, *items: Any) -> None:
         """Cache ``items`` for backward (nothing under :class:`no_grad`)."""
         if not _STATE.grad_enabled:

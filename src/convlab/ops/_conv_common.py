@@ -307,13 +307,14 @@ def weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primiti
     nd = len(kernel)
     cg, og = c_in // groups, c_out // groups
     sp, out = xp.shape[2:], gy.shape[2:]
-    if cg >= DIRECT_WEIGHT_GRAD_CHANNELS and algorithm.name in ("auto", "gemm"):
+    if cg >= DIRECT_WEIGHT_GRAD_CHANNELS and algorithm.name in ("auto", "tune", "gemm"):
         # The correlation this computes, as the trace describes it: input (C_in/g, g*N, *S), kernel
         # (g*C_out/g, N, *O), stride and dilation swapped.
         call = Call((cg, groups * n) + sp, (c_out, n) + out, tuple(dilation), ((0, 0),) * nd, tuple(stride),
                     (1,) * nd, groups, np.result_type(xp, gy))
-        return algorithm.run_named("gemm", call, "weight_grad",
-                                   lambda: gemm.weight_grad(xp, gy, kernel, stride, dilation, groups))
+        if algorithm.direct_weight_grad(call):  # unless tuning measured another algorithm faster on it
+            return algorithm.run_named("gemm", call, "weight_grad",
+                                       lambda: gemm.weight_grad(xp, gy, kernel, stride, dilation, groups))
     sp_axes = tuple(range(3, 3 + nd))
     # The sum over the batch is split into blocks so the window matrix (prod(K) x block*prod(O) per
     # channel) stays small; each block's contribution is itself such a correlation.

@@ -31,7 +31,11 @@ not, cost estimate, exactness on integers); :data:`RECORDS` collects them
 
 ``algorithm="auto"`` (the default of every op) picks, per primitive call, the
 algorithm with the smallest estimated time (:mod:`.plan`; ``plan(...)`` says
-which and why; :func:`trace` records which ran where). Calling ``ALGORITHMS[name]`` directly on a call the algorithm
+which and why; :func:`trace` records which ran where), with rates measured on
+this machine at first use (:mod:`.calibrate`). ``tune(...)``,
+``algorithm='tune'``, ``with tuning():`` and ``model.tune(input_shape)`` time
+the candidates instead and remember the fastest (:mod:`.tune`); ``plan`` then
+says ``measured``. Calling ``ALGORITHMS[name]`` directly on a call the algorithm
 does not cover raises ``ValueError`` naming it and the reason.
 
 Through the ops, a named algorithm is strict where the op is one primitive call
@@ -47,17 +51,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from . import col2im, depthwise, fft, gemm, im2col, matrix, reference, subpixel, winograd
+from . import calibrate, col2im, depthwise, fft, gemm, im2col, matrix, reference, subpixel, winograd
 from ._layout import Call
 from ._record import Algorithm, Estimate
 from ._registry import RECORDS
 from .dispatch import Primitive, choose
 from .plan import AUTO_ALGORITHMS, Plan, plan, primitive, unsupported
 from .trace import TraceEvent, trace
+from .tune import Tuned, tune, tuning
 
 __all__ = ["ALGORITHMS", "AUTO_ALGORITHMS", "RECORDS", "Algorithm", "Call", "Estimate", "Plan", "Primitive",
-           "TraceEvent", "choose", "col2im", "depthwise", "fft", "gemm", "im2col", "matrix", "plan", "reference",
-           "subpixel", "trace", "unsupported", "winograd"]
+           "TraceEvent", "Tuned", "calibrate", "choose", "col2im", "depthwise", "fft", "gemm", "im2col", "matrix",
+           "plan", "reference", "subpixel", "trace", "tune", "tuning", "unsupported", "winograd"]
 
 #: Every algorithm's primitive by name (a composite's sub-calls planned by the cost model).
 ALGORITHMS: dict[str, Callable] = {name: primitive(name) for name in RECORDS}

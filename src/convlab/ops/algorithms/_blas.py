@@ -22,13 +22,40 @@ import ctypes
 import functools
 import os
 
-__all__ = ["AVX512_CORES", "openblas_core"]
+__all__ = ["AVX512_CORES", "openblas_core", "openblas_threads"]
 
 #: OpenBLAS core names whose kernels use 512-bit vectors.
 AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
 
-_SYMBOLS = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
-            "openblas_get_corename")
+@functools.lru_cache(maxsize=1)
+def _libraries() -> tuple[ctypes.CDLL, ...]:
+    """The OpenBLAS libraries NumPy has loaded (read from ``/proc/self/maps``; empty where unreadable)."""
+    import numpy as np  # noqa: F401  (loads the BLAS NumPy was built with)
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(None, 5)[5].strip() for line in maps if "openblas" in line.lower()
+                     and len(line.split(None, 5)) == 6}
+    except OSError:
+        return ()
+    libraries = []
+    for path in sorted(paths):
+        try:
+            libraries.append(ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL))
+        except OSError:
+            continue
+    return tuple(libraries)
+
+
+def _function(suffix: str):
+    """OpenBLAS's ``openblas_<suffix>`` in any of its symbol spellings, or None."""
+    for lib in _libraries():
+        for prefix in ("scipy_openblas_", "openblas_"):
+            for tail in ("64_", ""):
+                fn = getattr(lib, f"{prefix}{suffix}{tail}", None)
+                if fn is not None:
+                    return fn
+    return None
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,25 +65,18 @@ def openblas_core() -> str | None:
     None when NumPy is not linked to OpenBLAS (MKL, Accelerate) or the library
     cannot be read (not Linux, a stripped build).
     """
-    import numpy as np  # noqa: F401  (loads the BLAS NumPy was built with)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split(None, 5)[5].strip() for line in maps if "openblas" in line.lower()
-                     and len(line.split(None, 5)) == 6}
-    except OSError:
+    fn = _function("get_corename")
+    if fn is None:
         return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL)
-        except OSError:
-            continue
-        for symbol in _SYMBOLS:
-            fn = getattr(lib, symbol, None)
-            if fn is None:
-                continue
-            fn.restype = ctypes.c_char_p
-            name = fn()
-            if name:
-                return name.decode("ascii", "replace").strip()
-    return None
+    fn.restype = ctypes.c_char_p
+    name = fn()
+    return name.decode("ascii", "replace").strip() if name else None
+
+
+def openblas_threads() -> int | None:
+    """The number of threads NumPy's OpenBLAS runs (``openblas_get_num_threads``, read now), or None."""
+    fn = _function("get_num_threads")
+    if fn is None:
+        return None
+    fn.restype = ctypes.c_int
+    return int(fn())

@@ -7,6 +7,12 @@ An algorithm's estimate (its record's ``estimate``, see :mod:`.plan`) adds up
 with the rates of :data:`MACHINE`. Rates are those of float32 and are scaled
 per dtype (float64 GEMMs run at half the rate, complex GEMMs count 8 real
 flops per multiply-add, integer matmuls do not use BLAS).
+
+:data:`MACHINE` reads the rates in use, which :mod:`.calibrate` measures on
+this machine the first time an estimate needs them (a few milliseconds, once
+per process). :data:`CONSTANTS` are the rates measured on the development
+machine: the fallback where a measurement fails, and what
+``calibrate.set_rates(CONSTANTS)`` selects.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import numpy as np
 
 from ._blas import AVX512_CORES, openblas_core
 
-__all__ = ["AVX512_SPEEDUP", "MACHINE", "Machine", "flops_per_mac", "fmt", "gemm_rate", "gemm_seconds", "stream"]
+__all__ = ["AVX512_SPEEDUP", "CONSTANTS", "MACHINE", "Machine", "flops_per_mac", "fmt", "gemm_rate", "gemm_seconds",
+           "rates", "stream"]
 
 
 class Machine(NamedTuple):
@@ -31,8 +38,8 @@ class Machine(NamedTuple):
     row_seconds: float  # overhead of one inner loop of a ufunc on a strided view (per contiguous run)
 
 
-#: Measured on the development machine (see :mod:`.plan`).
-MACHINE = Machine(
+#: Measured on the development machine (see :mod:`.plan`): the fallback of the calibration (:mod:`.calibrate`).
+CONSTANTS = Machine(
     gemm_flops=180e9,
     stream_bytes=25e9,
     cache_bytes=90e9,
@@ -41,12 +48,41 @@ MACHINE = Machine(
     row_seconds=10e-9,
 )
 
+
+class _Rates:
+    """The rates in use, attribute by attribute (``MACHINE.gemm_flops``): calibrated at the first read."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> float:
+        return getattr(rates(), name)
+
+    def __repr__(self) -> str:
+        return f"<rates in use: {rates()!r}>"
+
+
+def rates() -> Machine:
+    """The rates in use (:func:`.calibrate.rates`: measured at the first call, else :data:`CONSTANTS`)."""
+    from . import calibrate
+
+    return calibrate.rates()
+
+
+#: The rates the estimates use: :data:`CONSTANTS` or the calibrated ones (:mod:`.calibrate`).
+MACHINE = _Rates()
+
 #: How much faster OpenBLAS's AVX-512 kernels ran than its AVX2 ones on the development machine
 #: (``sgemm`` 4096x1024x1024: 420 against 230 GFLOP/s; see :mod:`._blas`).
 AVX512_SPEEDUP = 1.8
 
 
 def _blas_speedup() -> float:
+    """The constants' GEMM rate was measured on AVX2 kernels: scale it where OpenBLAS runs AVX-512 ones.
+
+    Calibrated rates were measured on the kernels that run: no scaling.
+    """
+    if rates() is not CONSTANTS:
+        return 1.0
     core = openblas_core()
     return AVX512_SPEEDUP if core is not None and core.lower() in AVX512_CORES else 1.0
 
@@ -55,7 +91,7 @@ def gemm_rate(dtype: np.dtype) -> float:
     """Flop/s of a large GEMM in ``dtype`` on the BLAS kernels NumPy runs."""
     if dtype.kind in "iub":
         return 1.5e9  # NumPy's integer matmul is a plain loop, no BLAS
-    rate = MACHINE.gemm_flops * _blas_speedup()
+    rate = rates().gemm_flops * _blas_speedup()
     if dtype in (np.float64, np.complex128):
         return rate / 2
     return rate

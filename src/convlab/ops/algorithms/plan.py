@@ -49,13 +49,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ...spec import MAX_INT, ConvSpec, as_shape, as_tuple, padding_pairs
+from . import calibrate
 from ._costs import MACHINE, Machine, fmt
 from ._layout import Call, budget_bytes
 from ._record import Algorithm, Estimate
 from ._registry import RECORDS
+from .tune import lookup
 
-__all__ = ["AUTO_ALGORITHMS", "FIXED_SECONDS", "MACHINE", "PLANNER", "Machine", "Plan", "estimate", "plan",
-           "plan_call", "primitive", "unsupported"]
+__all__ = ["AUTO_ALGORITHMS", "FIXED_SECONDS", "MACHINE", "PLANNER", "Machine", "Plan", "estimate", "estimate_call",
+           "plan", "plan_call", "primitive", "unsupported"]
 
 #: The algorithms ``auto`` chooses among: the records with a cost estimate.
 AUTO_ALGORITHMS: tuple[str, ...] = tuple(name for name, record in RECORDS.items() if record.automatic)
@@ -84,6 +86,7 @@ class Plan(NamedTuple):
     refused: dict[str, str]  # why the others do not apply
     call: Call
     nonfinite: str = ""
+    source: str = "estimated"  # 'measured' where tuning timed the candidates (:mod:`.tune`)
 
     def __str__(self) -> str:
         return f"{self.algorithm}: {self.reason}"
@@ -142,17 +145,39 @@ def estimate(name: str, call: Call) -> Estimate:
     return _estimate_record(RECORDS[name], call)
 
 
-def plan_call(call: Call, finite: bool = True) -> Plan:
+def plan_call(call: Call, finite: bool = True, role: str | None = None) -> Plan:
     """The cost model's choice for ``call`` (see :func:`plan`); cached per call and memory budget.
 
     ``finite=False``: the choice for data holding NaN or inf, among the algorithms that
-    put them where the reference does.
+    put them where the reference does. A signature tuned on this machine (:mod:`.tune`;
+    ``role`` None: in any role) is answered by its measurement (``source='measured'``);
+    the others by the cost model (:func:`estimate_call`).
     """
-    return _plan_cached(call, budget_bytes(), finite)
+    estimated = _plan_cached(call, budget_bytes(), finite, calibrate.version())
+    tuned = lookup(call, role)
+    if tuned is None or tuned.algorithm not in estimated.estimates:
+        return estimated
+    name = tuned.algorithm
+    nonfinite = name
+    if finite and (not RECORDS[name].nonfinite_exact or RECORDS[name].composite):
+        nonfinite = _plan_cached(call, budget_bytes(), False, calibrate.version()).algorithm
+    timed = ", ".join(f"{other} {fmt(s)}" for other, s in sorted(tuned.seconds.items(), key=lambda i: i[1])
+                      if other != name)
+    reason = f"measured {fmt(tuned.seconds.get(name, math.nan))} on this machine ({tuned.role})"
+    if timed:
+        reason += f"; then {timed}"
+    best = estimated.algorithm
+    reason += f"; the cost model estimated {best} fastest ({fmt(estimated.estimates[best])})"
+    return Plan(name, reason, estimated.estimates, estimated.refused, call, nonfinite, "measured")
+
+
+def estimate_call(call: Call, finite: bool = True) -> Plan:
+    """The cost model's choice for ``call``, whatever tuning measured (see :func:`plan_call`)."""
+    return _plan_cached(call, budget_bytes(), finite, calibrate.version())
 
 
 @lru_cache(maxsize=4096)
-def _plan_cached(call: Call, budget: int, finite: bool) -> Plan:
+def _plan_cached(call: Call, budget: int, finite: bool, rates_version: int) -> Plan:
     if call.is_empty or call.cg == 0:
         # Nothing to compute (gemm returns the zeros at once, as every algorithm would): no record is asked,
         # so sizes that only an empty array can have (a huge padding of no samples or no channels) never
@@ -182,7 +207,7 @@ def _plan_cached(call: Call, budget: int, finite: bool) -> Plan:
                                                   if name != "winograd_f2")
     nonfinite = best
     if finite and (not RECORDS[best].nonfinite_exact or RECORDS[best].composite):
-        nonfinite = _plan_cached(call, budget, False).algorithm
+        nonfinite = _plan_cached(call, budget, False, rates_version).algorithm
         if not RECORDS[best].nonfinite_exact:
             reason += (f"; if the input or the weight holds NaN or inf, {nonfinite} instead ({best} would spread "
                        f"them beyond the outputs whose window holds them)")
@@ -236,7 +261,9 @@ def plan(
         ``algorithm`` (a key of :data:`convlab.ops.algorithms.ALGORITHMS`),
         ``reason`` (the estimate and its terms, the runners-up, and why the
         others do not apply), ``estimates`` (seconds per applicable algorithm),
-        ``refused`` and the ``call``. ``str(plan)`` is ``"name: reason"``.
+        ``refused`` and the ``call``; ``source``: ``'estimated'`` (the cost model)
+        or ``'measured'`` (the call was tuned on this machine: :func:`~.tune.tune`).
+        ``str(plan)`` is ``"name: reason"``.
 
     Examples
     --------

@@ -1,0 +1,266 @@
+"""The cost model's rates, measured on this machine at first use: GEMM, memory, cache, FFT, call overheads.
+
+The cost model (:mod:`.plan`, :mod:`._costs`) estimates an algorithm's time as
+flops over the GEMM rate, plus bytes moved over the memory bandwidth, plus
+NumPy calls times their overhead (and FFT flops over the FFT rate). Those
+rates depend on the CPU, its vector width, the BLAS kernels NumPy loaded and
+the number of threads, so they are measured here, once per process, the first
+time the model needs them (about 10-30 ms), instead of being constants taken
+from one machine:
+
+============  ==========================================================================
+rate          measurement (each the best of a few runs after a warm-up)
+============  ==========================================================================
+gemm_flops    ``a @ b`` on float32 (384 x 384) @ (384 x 384): ``2 m k n`` flops
+stream_bytes  ``np.copyto`` of an 8 MiB float32 array: bytes read + written
+cache_bytes   ``np.add(a, b, out=c)`` on 0.5 MiB arrays: bytes read + written
+fft_flops     ``scipy.fft.rfft2`` of 16 planes of 128 x 128 float32: ``2.5 n log2 n`` per plane,
+              the workers :mod:`.fft` uses
+call_seconds  a loop of 200 ``np.add`` calls on 4-element views
+row_seconds   ``np.add`` on a (32768, 2) strided view: one inner loop per row
+============  ==========================================================================
+
+A measurement that fails, or lands more than :data:`PLAUSIBLE` times away
+from the documented constants (:data:`~._costs.CONSTANTS`, measured on the
+development machine), keeps that constant and warns: a busy machine can slow a
+few milliseconds of measurement down a lot, and a wrong rate only costs time,
+never accuracy. The rates in use: :func:`rates`; where they came from:
+:func:`source`; :func:`set_rates` installs given rates (``set_rates(CONSTANTS)``
+turns calibration off, ``set_rates(None)`` measures again at the next use);
+:func:`using` does it for a ``with`` block. All of it is explicit: no
+environment variable changes it.
+
+>>> from convlab.ops.algorithms import calibrate
+>>> with calibrate.using(calibrate.CONSTANTS):
+...     calibrate.source(), calibrate.rates().gemm_flops == calibrate.CONSTANTS.gemm_flops
+('constants', True)
+>>> r = calibrate.measure(repeat=1)
+>>> all(v > 0 for v in r.machine)
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from ._costs import CONSTANTS, Machine
+
+__all__ = ["CONSTANTS", "PLAUSIBLE", "Calibration", "describe", "measure", "rates", "set_rates", "source", "using",
+           "version"]
+
+#: A measured rate more than this factor away from the constant is not believed (the constant is kept).
+PLAUSIBLE = 30.0
+
+
+class Calibration(NamedTuple):
+    """What :func:`measure` found: the rates, the seconds the measurement took, the rates it did not believe."""
+
+    machine: Machine
+    seconds: float
+    rejected: dict[str, str]  # rate name -> why the constant was kept
+
+
+def _best(fn, repeat: int) -> float:
+    """The fastest of ``repeat`` runs of ``fn`` after one warm-up (``time.perf_counter``)."""
+    fn()
+    best = math.inf
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return max(best, 1e-9)
+
+
+def _gemm_flops(repeat: int) -> float:
+    m = k = n = 384
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    return 2 * m * k * n / _best(lambda: np.matmul(a, b, out=out), repeat)
+
+
+def _stream_bytes(repeat: int) -> float:
+    src = np.ones(2 * 2**20, np.float32)  # 8 MiB, beyond the L2 of most CPUs
+    dst = np.empty_like(src)
+    return 2 * src.nbytes / _best(lambda: np.copyto(dst, src), repeat)
+
+
+def _cache_bytes(repeat: int) -> float:
+    a = np.ones(2**17, np.float32)  # 0.5 MiB each: three fit in an L2
+    b, c = np.ones_like(a), np.empty_like(a)
+
+    def add():
+        for _ in range(8):
+            np.add(a, b, out=c)
+
+    return 8 * 3 * a.nbytes / _best(add, repeat)
+
+
+def _fft_flops(repeat: int) -> float:
+    import scipy.fft
+
+    from .fft import FFT_PLANE_SECONDS, WORKERS
+
+    planes, side = 16, 128
+    x = np.random.default_rng(0).standard_normal((planes, side, side), dtype=np.float32)
+    seconds = _best(lambda: scipy.fft.rfft2(x, workers=WORKERS), repeat)
+    points = side * side
+    # the model's count (see fft._fft_seconds): 2.5 n log2 n per real transform, plus a cost per plane
+    seconds = max(seconds - planes * FFT_PLANE_SECONDS, seconds / 2)
+    return planes * 2.5 * points * math.log2(points) / seconds
+
+
+def _call_seconds(repeat: int) -> float:
+    a = np.ones(64, np.float32)
+    views = [a[i:i + 4] for i in range(0, 64, 4)]
+
+    def loop():
+        for _ in range(12):
+            for v in views:
+                np.add(v, v, out=v)
+
+    return _best(loop, repeat) / (12 * len(views))
+
+
+def _row_seconds(repeat: int, call_seconds: float) -> float:
+    a = np.ones((32768, 8), np.float32)
+    view = a[:, :2]  # 32768 rows of 2 contiguous elements: one inner loop per row
+    out = np.empty((32768, 2), np.float32)
+    seconds = _best(lambda: np.add(view, view, out=out), repeat)
+    return max(seconds - call_seconds, seconds / 2) / view.shape[0]
+
+
+def measure(repeat: int = 3) -> Calibration:
+    """Measure the cost model's rates on this machine now (about 10-30 ms); nothing is installed.
+
+    Each rate is the best of ``repeat`` runs after a warm-up. A rate whose
+    measurement raises, is not a positive finite number, or is more than
+    :data:`PLAUSIBLE` times away from :data:`~._costs.CONSTANTS` keeps the
+    constant, and ``rejected`` says why.
+    """
+    if isinstance(repeat, bool) or not isinstance(repeat, int | np.integer) or not 1 <= repeat <= 1000:
+        raise ValueError(f"calibrate.measure: `repeat` (={repeat!r}) must be an integer from 1 to 1000")
+    repeat = int(repeat)
+    start = time.perf_counter()
+    measured: dict[str, float] = {}
+    rejected: dict[str, str] = {}
+    steps = (("gemm_flops", lambda: _gemm_flops(repeat)), ("stream_bytes", lambda: _stream_bytes(repeat)),
+             ("cache_bytes", lambda: _cache_bytes(repeat)), ("fft_flops", lambda: _fft_flops(repeat)),
+             ("call_seconds", lambda: _call_seconds(repeat)),
+             ("row_seconds", lambda: _row_seconds(repeat, measured.get("call_seconds", CONSTANTS.call_seconds))))
+    for name, step in steps:
+        constant = getattr(CONSTANTS, name)
+        try:
+            value = float(step())
+        except Exception as exc:  # a missing SciPy, a broken BLAS: the constant stays
+            rejected[name] = f"the measurement failed ({type(exc).__name__}: {exc})"
+            continue
+        if not (math.isfinite(value) and value > 0):
+            rejected[name] = f"the measurement gave {value!r}"
+        elif not constant / PLAUSIBLE <= value <= constant * PLAUSIBLE:
+            rejected[name] = f"measured {value:.3g}, over {PLAUSIBLE:g}x away from the constant {constant:.3g}"
+        else:
+            measured[name] = value
+    machine = CONSTANTS._replace(**measured)
+    return Calibration(machine, time.perf_counter() - start, rejected)
+
+
+# --------------------------------------------------------------------------- the rates in use
+
+_LOCK = threading.Lock()
+_STATE: dict[str, object] = {"machine": None, "source": None, "version": 0, "calibration": None}
+
+
+def rates() -> Machine:
+    """The rates the cost model uses: measured at the first call in this process (see :func:`measure`).
+
+    Thread-safe: concurrent first calls measure once. If the measurement raises,
+    the constants are used and a warning says why.
+    """
+    machine = _STATE["machine"]
+    if machine is not None:
+        return machine  # type: ignore[return-value]
+    with _LOCK:
+        if _STATE["machine"] is None:
+            try:
+                result = measure()
+            except Exception as exc:  # never let a measurement break a convolution
+                warnings.warn(f"convlab: calibrating the cost model failed ({type(exc).__name__}: {exc}); "
+                              f"using the constants of the development machine", RuntimeWarning, stacklevel=2)
+                _install(CONSTANTS, "constants", None)
+            else:
+                if result.rejected:
+                    warnings.warn("convlab: calibrating the cost model kept the constants of "
+                                  + "; ".join(f"{k} ({why})" for k, why in result.rejected.items()),
+                                  RuntimeWarning, stacklevel=2)
+                _install(result.machine, "calibrated", result)
+    return _STATE["machine"]  # type: ignore[return-value]
+
+
+def _install(machine: Machine | None, origin: str | None, calibration: Calibration | None) -> None:
+    _STATE.update(machine=machine, source=origin, calibration=calibration, version=int(_STATE["version"]) + 1)
+
+
+def source() -> str:
+    """Where the rates in use come from: ``'calibrated'``, ``'constants'`` or ``'given'`` (:func:`set_rates`)."""
+    rates()
+    return str(_STATE["source"])
+
+
+def version() -> int:
+    """A number that changes whenever the rates in use change (the planner's cache key)."""
+    rates()
+    return int(_STATE["version"])  # type: ignore[call-overload]
+
+
+def set_rates(machine: Machine | None) -> None:
+    """Use ``machine``'s rates from now on (:data:`CONSTANTS`: no calibration); None: measure at the next use."""
+    if machine is not None and not isinstance(machine, Machine):
+        raise TypeError(f"calibrate.set_rates: `machine` must be a Machine or None, got {type(machine).__name__}")
+    if machine is not None:
+        bad = [f"{k}={v!r}" for k, v in machine._asdict().items()
+               if not isinstance(v, int | float) or not math.isfinite(v) or v <= 0]
+        if bad:
+            raise ValueError(f"calibrate.set_rates: every rate must be a positive finite number, got {', '.join(bad)}")
+    with _LOCK:
+        if machine is not None and machine == CONSTANTS:
+            machine = CONSTANTS  # the constants themselves: the estimates scale them by the BLAS kernels
+        origin = None if machine is None else "constants" if machine is CONSTANTS else "given"
+        _install(machine, origin, None)
+
+
+@contextlib.contextmanager
+def using(machine: Machine | None) -> Iterator[Machine]:
+    """``with using(CONSTANTS):``: the model uses ``machine`` inside the block, the previous rates after it.
+
+    ``None`` measures anew inside the block. Process-wide, like the rates themselves.
+    """
+    rates()
+    with _LOCK:
+        saved = (_STATE["machine"], _STATE["source"], _STATE["calibration"])
+    set_rates(machine)
+    try:
+        yield rates()
+    finally:
+        with _LOCK:
+            _install(*saved)  # type: ignore[arg-type]
+
+
+def describe() -> dict[str, object]:
+    """The rates in use and their source, as plain numbers (what ``convlab bench`` prints and writes)."""
+    machine = rates()
+    calibration = _STATE["calibration"]
+    out: dict[str, object] = {"source": source(), **machine._asdict()}
+    if isinstance(calibration, Calibration):
+        out["calibration_seconds"] = round(calibration.seconds, 4)
+        out["rejected"] = dict(calibration.rejected)
+    return out
