@@ -494,7 +494,8 @@ def fit(
                            f"stopped before the update. Lower the learning rate (--lr, now {lr:g}){kept}")
         history.checkpoint = checkpoint if checkpoint and os.path.exists(checkpoint) else None
     else:
-        history.message = f"trained {epochs} epochs ({run.step} steps) in {history.seconds:.1f} s"
+        history.message = (f"trained {epochs} epoch{'s' * (epochs != 1)} ({run.step} steps) in "
+                           f"{history.seconds:.1f} s")
     if test_data is not None and history.evaluation is None and history.stopped != "nan":
         history.evaluation = evaluate(model, test_data, max(batch_size, 256), engine=engine)
     try:

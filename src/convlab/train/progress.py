@@ -75,7 +75,10 @@ def print_evaluation(evaluation: Any, file: TextIO) -> None:
 
 
 class ProgressPrinter:
-    """The callback ``fit(progress=True)`` adds: a Rich bar on a terminal, one line per epoch elsewhere."""
+    """The callback ``fit(progress=True)`` adds: a Rich bar on a terminal; elsewhere a line every 30 s and one
+    per epoch."""
+
+    PLAIN_EVERY = 30.0  # seconds between the plain progress lines
 
     def __init__(self, file: TextIO) -> None:
         self.file = file
@@ -87,7 +90,7 @@ class ProgressPrinter:
 
     def on_fit_start(self, run: Any) -> None:
         config = run.config
-        print(f"training {config['model']} on {config['train_size']} examples: {run.epochs} epochs of "
+        print(f"training {config['model']} on {config['train_size']} examples: {run.epochs} epoch{'s' * (run.epochs != 1)} of "
               f"{run.steps_per_epoch} batches of {config['batch_size']}, {config['optimizer']} lr {config['lr']:g}, "
               f"schedule {config['schedule']}, seed {config['seed']}"
               + (f"; resuming at step {run.step}" if run.step else ""), file=self.file, flush=True)
@@ -108,6 +111,7 @@ class ProgressPrinter:
 
     def on_batch_end(self, run: Any, result: Any) -> None:
         if self.progress is None:
+            self._plain_line(run)
             return
         now = time.perf_counter()
         if now - self._last_update < 0.1 and run.step % run.steps_per_epoch:
@@ -116,6 +120,21 @@ class ProgressPrinter:
         self.progress.update(self.task, completed=run.step, epoch=f"{run.epoch + 1}/{run.epochs}",
                              loss=run.loss_sum / max(run.seen, 1), acc=run.correct / max(run.seen, 1),
                              lr=run.engine.lr, speed=run.examples_per_second)
+
+    def _plain_line(self, run: Any) -> None:
+        """Without a bar: a line every ``PLAIN_EVERY`` seconds with the same figures and the time left."""
+        now = time.perf_counter()
+        if not self._last_update:
+            self._last_update = now
+        if now - self._last_update < self.PLAIN_EVERY:
+            return
+        self._last_update = now
+        speed = run.examples_per_second
+        left = (run.total_steps - run.step) * run.config["batch_size"] / speed if speed > 0 else float("nan")
+        eta = f"{int(left // 60)}:{int(left % 60):02d}" if left == left else "?"
+        print(f"  step {run.step}/{run.total_steps} (epoch {run.epoch + 1}/{run.epochs}): loss "
+              f"{run.loss_sum / max(run.seen, 1):.4f} acc {run.correct / max(run.seen, 1):.4f} lr {run.engine.lr:.3g} "
+              f"{speed:.0f} ex/s, ETA {eta}", file=self.file, flush=True)
 
     def on_epoch_end(self, run: Any, record: Any) -> None:
         test = "" if record.test_accuracy is None else \
