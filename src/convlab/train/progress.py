@@ -90,8 +90,9 @@ class ProgressPrinter:
 
     def on_fit_start(self, run: Any) -> None:
         config = run.config
-        print(f"training {config['model']} on {config['train_size']} examples: {run.epochs} epoch{'s' * (run.epochs != 1)} of "
-              f"{run.steps_per_epoch} batches of {config['batch_size']}, {config['optimizer']} lr {config['lr']:g}, "
+        epochs = f"{run.epochs} epoch{'s' * (run.epochs != 1)}"
+        print(f"training {config['model']} on {config['train_size']} examples: {epochs} of {run.steps_per_epoch} "
+              f"batches of {config['batch_size']}, {config['optimizer']} lr {config['lr']:g}, "
               f"schedule {config['schedule']}, seed {config['seed']}"
               + (f"; resuming at step {run.step}" if run.step else ""), file=self.file, flush=True)
         if self.console is None:
