@@ -41,6 +41,19 @@ from .ops.family import (
     separable_conv,
     shuffled_grouped_conv,
 )
+from .ops.loss import (
+    LossGrads,
+    cross_entropy,
+    cross_entropy_vjp,
+    log_softmax,
+    log_softmax_vjp,
+    mse_loss,
+    mse_loss_vjp,
+    nll_loss,
+    nll_loss_vjp,
+    softmax,
+    softmax_vjp,
+)
 from .ops.padding import pad, pad_vjp
 from .ops.pool import (
     adaptive_avg_pool,
@@ -67,6 +80,7 @@ from .spec import PoolSpec
 
 __all__ = [
     "ConvGrads",
+    "LossGrads",
     "adaptive_avg_pool",
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
@@ -104,6 +118,8 @@ __all__ = [
     "conv_transpose_vjp",
     "conv_vjp",
     "conv_weight_grad",
+    "cross_entropy",
+    "cross_entropy_vjp",
     "depthwise_conv",
     "depthwise_separable_conv",
     "explain_conv",
@@ -116,6 +132,8 @@ __all__ = [
     "global_avg_pool_vjp",
     "global_max_pool",
     "global_max_pool_vjp",
+    "log_softmax",
+    "log_softmax_vjp",
     "max_pool",
     "max_pool1d",
     "max_pool2d",
@@ -126,11 +144,17 @@ __all__ = [
     "max_unpool2d",
     "max_unpool3d",
     "max_unpool_vjp",
+    "mse_loss",
+    "mse_loss_vjp",
+    "nll_loss",
+    "nll_loss_vjp",
     "pad",
     "pad_vjp",
     "pointwise_conv",
     "separable_conv",
     "shuffled_grouped_conv",
+    "softmax",
+    "softmax_vjp",
     "unfold",
     "unfold_vjp",
 ]

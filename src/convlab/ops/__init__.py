@@ -17,6 +17,19 @@ from .conv import (
     conv_transpose_vjp,
     conv_vjp,
 )
+from .loss import (
+    LossGrads,
+    cross_entropy,
+    cross_entropy_vjp,
+    log_softmax,
+    log_softmax_vjp,
+    mse_loss,
+    mse_loss_vjp,
+    nll_loss,
+    nll_loss_vjp,
+    softmax,
+    softmax_vjp,
+)
 from .padding import pad, pad_pairs, pad_pairs_vjp, pad_vjp
 from .pool import (
     adaptive_avg_pool,
@@ -46,6 +59,7 @@ from .unfold import fold, fold_vjp, unfold, unfold_vjp
 __all__ = [
     "DEFAULT_MEMORY_BUDGET_BYTES",
     "ConvGrads",
+    "LossGrads",
     "adaptive_avg_pool",
     "adaptive_avg_pool_vjp",
     "adaptive_max_pool",
@@ -64,6 +78,8 @@ __all__ = [
     "conv_transpose_spec_vjp",
     "conv_transpose_vjp",
     "conv_vjp",
+    "cross_entropy",
+    "cross_entropy_vjp",
     "fold",
     "fold_vjp",
     "get_memory_budget",
@@ -71,6 +87,8 @@ __all__ = [
     "global_avg_pool_vjp",
     "global_max_pool",
     "global_max_pool_vjp",
+    "log_softmax",
+    "log_softmax_vjp",
     "max_pool",
     "max_pool_spec",
     "max_pool_spec_vjp",
@@ -80,11 +98,17 @@ __all__ = [
     "max_unpool_spec_vjp",
     "max_unpool_vjp",
     "memory_budget",
+    "mse_loss",
+    "mse_loss_vjp",
+    "nll_loss",
+    "nll_loss_vjp",
     "pad",
     "pad_pairs",
     "pad_pairs_vjp",
     "pad_vjp",
     "set_memory_budget",
+    "softmax",
+    "softmax_vjp",
     "unfold",
     "unfold_vjp",
 ]
