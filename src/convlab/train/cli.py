@@ -99,6 +99,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--limit", metavar="N", help="use only the first N training examples")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --checkpoint file")
     p.add_argument("--quiet", action="store_true", help="no progress; only the final result")
+    p.add_argument("--engine", choices=("numpy", "torch"), help="numpy (default) or torch: the to_torch mirror, "
+                   "torch autograd and torch.optim, same data, checkpoints and TensorBoard tags")
+    p.add_argument("--nproc", metavar="N", help="N processes of DistributedDataParallel (torch, gloo on the cpu); "
+                   "--batch-size is the global batch. Several machines: torchrun (see the README)")
+    p.add_argument("--device", metavar="DEVICE", help="cpu (default) or cuda (torch engine; NCCL with --nproc)")
+    p.add_argument("--master-port", metavar="PORT", help="the rendezvous port of --nproc (default: a free one)")
     p.set_defaults(run=run)
     return p
 
@@ -182,6 +188,9 @@ def _run(args: argparse.Namespace) -> int:
 
     name = _check_model(args.model)
     given = _settings(args)
+    from .distributed import launch, plan
+
+    run_plan = plan(args, _int)  # --engine, --nproc, --device, --master-port
     steps = _int("--steps", args.steps, 1)
     num_classes = _int("--num-classes", args.num_classes, 1)
     limit = _int("--limit", args.limit, 1)
@@ -222,6 +231,8 @@ def _run(args: argparse.Namespace) -> int:
     if limit is None:
         limit = previous.get("limit")
 
+    if run_plan.launch:
+        return launch(args, run_plan)
     train = open_dataset(data, split="train")
     test = open_dataset(data, split="test")
     if limit is not None:
@@ -248,9 +259,11 @@ def _run(args: argparse.Namespace) -> int:
         recipes.initialize(model, recipe.init, np.random.default_rng([settings["seed"], 1]))
     config = {"recipe": recipe.name, "data": data, "limit": limit, "num_classes": classes,
               "input_size": list(input_size)}
-    history = fit(model, train, test, steps=steps, logdir=args.logdir, checkpoint=args.checkpoint,
-                  resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, model_name=name,
-                  config=config, **settings)
+    with run_plan:  # a rank of --nproc/torchrun: the process group; rank 0 alone prints and logs
+        history = fit(model, train, test, steps=steps, logdir=args.logdir if run_plan.rank == 0 else None,
+                      checkpoint=args.checkpoint, resume=args.resume, overwrite=args.overwrite,
+                      progress=not args.quiet and run_plan.rank == 0, model_name=name, config=config,
+                      engine=run_plan.engine_factory(), **settings)
     if args.quiet:
         from .progress import accuracy_line
 
