@@ -12,7 +12,8 @@ in float64 and float32, and compares
   (shape, dtype and values, :func:`tests.helpers.assert_close`);
 * backward: the gradients from convlab's vjp (``conv_vjp``, ``conv_transpose_vjp``,
   ``max_pool_vjp`` ...) with torch's autograd for a random ``grad_output``, for
-  every tensor argument torch differentiates (input, weight, bias).
+  every tensor argument torch differentiates (input, weight, bias; for the losses
+  ``cross_entropy``, ``nll_loss``, ``mse_loss`` also a floating-point target).
 
 One test per operator, dtype and direction iterates over its samples and reports
 every sample that differs at once. Samples where convlab deliberately differs
@@ -102,6 +103,11 @@ def _mirrors() -> dict[str, Mirror]:
     # torch has no OpInfo for fold: unfold's samples give it its inputs (the columns unfold makes).
     table["fold_from_unfold_samples"] = Mirror(("nn.functional.unfold", ""), F.fold, F.fold_vjp,
                                                derive=_fold_samples)
+    # the losses of training and the softmax under them (convlab.ops.loss)
+    for loss in ("cross_entropy", "nll_loss", "mse_loss"):
+        table[loss] = Mirror((f"nn.functional.{loss}", ""), getattr(F, loss), getattr(F, f"{loss}_vjp"))
+    for name in ("log_softmax", "softmax"):
+        table[name] = Mirror((name, ""), getattr(F, name), getattr(F, f"{name}_vjp"))
     return table
 
 
@@ -137,8 +143,21 @@ NOT_MIRRORED = {
     ("max_pool2d_with_indices_backward", ""): "an aten backward kernel; max_pool2d's backward test covers it",
     ("unfold", ""): "Tensor.unfold (a strided view of one dimension), not nn.functional.unfold",
     ("unfold_copy", ""): "Tensor.unfold's copy, not nn.functional.unfold",
+    ("softmax", "with_dtype"): "the dtype argument (a cast before the op) is not in convlab.functional.softmax",
+    ("log_softmax", "with_dtype"): "the dtype argument (a cast before the op) is not in convlab.functional.log_softmax",
+    ("_softmax_backward_data", ""): "an aten backward kernel; softmax's backward test covers it",
+    ("torch.ops.aten._safe_softmax.default", ""): "an aten internal (softmax that gives 0 for fully masked rows)",
+    ("masked.softmax", ""): "masked reductions (torch.masked) are not in convlab",
+    ("masked.log_softmax", ""): "masked reductions (torch.masked) are not in convlab",
+    ("nn.functional.linear_cross_entropy", ""): "the fused linear + cross entropy is not in convlab",
+    ("nn.functional.linear_cross_entropy", "chunked"): "the fused linear + cross entropy is not in convlab",
+    ("nn.functional.linear_cross_entropy", "chunked_none"): "the fused linear + cross entropy is not in convlab",
+    ("nn.functional.binary_cross_entropy", ""): "binary cross entropy is not in convlab",
+    ("nn.functional.binary_cross_entropy_with_logits", ""): "binary cross entropy is not in convlab",
+    ("nn.functional.gaussian_nll_loss", ""): "the Gaussian NLL loss is not in convlab",
+    ("nn.functional.poisson_nll_loss", ""): "the Poisson NLL loss is not in convlab",
 }
-FAMILY = re.compile(r"conv|pool|pad|fold|shuffle|im2col|col2im")
+FAMILY = re.compile(r"conv|pool|pad|fold|shuffle|im2col|col2im|cross_entropy|nll_loss|mse_loss|softmax")
 
 # --------------------------------------------------------------------------- samples
 
