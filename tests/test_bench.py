@@ -163,7 +163,9 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
     main_table = _table(lines, "layer")
     assert main_table[0] == ["layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms",
                              "convlab/torch", "convlab/torch CL", "convlab GFLOP/s", "torch GFLOP/s", "convlab MiB",
-                             "torch MiB", "memory ratio", "target"]
+                             "torch MiB", "memory ratio", "target", "auto/fastest"]
+    # auto's time over the fastest algorithm's on the same primitive calls: at least 1 by definition
+    assert all(float(row[14].split()[0]) >= 1.0 for row in main_table[1:]), main_table
     assert [row[:2] for row in main_table[1:]] == [
         [name, label] for name in layers.split(",") for label in ("forward", "backward", "input grad", "weight grad")]
     scipy_table = _table(lines, "layer", after=lines.index(next(x for x in lines if "against SciPy" in x)))

@@ -25,7 +25,7 @@ __all__ = ["Table", "analysis_table", "format_analysis", "format_report", "print
 
 MAIN_HEADER = ("layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms", "convlab/torch",
                "convlab/torch CL", "convlab GFLOP/s", "torch GFLOP/s", "convlab MiB", "torch MiB", "memory ratio",
-               "target")
+               "target", "auto/fastest")
 
 
 class Table(NamedTuple):
@@ -70,8 +70,36 @@ def _main_table(layers: list[dict]) -> Table:
                 _f(gflops.get("convlab"), 1), _f(gflops.get(TORCH), 1),
                 _f(peak.get("convlab"), 1), _f(peak.get(TORCH), 1), _f(r["memory_ratio"]),
                 "-" if check is None else f"{_limit(check['limit'], check['strict'])} {_verdict(check['met'])}",
+                _auto_fastest(r),
             ))
     return Table(None, MAIN_HEADER, rows, left=3, key=2)
+
+
+def _auto_fastest(entry: dict) -> str:
+    """``auto``'s time over the fastest algorithm's on the pass's calls, and the fastest where it differs."""
+    ratio = entry.get("ratio_auto_fastest")
+    if ratio is None:
+        return "-"
+    other = sorted({c["fastest"] for c in entry.get("auto_fastest_calls", []) if c["fastest"] != c["auto"]})
+    return _f(ratio) + (f" ({'+'.join(other)})" if other else "")
+
+
+def _rates_table(report: dict) -> Table | None:
+    """The cost model's rates: calibrated on this machine at first use, or the constants."""
+    rates = report.get("cost_model")
+    if not rates:
+        return None
+    rows = [("GEMM (float32)", f"{rates['gemm_flops'] / 1e9:.1f} GFLOP/s"),
+            ("memory (copy)", f"{rates['stream_bytes'] / 1e9:.1f} GB/s"),
+            ("cache (elementwise)", f"{rates['cache_bytes'] / 1e9:.1f} GB/s"),
+            ("FFT", f"{rates['fft_flops'] / 1e9:.1f} GFLOP/s"),
+            ("NumPy call", f"{rates['call_seconds'] * 1e6:.2f} us"),
+            ("strided row", f"{rates['row_seconds'] * 1e9:.1f} ns")]
+    kept = rates.get("rejected") or {}
+    title = f"Cost model rates ({rates['source']}" + (
+        f"; measured in {rates['calibration_seconds'] * 1e3:.0f} ms" if "calibration_seconds" in rates else "") + (
+        f"; constants kept for {', '.join(kept)}" if kept else "") + "):"
+    return Table(title, ("rate", "value"), rows)
 
 
 def _scipy_table(layers: list[dict]) -> Table | None:
@@ -121,7 +149,7 @@ def report_tables(report: dict[str, object]) -> list[Table]:
     """The run's tables: per layer and pass, SciPy (single channel), per class (geometric means), targets."""
     layers: list[dict] = report["layers"]  # type: ignore[assignment]
     tables = [_main_table(layers), _scipy_table(layers), _class_table(report["classes"]),  # type: ignore[arg-type]
-              _target_table(report["targets"])]  # type: ignore[arg-type]
+              _target_table(report["targets"]), _rates_table(report)]  # type: ignore[arg-type]
     return [table for table in tables if table is not None]
 
 

@@ -14,8 +14,11 @@ single-channel 31x31 take over ten seconds). Reported: the median time, GFLOP/s
 from the direct convolution's FLOP count (``2 * MACs`` from
 :mod:`convlab.costs`; each gradient costs what the forward does, the backward
 twice), the ratio convlab / torch NCHW (below 1: convlab is faster) per layer
-and pass, the geometric mean of those ratios per layer class, and the targets
-(:data:`.suites.TARGETS`), met or not met.
+and pass, the ratio of what ``auto`` ran to the fastest algorithm on the same
+primitive calls (every candidate timed alike after the rounds:
+:func:`convlab.ops.algorithms.tune.measure_call`), the cost model's rates,
+the geometric mean of the ratios against torch per layer class, and the
+targets (:data:`.suites.TARGETS`), met or not met.
 """
 
 from __future__ import annotations
@@ -169,6 +172,7 @@ def _warm_up(calls: dict[str, dict[str, Callable[[], object]]]) -> tuple[dict, d
 
     errors: dict[str, dict[str, float]] = {}
     algorithms: dict[str, str | None] = {}
+    traced: dict[str, list] = {}
     seconds: dict[str, dict[str, float]] = {pass_: {} for pass_ in calls}
     failures: dict[str, dict[str, str]] = {}
     for pass_, impls in calls.items():
@@ -185,6 +189,7 @@ def _warm_up(calls: dict[str, dict[str, Callable[[], object]]]) -> tuple[dict, d
                     with trace() as events:
                         result = fn()
                     algorithms[pass_] = measure.algorithms_ran(events)
+                    traced[pass_] = list(events)
                 else:
                     result = fn()
             except Exception as exc:  # an engine under development: report it, measure the rest
@@ -195,7 +200,44 @@ def _warm_up(calls: dict[str, dict[str, Callable[[], object]]]) -> tuple[dict, d
             errors[pass_][impl] = max(measure.relative_error(a, b) for a, b in zip(ours, reference, strict=True))
             del result, ours
         del reference
+    _TRACED.clear()
+    _TRACED.update(traced)
     return seconds, errors, algorithms, failures
+
+
+#: The primitive calls convlab's warm-up made, per pass (read by :func:`_auto_against_fastest`).
+_TRACED: dict[str, list] = {}
+
+
+def _auto_against_fastest(traced: dict[str, list], repeat: int) -> dict[str, dict[str, object]]:
+    """Per pass: the seconds of what ``auto`` ran and of the fastest algorithm, per primitive call, and their ratio.
+
+    Every algorithm ``auto`` could run on each primitive call of the pass is timed
+    alike (:func:`convlab.ops.algorithms.tune.measure_call`: a warm-up, then the
+    best of ``repeat`` runs; nothing is remembered). A pass of several calls (the
+    backward) sums them: ``auto`` against the fastest choice per call.
+    """
+    from ..ops.algorithms.tune import measure_call
+
+    out: dict[str, dict[str, object]] = {}
+    measured: dict[tuple, dict[str, float]] = {}
+    for pass_, events in traced.items():
+        auto = fastest = 0.0
+        calls = []
+        for event in events:
+            key = (event.call, event.role)
+            if key not in measured:
+                measured[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0)[0]
+            seconds = measured[key]
+            if not seconds or event.algorithm not in seconds:
+                continue
+            best = min(seconds, key=seconds.__getitem__)
+            auto += seconds[event.algorithm]
+            fastest += seconds[best]
+            calls.append({"role": event.role, "auto": event.algorithm, "fastest": best,
+                          "ms": {name: 1e3 * v for name, v in seconds.items()}})
+        out[pass_] = {"ratio": auto / fastest if fastest > 0 else None, "calls": calls}
+    return out
 
 
 def _interleaved(calls: dict[str, dict[str, Callable[[], object]]], warm_up: dict[str, dict[str, float]],
@@ -252,9 +294,14 @@ def _run_layer(case: _Case, repeat: int, memory: measure.PeakMemory) -> dict[str
                      for impl, fn in impls.items()}
              for pass_, impls in calls.items()}
     samples = _interleaved(calls, warm_up, repeat)
+    against_fastest = _auto_against_fastest(dict(_TRACED), repeat)
     forward_flops = measure.conv_flops(layer, case.batch, case.out_size)
     passes = {pass_: _pass_entry(measure.pass_flops(forward_flops, pass_), samples[pass_], peaks[pass_])
               for pass_ in calls}
+    for pass_, entry in passes.items():
+        found = against_fastest.get(pass_, {})
+        entry["ratio_auto_fastest"] = found.get("ratio")
+        entry["auto_fastest_calls"] = found.get("calls", [])
     return {
         "name": layer.name,
         "class": layer.layer_class,
@@ -337,6 +384,13 @@ def summaries(layers: list[dict]) -> tuple[dict, list]:
     return classes, targets
 
 
+def _cost_model() -> dict[str, object]:
+    """The rates the cost model uses (calibrated on this machine at first use, else the constants)."""
+    from ..ops.algorithms import calibrate
+
+    return calibrate.describe()
+
+
 def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
         progress: Callable[[str], None] | None = None) -> dict[str, object]:
     """Time every layer (see the module docstring); return the results as a dict (the JSON).
@@ -376,6 +430,7 @@ def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
                      "python": platform.python_version()},
         "kernels": measure.kernels(),
+        "cost_model": _cost_model(),
         "memory_method": memory.method,
         "seconds": round(time.perf_counter() - started, 1),
         "layers": results,

@@ -62,7 +62,7 @@ from ._layout import Call
 from ._registry import RECORDS
 
 __all__ = ["FORMAT", "ROLES", "SKIP_RATIO", "Tuned", "cache_path", "clear", "entries", "load", "lookup", "machine",
-           "machine_key", "save", "threads", "tune", "tune_call", "tuning"]
+           "machine_key", "measure_call", "save", "threads", "tune", "tune_call", "tuning"]
 
 #: Candidates estimated more than this many times slower than the best estimate are not timed.
 SKIP_RATIO = 20.0
@@ -205,6 +205,58 @@ def _perf_counter(name: str, run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def measure_call(
+    call: Call,
+    role: str = "forward",
+    *,
+    x: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    repeat: int = 3,
+    budget: float = 2.0,
+    measure: Measure | None = None,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The seconds of each candidate of ``call`` (best of ``repeat`` after a warm-up) and the ones not timed.
+
+    What :func:`tune_call` measures, without remembering anything (the benchmark's
+    ratio of ``auto`` to the fastest algorithm uses it).
+    """
+    fn = "tune"
+    _check_role(fn, role)
+    repeat = int(_check_number(fn, "repeat", repeat, 1, 1000, integer=True))
+    budget = float(_check_number(fn, "budget", budget, 0.0, 86400.0))
+    from .plan import estimate_call
+
+    estimated = estimate_call(call)
+    if call.is_empty or call.cg == 0 or not estimated.estimates:
+        return {}, {"all": "nothing to compute"}
+    best_estimate = min(estimated.estimates.values())
+    order = sorted(estimated.estimates, key=estimated.estimates.__getitem__)
+    skipped = {name: f"estimated {estimated.estimates[name] / max(best_estimate, 1e-12):.0f}x the best estimate"
+               for name in order if estimated.estimates[name] > SKIP_RATIO * best_estimate}
+    candidates = [name for name in order if name not in skipped]
+    runners = _runners(call, role, candidates, x, weight)
+    clock = measure or _perf_counter
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    with np.errstate(all="ignore"):
+        for i, name in enumerate(candidates):
+            if i > 0 and time.perf_counter() - start > budget:
+                skipped.update({rest: "the signature's time budget was spent" for rest in candidates[i:]})
+                break
+            first = clock(name, runners[name])
+            best = min(seconds.values(), default=math.inf)
+            if first > 3 * best:
+                seconds[name] = first  # its warm-up alone: it cannot win
+                continue
+            times = []
+            for _ in range(repeat):
+                times.append(clock(name, runners[name]))
+                if time.perf_counter() - start > budget:
+                    break
+            seconds[name] = min(times)
+    return seconds, skipped
+
+
 def tune_call(
     call: Call,
     role: str = "forward",
@@ -233,38 +285,13 @@ def tune_call(
         known = _TABLE.get((call, role, count))
         if known is not None:
             return known
-    from .plan import estimate_call
+    seconds, skipped = measure_call(call, role, x=x, weight=weight, repeat=repeat, budget=budget, measure=measure)
+    if not seconds:
+        from .plan import estimate_call
 
-    estimated = estimate_call(call)
-    if call.is_empty or call.cg == 0 or not estimated.estimates:
-        found = Tuned(estimated.algorithm, {}, {"all": "nothing to compute"}, call, role, count)
+        found = Tuned(estimate_call(call).algorithm, {}, skipped, call, role, count)
         _remember(found)
         return found
-    best_estimate = min(estimated.estimates.values())
-    order = sorted(estimated.estimates, key=estimated.estimates.__getitem__)
-    skipped = {name: f"estimated {estimated.estimates[name] / max(best_estimate, 1e-12):.0f}x the best estimate"
-               for name in order if estimated.estimates[name] > SKIP_RATIO * best_estimate}
-    candidates = [name for name in order if name not in skipped]
-    runners = _runners(call, role, candidates, x, weight)
-    clock = measure or _perf_counter
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    with np.errstate(all="ignore"):
-        for i, name in enumerate(candidates):
-            if i > 0 and time.perf_counter() - start > budget:
-                skipped.update({rest: "the signature's time budget was spent" for rest in candidates[i:]})
-                break
-            first = clock(name, runners[name])
-            best = min(seconds.values(), default=math.inf)
-            if first > 3 * best:
-                seconds[name] = first  # its warm-up alone: it cannot win
-                continue
-            times = []
-            for _ in range(repeat):
-                times.append(clock(name, runners[name]))
-                if time.perf_counter() - start > budget:
-                    break
-            seconds[name] = min(times)
     winner = min(seconds, key=seconds.__getitem__)
     found = Tuned(winner, seconds, skipped, call, role, count)
     _remember(found)
