@@ -417,6 +417,76 @@ def test_concurrent_requests_all_answered(client):
         assert all(pool.map(one, range(24)))
 
 
+# --------------------------------------------------------------------------- time limit and cost budget
+
+
+CONV = {"input": [[[1.0, 2.0, 3.0]]], "weight": [[[[1.0, -1.0]]]]}
+
+
+def test_time_limit_refusal_names_the_field_and_the_limit():
+    client = TestClient(create_app(time_limit=1e-6))
+    for path, body, field in (("/api/conv", CONV, "input"), ("/api/conv/explain", {**CONV, "position": [0, 0, 0]},
+                                                                 "input"),
+                              ("/api/network", {"model": "lenet", "input_size": [1, 28, 28]}, "input_size")):
+        r = client.post(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        (detail,) = r.json()["detail"]
+        assert detail["loc"] == ["body", field] and detail["type"] == "time_limit", detail
+        assert "time limit of 1e-06 s" in detail["msg"]
+    assert client.get("/api/limits").json()["time_limit_s"] == 1e-6  # cheap routes still answer
+
+
+def test_a_computation_past_its_time_limit_is_answered_while_it_runs(monkeypatch):
+    import threading
+
+    from convlab.explorer import playground
+
+    release, finished = threading.Event(), threading.Event()
+
+    def slow(req):
+        release.wait(60)
+        finished.set()
+        return {}
+
+    monkeypatch.setattr(playground, "compute", slow)
+    client = TestClient(create_app(time_limit=0.3))
+    r = client.post("/api/conv", json=CONV)
+    assert r.status_code == 422 and r.json()["detail"][0]["type"] == "time_limit"
+    assert not finished.is_set()  # the answer came while the abandoned work was still running
+    release.set()
+    assert finished.wait(30)  # and the work then ends on its own
+    monkeypatch.undo()
+    r = client.post("/api/conv", json=CONV)
+    assert r.status_code == 200 and r.json()["output"] == [[[-1.0, -1.0]]]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"time_limit": 0}, "time_limit"), ({"time_limit": float("nan")},
+                                              "time_limit"), ({"mac_budget": 0}, "mac_budget"),
+                                              ({"compute_slots": 1.5}, "compute_slots")])
+def test_create_app_refuses_bad_limits(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        create_app(**kwargs)
+
+
+def test_mac_budget_refuses_before_work_and_leaves_out_the_erf():
+    from convlab.explorer.network import layer_cost
+
+    report = analyze("lenet", (1, 1, 28, 28))
+    assert layer_cost(report, "3") == (117600 + 240000, 3 * (117600 + 240000))  # from the analysis' MACs
+    body = {"model": "lenet", "input_size": [1, 28, 28], "layer": "3"}
+    client = TestClient(create_app(mac_budget=300_000))
+    r = client.post("/api/network/layer", json=body)
+    assert r.status_code == 422, r.text
+    (detail,) = r.json()["detail"]
+    assert detail["loc"] == ["body", "input_size"] and "357600" in detail["msg"] and "budget of 300000" in detail["msg"]
+    r = client.post("/api/network/figure/erf", json={**body, "layer": "0"})
+    assert r.status_code == 422 and "budget of 300000" in r.json()["detail"][0]["msg"]
+    view = client.post("/api/network/layer", json={**body, "layer": "0"}).json()  # 117600 + ERF 352800
+    assert view["feature_maps"]["shape"] == [6, 28, 28] and view["erf"] is None
+    assert "budget of 300000" in view["erf_note"] and view["receptive_field"] is not None
+    assert client.get("/api/limits").json()["network"]["mac_budget"] == 300_000
+
+
 def test_cli_serve_refusals(capsys):
     from convlab.cli import main
 

@@ -169,6 +169,7 @@ def test_network_table_and_feature_maps(page, tmp_path):
     assert loaded == [28] * 6  # LeNet's first convolution: 6 maps of 28x28
     assert page.eval_on_selector_all("#kernels img", "imgs => imgs.length") == 6
     assert page.eval_on_selector_all("#rf-view rect", "r => r.length") == 1
+    _wait_for(page, "document.body.dataset.erfReady === '0'")  # the ERF comes on its own request
     assert "ERF of 0" in page.text_content("#erf-summary")
     page.screenshot(path=str(tmp_path / "network.png"))
     assert not page.errors

@@ -19,8 +19,9 @@ from typing import Any
 __all__ = ["create_app"]
 
 
-def create_app(model: Any = None, logdir: str | None = None, checkpoint: str | None = None) -> Any:
-    """The explorer's FastAPI app; see :func:`convlab.explorer.app.create_app`."""
+def create_app(model: Any = None, logdir: str | None = None, checkpoint: str | None = None, **limits: Any) -> Any:
+    """The explorer's FastAPI app; see :func:`convlab.explorer.app.create_app` (``limits``: ``time_limit``,
+    ``mac_budget``, ``compute_slots``)."""
     from .app import create_app as create
 
-    return create(model=model, logdir=logdir, checkpoint=checkpoint)
+    return create(model=model, logdir=logdir, checkpoint=checkpoint, **limits)

@@ -22,8 +22,11 @@ Routes (the OpenAPI schema is at ``/openapi.json``, its page at ``/docs``):
 =====================================  =======================================================================
 
 Every request is bounded before work: the body (:data:`MAX_BODY_BYTES`, 413), the arrays and sizes
-(pydantic constraints and each module's limits, 422 naming the field and the limit). Compute routes are
-plain ``def`` functions, which FastAPI runs in its thread pool, so the server keeps answering. Refusals of
+(pydantic constraints and each module's limits, 422 naming the field and the limit). Compute routes run
+their work in a worker thread under a deadline (:class:`Computations`: ``time_limit`` seconds, a few at a
+time), so the server keeps answering; past the deadline the answer is a 422 naming the field that sets the
+work's size and the limit. A layer's views are also priced before any work, in multiply-accumulates from the
+analysis (``mac_budget``). Refusals of
 the library (ValueError/TypeError naming a parameter) become 422 answers in FastAPI's error format,
 ``{"detail": [{"loc": ["body", field], "msg": ..., "type": "value_error"}]}``; nothing else of a request
 reaches a file path. Responses carry a restrictive Content-Security-Policy.
@@ -40,6 +43,13 @@ from . import images, network, playground, training
 from .schemas import ConvRequest, ExplainRequest, LayerRequest, NetworkRequest
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Wall-clock seconds one computation (a request's work in its thread) may take before the answer is a refusal.
+TIME_LIMIT_S = 30.0
+#: Multiply-accumulates a layer view may cost (the forward pass up to the layer, the ERF's forward and backward),
+#: estimated from the analysis before any weight is built; above it the request is refused (or the ERF skipped).
+MAC_BUDGET = 20_000_000_000
+#: Computations running at once (a computation past its time limit keeps its slot until its thread ends).
+COMPUTE_SLOTS = 4
 CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -63,12 +73,11 @@ def _require_web() -> Any:
     return fastapi
 
 
-def refusal(field: str, message: str, status: int = 422) -> Any:
+def refusal(field: str, message: str, status: int = 422, kind: str = "value_error") -> Any:
     """A JSON refusal in FastAPI's validation-error format, naming the field."""
     from fastapi.responses import JSONResponse
 
-    return JSONResponse({"detail": [{"loc": ["body", field], "msg": message, "type": "value_error"}]},
-                        status_code=status)
+    return JSONResponse({"detail": [{"loc": ["body", field], "msg": message, "type": kind}]}, status_code=status)
 
 
 class _BodyLimit:
@@ -121,7 +130,56 @@ class _TooLarge(Exception):
     pass
 
 
-def create_app(model: str | Any | None = None, logdir: str | None = None, checkpoint: str | None = None) -> Any:
+class TimeLimitExceeded(Exception):
+    """A computation ran past the time limit; answered 422 naming the request field that sets its size."""
+
+    def __init__(self, field: str, limit: float) -> None:
+        super().__init__(f"the computation took more than the time limit of {limit:g} s per request (it depends on "
+                         f"`{field}`; ask for less, or start the server with a larger --time-limit)")
+        self.field = field
+        self.limit = limit
+
+
+class Computations:
+    """Runs a request's work in a worker thread with a deadline (``time_limit`` seconds, queueing included).
+
+    At most ``slots`` computations run at once. Past the deadline the request is answered with
+    :class:`TimeLimitExceeded`; the thread is abandoned, not killed (Python cannot stop a thread), and
+    finishes on its own: every computation is bounded by the size limits. It keeps its slot until then, so
+    abandoned work cannot pile up, and a computation still waiting for a slot when its request is abandoned
+    never starts.
+    """
+
+    def __init__(self, time_limit: float, slots: int) -> None:
+        import threading
+
+        self.time_limit = time_limit
+        self._slots = threading.BoundedSemaphore(slots)
+
+    async def run(self, field: str, fn: Any, *args: Any) -> Any:
+        import threading
+
+        import anyio
+
+        abandoned = threading.Event()
+
+        def work() -> Any:
+            with self._slots:
+                if abandoned.is_set():
+                    return None
+                return fn(*args)
+
+        try:
+            with anyio.fail_after(self.time_limit):
+                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except TimeoutError:
+            abandoned.set()
+            raise TimeLimitExceeded(field, self.time_limit) from None
+
+
+def create_app(model: str | Any | None = None, logdir: str | None = None, checkpoint: str | None = None, *,
+               time_limit: float = TIME_LIMIT_S, mac_budget: int = MAC_BUDGET, compute_slots: int = COMPUTE_SLOTS
+               ) -> Any:
     """The explorer's FastAPI app.
 
     Parameters
@@ -133,7 +191,24 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
         A ``convlab train`` log directory: its curves in the training view.
     checkpoint : str, optional
         A checkpoint written by ``convlab train``: the model (``cli:checkpoint``) and its confusion matrix.
+    time_limit : float
+        Seconds one request's computation may take (waiting for a slot included); past it the answer is a 422
+        naming the field that sets the work's size and the limit.
+    mac_budget : int
+        Multiply-accumulates a layer view or figure may cost, estimated from the analysis before the model is
+        built: the forward pass up to the layer (refused above it, 422 naming ``layer``/``input_size``), plus
+        the ERF's forward and backward passes (the ERF is left out above it, with a note).
+    compute_slots : int
+        Computations running at once.
     """
+    import math as _math
+
+    if isinstance(time_limit, bool) or not isinstance(time_limit, (int, float)) or not (
+            _math.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"create_app: `time_limit` (={time_limit!r}) must be a positive number of seconds")
+    for name, value in (("mac_budget", mac_budget), ("compute_slots", compute_slots)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"create_app: `{name}` (={value!r}) must be a positive integer")
     _require_web()
     from fastapi import FastAPI, File, Query, UploadFile
     from fastapi.exceptions import RequestValidationError
@@ -149,6 +224,8 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
     app = FastAPI(title="convlab explorer", version="1", docs_url="/docs", redoc_url=None,
                   description="Every convolution, network and training run of convlab, computed by the engine.")
     app.state.store, app.state.run, app.state.uploads = store, run, uploads
+    computations = Computations(float(time_limit), compute_slots)
+    app.state.computations = computations
 
     @app.middleware("http")
     async def headers(request: Any, call_next: Any) -> Any:
@@ -174,6 +251,10 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
     async def refused_training(request: Any, exc: training.TrainingError) -> Any:
         return refusal(exc.field, str(exc), exc.status)
 
+    @app.exception_handler(TimeLimitExceeded)
+    async def too_slow(request: Any, exc: TimeLimitExceeded) -> Any:
+        return refusal(exc.field, str(exc), kind="time_limit")
+
     @app.exception_handler(images.ImageError)
     async def refused_image(request: Any, exc: images.ImageError) -> Any:
         return refusal("file", str(exc), exc.status)
@@ -194,22 +275,26 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
                 "image_side": images.MAX_SIDE, "network": {
                     "analysis_elements": network.MAX_ANALYSIS_ELEMENTS,
                     "forward_elements": network.MAX_FORWARD_ELEMENTS, "channels": network.MAX_CHANNELS,
-                    "build_parameters": network.MAX_BUILD_PARAMETERS}}
+                    "build_parameters": network.MAX_BUILD_PARAMETERS, "mac_budget": mac_budget},
+                "time_limit_s": computations.time_limit}
 
     @app.get("/api/presets")
     def presets() -> dict[str, Any]:
         return PRESETS
 
     @app.post("/api/conv")
-    def conv(req: ConvRequest) -> dict[str, Any]:
-        return playground.compute(req)
+    async def conv(req: ConvRequest) -> dict[str, Any]:
+        return await computations.run("input", playground.compute, req)
 
     @app.post("/api/conv/explain")
-    def conv_explain(req: ExplainRequest) -> dict[str, Any]:
-        return playground.explain(req)
+    async def conv_explain(req: ExplainRequest) -> dict[str, Any]:
+        return await computations.run("input", playground.explain, req)
 
     @app.post("/api/conv/animation.svg", response_class=Response)
-    def conv_animation(req: ConvRequest) -> Any:
+    async def conv_animation(req: ConvRequest) -> Any:
+        return Response(await computations.run("input", _animation_svg, req), media_type="image/svg+xml")
+
+    def _animation_svg(req: ConvRequest) -> str:
         from ..viz import animate
 
         x, w, b = playground._arguments(req)
@@ -222,7 +307,7 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
                             padding_mode=req.padding_mode, flip_kernel=req.flip_kernel,
                             transposed=req.op == "conv_transpose", output_padding=req.output_padding, pool=pool,
                             ceil_mode=req.ceil_mode, count_include_pad=req.count_include_pad)
-        return Response(animation.to_svg(), media_type="image/svg+xml")
+        return animation.to_svg()
 
     @app.get("/api/dataset")
     def dataset_index() -> dict[str, Any]:
@@ -252,9 +337,9 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
         return {"index": index, "values": np.round(grid, 2).tolist()}
 
     @app.post("/api/images")
-    def upload(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008  (FastAPI's declaration)
-        data = file.file.read(images.MAX_IMAGE_BYTES + 1)
-        key, array = uploads.add(data)
+    async def upload(file: UploadFile = File(...)) -> dict[str, Any]:  # noqa: B008  (FastAPI's declaration)
+        data = await file.read(images.MAX_IMAGE_BYTES + 1)
+        key, array = await computations.run("file", uploads.add, data)
         return {"id": key, "height": int(array.shape[0]), "width": int(array.shape[1]),
                 "channels": int(array.shape[2])}
 
@@ -263,19 +348,20 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
         return {"models": store.catalog()}
 
     @app.post("/api/network")
-    def network_summary(req: NetworkRequest) -> dict[str, Any]:
-        return network.summary(store, req.model, tuple(req.input_size))
+    async def network_summary(req: NetworkRequest) -> dict[str, Any]:
+        return await computations.run("input_size", network.summary, store, req.model, tuple(req.input_size))
 
     @app.post("/api/network/layer")
-    def network_layer(req: LayerRequest) -> dict[str, Any]:
-        return network.layer_view(store, req, uploads)
+    async def network_layer(req: LayerRequest) -> dict[str, Any]:
+        return await computations.run("input_size", network.layer_view, store, req, uploads, mac_budget)
 
     @app.post("/api/network/figure/{kind}", response_class=Response)
-    def network_figure(kind: str, req: LayerRequest) -> Any:
+    async def network_figure(kind: str, req: LayerRequest) -> Any:
         if kind not in ("feature_maps", "kernels", "receptive_field", "erf"):
             raise network.NetworkError("kind", f"`kind` (={kind!r}) must be feature_maps, kernels, "
                                                "receptive_field or erf")
-        return Response(network.figure_png(store, req, uploads, kind), media_type="image/png")
+        png = await computations.run("input_size", network.figure_png, store, req, uploads, kind, mac_budget)
+        return Response(png, media_type="image/png")
 
     @app.get("/api/training")
     def training_curves() -> dict[str, Any]:
@@ -284,8 +370,8 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
         return out
 
     @app.get("/api/training/evaluation")
-    def training_evaluation() -> dict[str, Any]:
-        return run.evaluation()
+    async def training_evaluation() -> dict[str, Any]:
+        return await computations.run("checkpoint", run.evaluation)
 
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)  # outermost: before anything reads the body
     return app

@@ -20,6 +20,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--logdir", default=None, metavar="DIR", help="a `convlab train` log directory (curves)")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="a `convlab train` checkpoint: its model, confusion matrix and misclassified examples")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="seconds one request's computation may take (default 30)")
+    p.add_argument("--mac-budget", type=int, default=None, metavar="N",
+                   help="multiply-accumulates a layer's views may cost (default 2e10)")
     p.set_defaults(run=run)
     return p
 
@@ -44,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        app = create_app(model=args.model, logdir=args.logdir, checkpoint=args.checkpoint)
+        limits = {name: value for name, value in (("time_limit", args.time_limit), ("mac_budget", args.mac_budget))
+                  if value is not None}
+        app = create_app(model=args.model, logdir=args.logdir, checkpoint=args.checkpoint, **limits)
     except (ValueError, TypeError, OSError) as exc:
         print(f"convlab serve: error: {exc}", file=sys.stderr)
         return 2

@@ -84,6 +84,7 @@ class ModelStore:
     def __init__(self, model: str | Any | None = None, checkpoint: str | None = None) -> None:
         self.entries: dict[str, Entry] = {}
         self._built: OrderedDict[tuple[str, tuple[int, ...]], Entry] = OrderedDict()
+        self._reports: OrderedDict[tuple[str, tuple[int, ...]], Any] = OrderedDict()
         self._lock = threading.Lock()
         self._catalog: list[dict[str, Any]] | None = None
         if checkpoint is not None:
@@ -149,12 +150,27 @@ class ModelStore:
         return entry.model
 
     def report(self, name: str, size: tuple[int, ...]) -> Any:
+        """The analysis of the model at ``size`` (the last few kept: a layer view asks for it every click)."""
         self._check_size(name, size, MAX_ANALYSIS_ELEMENTS)
         target = self.analysis_target(name, size)
+        key = (name, tuple(size))
+        with self._lock:
+            if key in self._reports:
+                self._reports.move_to_end(key)
+                return self._reports[key]
         try:
-            return analyze(target, (1, *size))
+            report = analyze(target, (1, *size))
         except (ValueError, TypeError) as exc:
             raise NetworkError("input_size", f"{name} at input {list(size)}: {exc}") from None
+        with self._lock:
+            self._reports[key] = report
+            while len(self._reports) > 8:
+                self._reports.popitem(last=False)
+        return report
+
+    def check_forward(self, name: str, size: tuple[int, ...]) -> None:
+        """Refuse an input larger than a forward pass may take (before any analysis or build)."""
+        self._check_size(name, size, MAX_FORWARD_ELEMENTS)
 
     # ---- built models
     def built(self, name: str, size: tuple[int, ...]) -> Entry:
@@ -315,27 +331,64 @@ def _top_prefix(model: Any, layer: str) -> Any | None:
     return nn.Sequential(OrderedDict(children[: names.index(top) + 1]))
 
 
-def layer_view(store: ModelStore, req: Any, uploads: images.UploadStore) -> dict[str, Any]:
+def layer_cost(report: Any, layer: str) -> tuple[int, int]:
+    """Multiply-accumulates of a layer's views, from the analysis: ``(forward, erf)``.
+
+    ``forward``: the layers up to ``layer`` in the order they run (the feature maps' pass stops after it).
+    ``erf``: the ERF's forward and backward passes through the top-level children up to the one holding
+    ``layer``, counted as 3x that forward (a backward pass costs about twice its forward: one convolution
+    for the input's gradient and one for the weight's; Goodfellow et al., Deep Learning, 6.5.7).
+    """
+    rows = list(report)
+    names = [row.name for row in rows]
+    at = names.index(layer)
+    forward = sum(int(row.macs or 0) for row in rows[: at + 1])
+    top = layer.split(".")[0]
+    last = max(i for i, name in enumerate(names) if name.split(".")[0] == top)
+    return forward, 3 * sum(int(row.macs or 0) for row in rows[: last + 1])
+
+
+def _priced_layer(store: ModelStore, req: Any, mac_budget: int | None) -> tuple[Any, Any, int, int]:
+    """The report and row of ``req.layer``, refused before any work when the forward pass costs more than
+    ``mac_budget``; also the costs (forward, ERF)."""
     size = tuple(req.input_size)
-    entry = store.built(req.model, size)
-    model = entry.model
+    store.check_forward(req.model, size)
     report = store.report(req.model, size)
     names = [row.name for row in report]
     if req.layer not in names:
         raise NetworkError("layer", f"`layer` (={req.layer!r}) is not a layer of {req.model}; the layers are "
                                     f"{', '.join(names[1:13])} ...")
-    row = report[req.layer]
+    forward, erf = layer_cost(report, req.layer)
+    if mac_budget is not None and forward > mac_budget:
+        raise NetworkError("input_size", f"`input_size` {list(size)}: {req.model} up to layer {req.layer!r} costs "
+                                         f"{forward} multiply-accumulates, more than the budget of {mac_budget} "
+                                         "per request (choose a smaller input or an earlier layer)")
+    return report, report[req.layer], forward, erf
+
+
+def layer_view(store: ModelStore, req: Any, uploads: images.UploadStore,
+               mac_budget: int | None = None) -> dict[str, Any]:
+    """One layer for one image: feature maps (the forward pass stops after the layer), kernels, the theoretical
+    receptive field and the ERF (left out, with a note, when it would cost more than ``mac_budget``)."""
+    size = tuple(req.input_size)
+    _, row, forward, erf_cost = _priced_layer(store, req, mac_budget)
+    entry = store.built(req.model, size)
+    model = entry.model
     x = chosen_image(req.image, uploads, size)
     result: dict[str, Any] = {"model": req.model, "layer": req.layer, "facts": row.to_dict(),
                               "image": images.picture_url(x), "input_size": list(size),
                               "weights": "trained" if entry.source == "checkpoint" else
-                              ("given" if entry.source == "file" else "random (rng 0), untrained")}
+                              ("given" if entry.source == "file" else "random (rng 0), untrained"),
+                              "macs": {"forward": forward, "erf": erf_cost}, "erf_note": None}
     with entry.lock:  # feature_map_arrays wraps the layers' forward on the instance for its pass
         try:
             module = layer_module(model, req.layer)
         except ValueError:
             module = None
-        maps = feature_map_arrays(model, x, [req.layer])[req.layer] if module is not None else None
+        maps = None
+        if module is not None and req.feature_maps:
+            maps = feature_map_arrays(model, x, [req.layer], stop_after=True)[req.layer]
+        result["feature_maps"] = None
         if maps is not None and maps.ndim == 3:
             result["feature_maps"] = {"shape": list(maps.shape), "tiles": _tiles(maps, req.max_channels)}
         elif maps is not None:
@@ -351,7 +404,13 @@ def layer_view(store: ModelStore, req: Any, uploads: images.UploadStore) -> dict
             boxes = receptive_field_boxes(model, size, req.layer, unit)
             result["receptive_field"] = {"unit": list(unit), "boxes": [{"layer": n, "box": list(b)}
                                                                        for n, b in boxes]}
-            prefix = _top_prefix(model, req.layer) if req.erf else None
+            spent = forward if maps is not None else 0
+            erf_wanted = req.erf
+            if erf_wanted and mac_budget is not None and spent + erf_cost > mac_budget:
+                erf_wanted = False
+                result["erf_note"] = (f"ERF left out: its passes cost about {erf_cost} multiply-accumulates, over the "
+                                      f"budget of {mac_budget} per request with the feature maps' {spent}")
+            prefix = _top_prefix(model, req.layer) if erf_wanted else None
             if prefix is not None:
                 try:
                     field_ = effective_receptive_field(prefix, size, images=x[None])
@@ -369,11 +428,17 @@ def layer_view(store: ModelStore, req: Any, uploads: images.UploadStore) -> dict
     return result
 
 
-def figure_png(store: ModelStore, req: Any, uploads: images.UploadStore, kind: str) -> bytes:
+def figure_png(store: ModelStore, req: Any, uploads: images.UploadStore, kind: str,
+               mac_budget: int | None = None) -> bytes:
     """One of convlab.viz's figures of the layer as PNG: 'feature_maps', 'kernels', 'receptive_field', 'erf'."""
     from ..viz import figures
 
     size = tuple(req.input_size)
+    _, _, _, erf_cost = _priced_layer(store, req, mac_budget)
+    if kind == "erf" and mac_budget is not None and erf_cost > mac_budget:
+        raise NetworkError("input_size", f"`input_size` {list(size)}: the ERF of {req.model} at layer {req.layer!r} "
+                                         f"costs about {erf_cost} multiply-accumulates, more than the budget of "
+                                         f"{mac_budget} per request")
     entry = store.built(req.model, size)
     x = chosen_image(req.image, uploads, size)
     makers: dict[str, Callable[[], Any]] = {

@@ -84,3 +84,5 @@ class LayerRequest(NetworkRequest):
     image: ImageChoice = ImageChoice(dataset=0)
     max_channels: Annotated[int, Field(ge=1, le=64)] = 16
     erf: bool = True
+    feature_maps: bool = Field(True, description="false: the facts, kernels and receptive fields without the "
+                                                 "forward pass (the page asks for the ERF on its own)")

@@ -382,7 +382,9 @@ async function openLayer(name, tr) {
   document.querySelectorAll("#layers tr").forEach((r) => r.classList.toggle("selected", r === tr));
   $("layer-title").textContent = `${name}: computing...`;
   try {
-    const v = await api("/api/network/layer", layerBody(name));
+    // The feature maps first (the forward pass stops after the layer), then the ERF on its own request.
+    const v = await api("/api/network/layer", { ...layerBody(name), erf: false });
+    if (currentLayer !== name) return;
     showError($("net-error"), null);
     $("layer-title").textContent = `${v.layer} (${v.facts.kind}, output ${v.facts.output_shape.join("x")})`;
     $("layer-note").textContent = `weights: ${v.weights}`;
@@ -410,6 +412,13 @@ async function openLayer(name, tr) {
     } else kernels.textContent = "no convolution kernel";
     drawFields(v);
     document.body.dataset.layerReady = name;
+    if (v.receptive_field) {
+      $("erf-summary").textContent = "computing the effective receptive field...";
+      const e = await api("/api/network/layer", { ...layerBody(name), feature_maps: false });
+      if (currentLayer !== name) return;
+      drawFields(e);
+      document.body.dataset.erfReady = name;
+    }
   } catch (error) { showError($("net-error"), error); $("layer-title").textContent = name; }
 }
 function drawFields(v) {
@@ -441,7 +450,7 @@ function drawFields(v) {
       $("erf-view").appendChild(svg);
     }
     $("erf-summary").textContent = v.erf.summary;
-  } else $("erf-summary").textContent = v.receptive_field ? "" : "no spatial output: no receptive field";
+  } else $("erf-summary").textContent = v.erf_note || (v.receptive_field ? "" : "no spatial output: no receptive field");
 }
 for (const link of document.querySelectorAll("[data-figure]")) {
   link.addEventListener("click", async (event) => {
