@@ -1,5 +1,8 @@
 """Losses against torch: values and gradients of CrossEntropyLoss, NLLLoss and MSELoss, and the refusals.
 
+The modules call the functions of ``convlab.functional`` (``convlab.ops.loss``); the
+last tests check those directly: the targets' gradients, their refusals, softmax.
+
 Every case is drawn from a seed: unbatched, batched and spatial inputs, class
 weights, ignored targets (some batches entirely ignored), label smoothing,
 class-index and probability targets, the three reductions, a random
@@ -12,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import convlab.functional as CF
 from convlab import nn
 
 torch = pytest.importorskip("torch")
@@ -232,3 +236,92 @@ def test_weight_is_a_buffer_like_torch():
     loss_fn = nn.CrossEntropyLoss(weight=np.array([1.0, 2.0]))
     assert list(loss_fn.state_dict()) == list(torch.nn.CrossEntropyLoss(weight=torch.ones(2)).state_dict())
     assert "weight=array(shape=(2,))" in repr(loss_fn)
+
+
+# --------------------------------------------------------------------------- convlab.functional (convlab.ops.loss)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_functional_target_gradients_equal_torch(seed):
+    """Probability targets and MSE targets get torch's gradient too (LossGrads.target)."""
+    rng = np.random.default_rng(3000 + seed)
+    dtype = np.float64 if seed % 3 else np.float32
+    reduction = REDUCTIONS[seed % 3]
+    classes = int(rng.integers(1, 5))
+    shape = _shape(rng, classes)
+    logits = rng.standard_normal(shape).astype(dtype)
+    if seed % 2:
+        target = rng.uniform(size=shape).astype(dtype)
+        settings = dict(reduction=reduction, label_smoothing=float(rng.choice([0.0, 0.25])),
+                        weight=rng.uniform(0.1, 2.0, classes) if rng.integers(2) else None)
+        ours_fn, ours_vjp, theirs_fn = CF.cross_entropy, CF.cross_entropy_vjp, F.cross_entropy
+    else:
+        target = rng.standard_normal(shape).astype(dtype)
+        settings = dict(reduction=reduction)
+        ours_fn, ours_vjp, theirs_fn = CF.mse_loss, CF.mse_loss_vjp, F.mse_loss
+    value = ours_fn(logits, target, **settings)
+    grad_output = _grad_output(rng, reduction, value.shape, dtype)
+    grads = ours_vjp(grad_output, logits, target, **settings)
+
+    x, t = torch.tensor(logits, requires_grad=True), torch.tensor(target, requires_grad=True)
+    weight = settings.get("weight")
+    torch_settings = {**settings, "weight": torch.tensor(weight, dtype=x.dtype)} if weight is not None else settings
+    expected = theirs_fn(x, t, **torch_settings)
+    _torch_backward(expected, grad_output)
+    _compare(value, grads.input, expected, x.grad, dtype)
+    np.testing.assert_allclose(grads.target, t.grad.numpy(), **TOLERANCE[dtype])
+
+
+def test_functional_and_module_are_one_implementation():
+    rng = np.random.default_rng(7)
+    logits, target = rng.standard_normal((4, 3, 2)), rng.integers(0, 3, (4, 2))
+    settings = dict(weight=np.array([1.0, 2.0, 0.5]), ignore_index=1, reduction="sum", label_smoothing=0.2)
+    loss_fn = nn.CrossEntropyLoss(**settings)
+    assert np.array_equal(loss_fn(logits, target), CF.cross_entropy(logits, target, **settings))
+    grads = CF.cross_entropy_vjp(2.0, logits, target, **settings)
+    assert np.array_equal(loss_fn.backward(2.0), grads.input) and grads.target is None
+    assert np.array_equal(CF.nll_loss(logits, target, reduction="none"), nn.NLLLoss(reduction="none")(logits, target))
+
+
+def test_mse_refuses_the_shapes_torch_broadcasts():
+    """A documented difference: torch broadcasts a (2, 1) target against a (2,) input into a (2, 2) loss, warning."""
+    with pytest.warns(UserWarning, match="different to the input size"):
+        assert F.mse_loss(torch.zeros(2), torch.zeros(2, 1), reduction="none").shape == (2, 2)
+    with pytest.raises(ValueError, match=r"mse_loss: the target's shape \(2, 1\) must equal the input's shape \(2,\) "
+                                         r"\(torch broadcasts"):
+        CF.mse_loss(np.zeros(2), np.zeros((2, 1)))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: CF.cross_entropy(np.zeros((2, 3)), np.array([0, 1]), reduction="avg"), ValueError,
+     r"cross_entropy: `reduction` \(='avg'\)"),
+    (lambda: CF.cross_entropy_vjp(1.0, np.zeros((2, 3)), np.array([0, 1]), label_smoothing=2), ValueError,
+     r"cross_entropy_vjp: `label_smoothing` \(=2\)"),
+    (lambda: CF.nll_loss(np.zeros((2, 3)), np.array([0, 1]), weight=np.ones(2)), ValueError,
+     r"nll_loss: `weight` has 2 entries but the input has 3 classes"),
+    (lambda: CF.nll_loss_vjp(np.ones(3), np.zeros((2, 3)), np.array([0, 1]), reduction="none"), ValueError,
+     r"nll_loss_vjp: `grad_output` must have the loss's shape \(2,\)"),
+    (lambda: CF.mse_loss_vjp(np.ones(2), np.zeros(2), np.zeros(2)), ValueError,
+     r"mse_loss_vjp: `grad_output` must be a scalar for reduction='mean'"),
+    (lambda: CF.log_softmax(np.zeros((2, 3)), 2), ValueError, r"log_softmax: `dim` \(=2\) is out of range"),
+    (lambda: CF.softmax(np.zeros((2, 3)), 1.0), TypeError, r"softmax: `dim` must be an integer, got 1.0"),
+    (lambda: CF.softmax_vjp(np.zeros(3), np.zeros((2, 3)), 1), ValueError,
+     r"softmax_vjp: `grad_output` must have the input's shape \(2, 3\), got \(3,\)"),
+    (lambda: CF.softmax(np.zeros(3, np.int64), 0), ValueError, r"softmax: the input must have a floating-point"),
+])
+def test_functional_refusals(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmaxes_equal_torch(dim):
+    rng = np.random.default_rng(dim + 5)
+    x = (rng.standard_normal((3, 4)) * 5).astype(np.float32)
+    g = rng.standard_normal((3, 4)).astype(np.float32)
+    for ours, ours_vjp, theirs in ((CF.softmax, CF.softmax_vjp, torch.softmax),
+                                   (CF.log_softmax, CF.log_softmax_vjp, torch.log_softmax)):
+        xt = torch.tensor(x, requires_grad=True)
+        out = theirs(xt, dim)
+        out.backward(torch.from_numpy(g))
+        _compare(ours(x, dim), ours_vjp(g, x, dim), out, xt.grad, np.float32)
