@@ -65,7 +65,7 @@ def test_a_failed_or_implausible_measurement_keeps_that_constant(monkeypatch):
     monkeypatch.setattr(calibrate, "_stream_bytes", lambda repeat: costs.CONSTANTS.stream_bytes * 1e3)
     monkeypatch.setattr(calibrate, "_fft_flops", lambda repeat: float("nan"))
     result = calibrate.measure(repeat=1)
-    assert set(result.rejected) == {"gemm_flops", "stream_bytes", "fft_flops"}
+    assert {"gemm_flops", "stream_bytes", "fft_flops"} <= set(result.rejected)  # a busy machine may add one
     assert "ZeroDivisionError" in result.rejected["gemm_flops"]
     assert "away from the constant" in result.rejected["stream_bytes"]
     for name in result.rejected:

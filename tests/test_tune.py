@@ -38,7 +38,7 @@ def fake_clock(seconds: dict[str, float], ran: list[str] | None = None):
         run()
         if ran is not None:
             ran.append(name)
-        return seconds.get(name, 1.0)
+        return seconds.get(name, 0.01)
     return measure
 
 
@@ -57,7 +57,7 @@ def test_the_fastest_measured_candidate_wins_and_plan_says_measured():
     seconds = {name: 1.0 + i for i, name in enumerate(names)}
     seconds[slowest_estimate] = 0.5  # the cost model's last choice is the fastest measured
     ran: list[str] = []
-    found = tune.tune_call(CALL, measure=fake_clock(seconds, ran), repeat=2)
+    found = tune.tune_call(CALL, measure=fake_clock(seconds, ran), repeat=2, budget=3600.0)
     assert found.algorithm == slowest_estimate
     assert set(found.seconds) == set(names) and found.seconds[slowest_estimate] == 0.5
     assert set(ran) == set(names)
