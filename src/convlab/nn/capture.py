@@ -36,7 +36,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def capture_outputs(model: Module, x: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
+class _StopForward(BaseException):
+    """Ends the forward pass once every requested output is captured (``stop_after=True``).
+
+    A BaseException, like GeneratorExit, so that a model's own ``except Exception`` cannot swallow it.
+    """
+
+
+def capture_outputs(model: Module, x: np.ndarray, layers: Sequence[str], *,
+                    stop_after: bool = False) -> dict[str, np.ndarray]:
     """The outputs of the submodules named ``layers`` (dotted paths) for the input ``x``.
 
     The model runs once in evaluation mode under ``convlab.nn.no_grad()`` (each module's
@@ -45,13 +53,25 @@ def capture_outputs(model: Module, x: np.ndarray, layers: Sequence[str]) -> dict
     activation) gives its first output. The forward pass replaces the modules' caches:
     call this between training steps, not between a forward and its backward.
 
+    With ``stop_after=True`` the pass ends as soon as the last of ``layers`` has produced its
+    output (its wrapper raises a private exception that this function catches): the layers after
+    it never run, so an early layer of a large model costs only the layers before it.
+
     >>> from convlab.nn import Linear, ReLU, Sequential
     >>> model = Sequential(Linear(2, 2, rng=np.random.default_rng(0)), ReLU())
     >>> out = capture_outputs(model, np.ones((1, 2), dtype=np.float32), ["0"])
     >>> out["0"].shape
     (1, 2)
+
+    Stopping after layer ``1``: the last layer, which takes 3 features, is never called.
+
+    >>> model = Sequential(Linear(2, 2, rng=np.random.default_rng(0)), ReLU(), Linear(3, 1))
+    >>> capture_outputs(model, np.ones((1, 2), dtype=np.float32), ["1"], stop_after=True)["1"].shape
+    (1, 2)
     """
     fn = "capture_outputs"
+    if not isinstance(stop_after, bool):
+        raise TypeError(f"{fn}: `stop_after` must be a bool, got {_short(stop_after)}")
     if not isinstance(model, Module):
         raise TypeError(f"{fn}: `model` must be a convlab.nn.Module, got {type(model).__name__}")
     if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:
@@ -72,12 +92,17 @@ def capture_outputs(model: Module, x: np.ndarray, layers: Sequence[str]) -> dict
             def forward(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
                 out = _original(*args, **kwargs)
                 outputs.setdefault(_name, np.array(out, copy=True))
+                if stop_after and len(outputs) == len(modules):
+                    raise _StopForward
                 return out
 
             object.__setattr__(module, "forward", forward)
             wrapped.append(module)
         with evaluation_mode(model), no_grad():
-            model(x)
+            try:
+                model(x)
+            except _StopForward:
+                pass
     finally:
         for module in wrapped:
             del module.__dict__["forward"]

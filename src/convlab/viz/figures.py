@@ -319,10 +319,12 @@ def _as_batch(fn: str, image: object, input_size: Sequence[int] | None) -> np.nd
     return x
 
 
-def feature_map_arrays(model: Any, image: np.ndarray, layers: Sequence[str]) -> dict[str, np.ndarray]:
+def feature_map_arrays(model: Any, image: np.ndarray, layers: Sequence[str], *,
+                       stop_after: bool = False) -> dict[str, np.ndarray]:
     """The outputs of the named layers for one image: ``{name: (C, h, w)}`` (one forward pass, no_grad, eval mode).
 
-    Through :func:`convlab.nn.capture_outputs`, the one reader of intermediate outputs.
+    Through :func:`convlab.nn.capture_outputs`, the one reader of intermediate outputs; ``stop_after=True``
+    ends the pass once the named layers have run (the later layers are not computed).
     """
     from ..nn import capture_outputs
 
@@ -333,7 +335,7 @@ def feature_map_arrays(model: Any, image: np.ndarray, layers: Sequence[str]) -> 
         layer_module(model, name, fn)  # an unknown name: a ValueError listing close names
     x = _as_batch(fn, image, getattr(model, "input_size", None))
     dtype = next((p.data.dtype for p in model.parameters()), np.dtype(np.float64))
-    captured = capture_outputs(model, x.astype(dtype), list(layers))
+    captured = capture_outputs(model, x.astype(dtype), list(layers), stop_after=stop_after)
     return {name: captured[name][0] for name in layers}
 
 
