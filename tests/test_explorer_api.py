@@ -405,16 +405,76 @@ def test_training_without_logdir(client):
     assert r.status_code == 404 and "--checkpoint" in r.json()["detail"][0]["msg"]
 
 
-def test_concurrent_requests_all_answered(client):
+def test_concurrent_requests_all_answered():
+    """50 requests at once on one event loop (a shared portal): each answer is its own request's numbers."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(i: int) -> bool:
-        x = np.full((1, 4, 4), float(i))
-        r = client.post("/api/conv", json={"input": x.tolist(), "weight": [[[[1.0, 1.0]]]]})
-        return r.status_code == 200 and json.loads(r.text)["output"][0][0][0] == 2.0 * i
+    grid = np.arange(16.0).reshape(1, 4, 4)
 
-    with ThreadPoolExecutor(8) as pool:
-        assert all(pool.map(one, range(24)))
+    def one(i: int) -> bool:
+        x = grid + i
+        kind = i % 3
+        if kind == 0:
+            r = client.post("/api/conv", json={"input": x.tolist(), "weight": [[[[1.0, 1.0]]]], "stride": 1 + i % 2})
+            expected = F.conv2d(x[None], np.ones((1, 1, 1, 2)), stride=1 + i % 2)[0]
+            return r.status_code == 200 and np.array_equal(np.array(json.loads(r.text)["output"]), expected)
+        if kind == 1:
+            r = client.post("/api/conv/explain", json={"input": x.tolist(), "weight": [[[[1.0, -1.0]]]],
+                                                       "position": [0, i % 4, i % 3]})
+            return r.status_code == 200 and r.json()["result"] == x[0, i % 4, i % 3] - x[0, i % 4, i % 3 + 1]
+        r = client.get(f"/api/dataset/{i}/grid", params={"size": 4 + i % 5})
+        return r.status_code == 200 and r.json()["index"] == i and len(r.json()["values"]) == 4 + i % 5
+
+    with TestClient(create_app()) as client, ThreadPoolExecutor(50) as pool:
+        results = list(pool.map(one, range(50)))
+    assert all(results), [i for i, ok in enumerate(results) if not ok]
+
+
+def test_a_link_in_the_logdir_pointing_outside_is_not_read(tmp_path):
+    outside = tmp_path / "secret.jsonl"
+    outside.write_text('{"tag": "loss/train", "step": 1, "value": 0.5}\nsecret-password-line\n{"x": 1}\n')
+    logdir = tmp_path / "log"
+    logdir.mkdir()
+    (logdir / "metrics.jsonl").symlink_to(outside)
+    client = TestClient(create_app(logdir=str(logdir)))
+    r = client.get("/api/training")
+    assert r.status_code == 403 and r.json()["detail"][0]["loc"] == ["body", "logdir"]
+    assert "secret" not in r.text and "0.5" not in r.text
+    (logdir / "metrics.jsonl").unlink()
+    (logdir / "metrics.jsonl").symlink_to(logdir / "real.jsonl")  # a link, even one inside, is not followed
+    (logdir / "real.jsonl").write_text('{"tag": "loss/train", "step": 1, "value": 0.5}\n')
+    assert client.get("/api/training").status_code == 403
+    (logdir / "metrics.jsonl").unlink()
+    (logdir / "real.jsonl").rename(logdir / "metrics.jsonl")
+    assert client.get("/api/training").json()["series"] == {"loss/train": [[1.0, 0.5]]}
+
+
+def test_a_link_in_the_assets_pointing_outside_is_not_served(tmp_path, monkeypatch):
+    """The assets' folder with a link to a file outside (and to a folder outside): neither is served."""
+    import shutil
+    from importlib import resources
+
+    import convlab.explorer.app as explorer_app
+
+    package = tmp_path / "package"
+    shutil.copytree(resources.files("convlab.explorer") / "static", package / "static")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret-password-line")
+    (package / "static" / "leak.txt").symlink_to(secret)
+    (package / "static" / "up").symlink_to(tmp_path, target_is_directory=True)
+
+    class Files:
+        @staticmethod
+        def files(name):
+            return package
+
+    monkeypatch.setattr(explorer_app, "resources", Files)
+    client = TestClient(create_app())
+    assert client.get("/static/app.js").status_code == 200  # the copied assets are served
+    for path in ("/static/leak.txt", "/static/up/secret.txt", "/static/up/../secret.txt", "/static/%2e%2e/secret.txt"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "secret-password" not in r.text
 
 
 # --------------------------------------------------------------------------- time limit and cost budget

@@ -259,7 +259,8 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
     async def refused_image(request: Any, exc: images.ImageError) -> Any:
         return refusal("file", str(exc), exc.status)
 
-    app.mount("/static", StaticFiles(directory=static_dir), name="static")
+    # follow_symlink=False (Starlette's default, stated): a link inside the assets pointing elsewhere is not served
+    app.mount("/static", StaticFiles(directory=static_dir, follow_symlink=False), name="static")
 
     @app.get("/", include_in_schema=False)
     def page() -> Any:

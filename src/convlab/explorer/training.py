@@ -30,24 +30,35 @@ class TrainingError(ValueError):
         self.status = status
 
 
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
 class TrainingRun:
     """The log directory and the checkpoint given on the command line (either may be None)."""
 
     def __init__(self, logdir: str | None = None, checkpoint: str | None = None) -> None:
-        self.logdir = None if logdir is None else os.path.abspath(logdir)
+        self.logdir = None if logdir is None else os.path.realpath(logdir)
         self.checkpoint = None if checkpoint is None else os.path.abspath(checkpoint)
         self._lock = threading.Lock()
         self._evaluation: tuple[Any, dict[str, Any], Any] | None = None
 
     def curves(self) -> dict[str, Any]:
         from ..train import read_metrics
+        from ..train.board import METRICS_FILE
 
         if self.logdir is None:
             raise TrainingError("logdir", "no log directory: start the server with --logdir DIR", 404)
+        # Only files inside the log directory are read: a link in it pointing elsewhere is refused.
+        path = os.path.join(self.logdir, METRICS_FILE)
+        if os.path.lexists(path) and (os.path.islink(path) or not _inside(os.path.realpath(path), self.logdir)):
+            raise TrainingError("logdir", f"`logdir`: {METRICS_FILE} is a link; only files inside the log directory "
+                                          "are read", 403)
         try:
             records = read_metrics(self.logdir)
         except ValueError as exc:
-            return {"logdir": os.path.basename(self.logdir), "series": {}, "message": str(exc)}
+            message = str(exc).replace(self.logdir, os.path.basename(self.logdir))
+            return {"logdir": os.path.basename(self.logdir), "series": {}, "message": message}
         series: dict[str, list[list[float]]] = {}
         epochs: dict[str, list[Any]] = {}
         for r in records:
