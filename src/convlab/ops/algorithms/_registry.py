@@ -9,7 +9,7 @@ benchmark and the tests all read this list.
 
 from __future__ import annotations
 
-from . import col2im, depthwise, fft, gemm, im2col, matrix, reference, subpixel, winograd
+from . import col2im, depthwise, direct, fft, gemm, im2col, matrix, reference, subpixel, winograd
 from ._record import Algorithm
 
 __all__ = ["RECORDS"]
@@ -24,6 +24,7 @@ RECORDS: dict[str, Algorithm] = {record.name: record for record in (
     fft.ALGORITHM,
     depthwise.ALGORITHM,
     depthwise.ALGORITHM_NUMPY,
+    direct.ALGORITHM,
     subpixel.ALGORITHM,
     col2im.ALGORITHM,
 )}
