@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ops.loss import softmax, softmax_backward
 from ._checks import as_bool, as_int, check_grad, float_input
 from .module import Module
 
@@ -167,13 +168,8 @@ class Softmax(_Activation):
         dim = _softmax_dim(x.ndim) if self.dim is None else self.dim
         if not -max(x.ndim, 1) <= dim < max(x.ndim, 1):
             raise ValueError(f"{layer}: dim (={dim}) is out of range for an input of shape {x.shape}")
-        if x.ndim == 0:
-            y = np.ones_like(x)
-            self._save(y, None)
-            return y
-        shifted = np.exp(x - x.max(axis=dim, keepdims=True))
-        y = shifted / shifted.sum(axis=dim, keepdims=True)
-        self._save(y, dim)
+        y = softmax(x, dim)
+        self._save(y, dim if x.ndim else None)
         return y
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -181,7 +177,7 @@ class Softmax(_Activation):
         g = check_grad(type(self).__name__, grad_output, y.shape, y.dtype)
         if dim is None:
             return np.zeros_like(g)
-        return y * (g - (g * y).sum(axis=dim, keepdims=True))
+        return softmax_backward(g, y, dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -598,9 +598,14 @@ def softmax_vjp(grad_output: np.ndarray, input: np.ndarray, dim: int) -> np.ndar
     g = _same_shape_grad(owner, grad_output, y)
     if y.ndim == 0:
         return np.zeros_like(y)
-    axis = _dim(owner, y, dim)
+    return softmax_backward(g, y, _dim(owner, y, dim))
+
+
+def softmax_backward(grad_output: np.ndarray, output: np.ndarray, axis: int) -> np.ndarray:
+    """``y * (g - sum(g * y, axis))`` from the softmax's output ``y`` (checked arrays; the layer keeps ``y``)."""
     with np.errstate(invalid="ignore"):
-        return (y * (g - (g * y).sum(axis=axis, keepdims=True))).astype(y.dtype, copy=False)
+        return (output * (grad_output - (grad_output * output).sum(axis=axis, keepdims=True))).astype(
+            output.dtype, copy=False)
 
 
 def _same_shape_grad(owner: str, grad_output: object, x: np.ndarray) -> np.ndarray:
