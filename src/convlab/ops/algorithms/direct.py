@@ -245,8 +245,8 @@ def estimate(call: Call) -> Estimate:
         macs = _kernel_macs(call, kind)
         rate = NUMBA_MACS[kind] / (2 if b == 8 else 1)
         rows = 0.0
-        if kind == "rows":  # one inner loop per output row and tap
-            rows = 5e-9 * call.batch * call.c_out * (call.positions // max(call.out_size[-1], 1)) * call.cg * call.taps
+        if kind == "rows" and call.out_size[-1] < 32:  # one short inner loop per output row and tap
+            rows = 15e-9 * call.batch * call.c_out * (call.positions // max(call.out_size[-1], 1)) * call.cg * call.taps
         compute = macs / rate + rows
         return Estimate(compute + padded + output + LAUNCH_SECONDS,
                         f"compiled ({kind}): {macs:,} multiply-adds {fmt(compute)}")
