@@ -459,3 +459,24 @@ def test_importing_viz_loads_neither_pillow_nor_matplotlib():
             "print(any(m.split('.')[0] in ('PIL', 'matplotlib') for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_animation_scene_is_what_animate_draws_and_channels_are_checked():
+    from convlab.viz import animation_scene
+
+    x = np.arange(16.0).reshape(1, 4, 4)
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    scene = animation_scene(x, w, stride=2, padding=1)
+    assert scene.output_labels == animate(x, w, stride=2, padding=1).scene.output_labels
+    e = explain_conv(x[None], w, None, 2, 1, position=(0, 0, 1, 1))
+    assert scene.explanations[4].result == e.result and scene.window(4)[0] == [
+        (tap.padded_position, "tap") for tap in e.taps]
+    # channels that disagree with the weight and groups: a ValueError naming groups (was a ZeroDivisionError)
+    for x_, w_, groups, transposed in [(np.ones((2, 4, 4)), np.ones((1, 1, 3, 3)), 2, False),
+                                       (np.ones((2, 4, 4)), np.ones((1, 1, 3, 3)), 1, False),
+                                       (np.ones((3, 4, 4)), np.ones((2, 1, 3, 3)), 1, True),
+                                       (np.ones((1, 4, 4)), np.ones((2, 1, 3, 3)), 2, True)]:
+        with pytest.raises(ValueError, match=r"`groups` \(=\d\) must divide the (output|input) channels"):
+            animation_scene(x_, w_, groups=groups, transposed=transposed)
+        with pytest.raises(ValueError, match="`groups`"):
+            animate(x_, w_, groups=groups, transposed=transposed)

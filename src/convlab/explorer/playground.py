@@ -2,7 +2,7 @@
 
 :func:`compute` takes a checked :class:`~convlab.explorer.schemas.ConvRequest` and returns a JSON-ready
 dict: the drawn input (its canvas of input, padding and inserted-zero cells, from the animation's scene,
-:mod:`convlab.viz._anim_scene`, which reads every window from :mod:`convlab.ops.explain`), one frame per
+:func:`convlab.viz.animation_scene`, which reads every window from :mod:`convlab.ops.explain`), one frame per
 output element (the window's cells), the output computed by :mod:`convlab.functional`, the output size
 formula with the numbers substituted (:mod:`convlab.shapes`' explained lengths), the equivalent
 ``convlab.functional`` and ``torch.nn.functional`` lines, and for a convolution the algorithm ``auto``
@@ -21,7 +21,7 @@ from .. import functional as F
 from ..ops.explain import explain_conv, explain_conv_transpose, explain_pool
 from ..shapes import resolve_padding
 from ..spec import ConvSpec, PoolSpec
-from ..viz._anim_scene import build_scene, format_value
+from ..viz import animation_scene
 
 #: Bounds of the playground (the page must stay readable); checked before anything is computed.
 MAX_CHANNELS = 4
@@ -133,12 +133,11 @@ def _scene(req: Any, x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None):
         raise PlaygroundError("output_padding", "`output_padding` applies to a transposed convolution only")
     stride = req.stride if req.stride is not None else (None if pool else 1)
     try:
-        return build_scene(x, w, b, kernel_size=req.kernel_size, stride=stride, padding=_padding(req.padding),
-                           dilation=req.dilation, groups=req.groups, padding_mode=req.padding_mode,
-                           flip_kernel=req.flip_kernel, transposed=req.op == "conv_transpose",
-                           output_padding=req.output_padding, pool=pool, ceil_mode=req.ceil_mode,
-                           count_include_pad=req.count_include_pad, labels="values",
-                           max_frames=MAX_FRAMES)
+        return animation_scene(x, w, b, kernel_size=req.kernel_size, stride=stride, padding=_padding(req.padding),
+                               dilation=req.dilation, groups=req.groups, padding_mode=req.padding_mode,
+                               flip_kernel=req.flip_kernel, transposed=req.op == "conv_transpose",
+                               output_padding=req.output_padding, pool=pool, ceil_mode=req.ceil_mode,
+                               count_include_pad=req.count_include_pad, labels="values", max_frames=MAX_FRAMES)
     except (ValueError, TypeError) as exc:
         text = str(exc).replace("animate: the animation would have", "the playground would draw")
         raise PlaygroundError(_engine_field(text, "input"), text) from None
@@ -282,6 +281,7 @@ def compute(req: Any) -> dict[str, Any]:
                         req.padding_mode, ndim=req.ndim)
     else:
         spec = PoolSpec(req.kernel_size, req.stride, _padding(req.padding), req.dilation, ndim=req.ndim)
+    per_channel = int(np.prod(y.shape[1:]))
     return {
         "op": scene.op,
         "name": scene.name,
@@ -296,7 +296,8 @@ def compute(req: Any) -> dict[str, Any]:
         "input_labels": [grid.tolist() for grid in scene.input_labels],
         "weight": None if w is None else _values(w),
         "output": _values(y),
-        "output_labels": [[format_value(v) for v in np.ravel(y[c])] for c in range(y.shape[0])],
+        # the scene's labels of the explained outputs, per channel (the values are the engine's, above)
+        "output_labels": [scene.output_labels[c * per_channel:(c + 1) * per_channel] for c in range(y.shape[0])],
         "frames": frames,
         "formula": list(scene.lines),
         "code": code_lines(req, spec, tuple(x.shape[1:])),

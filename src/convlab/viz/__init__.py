@@ -6,9 +6,9 @@ matplotlib and Pillow are imported on first use (the ``viz`` extra:
 
 from __future__ import annotations
 
-__all__: list[str] = ["Animation", "animate", "conv_arithmetic"]
+__all__: list[str] = ["Animation", "animate", "animation_scene", "conv_arithmetic"]
 
-_LAZY = {"Animation": ".animate", "animate": ".animate", "conv_arithmetic": ".animate"}
+_LAZY = {"Animation": ".animate", "animate": ".animate", "animation_scene": ".animate", "conv_arithmetic": ".animate"}
 #: The static figures (viz/figures.py), lazily too.
 _FIGURES = ("checkerboard", "checkerboard_counts", "conv_matrix", "correlation", "correlation_matrix", "coverage",
             "coverage_counts", "curves", "erf", "erf_panel", "feature_map_arrays", "feature_maps", "kernels",
@@ -22,7 +22,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value  # importing convlab.viz.animate bound the module to `animate`: the function wins
-        return value
+        module = importlib.import_module(_LAZY[name], __name__)
+        # Importing convlab.viz.animate bound the module to `animate`: the function wins, whichever name came first.
+        globals().update({lazy: getattr(module, lazy) for lazy, where in _LAZY.items() if where == _LAZY[name]})
+        return globals()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -162,6 +162,9 @@ def build_scene(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, *, ke
                              f"engine's explain_conv_transpose writes that mode out), got {padding_mode!r}")
         if flip_kernel:
             raise ValueError("animate: `flip_kernel` applies to convolution only, not to a transposed convolution")
+        if c_in % spec.groups or int(w.shape[0]) != c_in:
+            raise ValueError(f"animate: `groups` (={spec.groups}) must divide the input channels (={c_in}), which must "
+                             f"equal the weight's first dimension (weight {tuple(w.shape)}: (C_in, C_out/groups, *k))")
         out = conv_transpose_output_shape(spec, size)
         pads = spec.padding
         c_out = int(w.shape[1]) * spec.groups
@@ -173,6 +176,10 @@ def build_scene(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, *, ke
     else:
         op, name = "conv", f"conv{nd}d"
         spec = ConvSpec(w.shape[2:], stride, padding, dilation, groups, padding_mode, ndim=nd, name=name)
+        if int(w.shape[0]) % spec.groups or c_in != int(w.shape[1]) * spec.groups:
+            raise ValueError(f"animate: `groups` (={spec.groups}) must divide the output channels (={w.shape[0]}), and "
+                             f"the input channels (={c_in}) must be weight.shape[1] * groups (={w.shape[1]} * "
+                             f"{spec.groups}; weight {tuple(w.shape)}: (C_out, C_in/groups, *k))")
         out = conv_output_shape(spec, size)
         pads = resolve_padding(spec, size)
         c_out = int(w.shape[0])

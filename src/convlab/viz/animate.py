@@ -32,8 +32,8 @@ from ..spec import ConvSpec, as_bool, as_int, as_shape
 from . import _anim_draw as draw
 from ._anim_scene import MAX_CELLS, MAX_FRAMES, MAX_TAPS, Scene, build_scene, check_limit
 
-__all__ = ["CONV_ARITHMETIC", "MAX_CELLS", "MAX_FRAMES", "Animation", "animate", "conv_arithmetic",
-           "default_filename"]
+__all__ = ["CONV_ARITHMETIC", "MAX_CELLS", "MAX_FRAMES", "Animation", "Scene", "animate", "animation_scene",
+           "conv_arithmetic", "default_filename"]
 
 FORMATS = (".gif", ".svg", ".html")
 LABELS = ("values", "indices", "none")
@@ -384,6 +384,49 @@ def animate(input=None, weight=None, bias=None, *, input_size=None, kernel_size=
     if output is not None:
         animation.save(output, overwrite=overwrite)
     return animation
+
+
+def animation_scene(input, weight=None, bias=None, *, kernel_size=None, stride=None, padding=0, dilation=1,
+                    groups: int = 1, padding_mode: str = "zeros", flip_kernel: bool = False, transposed: bool = False,
+                    output_padding=0, pool: str | None = None, ceil_mode: bool = False, count_include_pad: bool = True,
+                    labels: str = "values", max_cells: int = MAX_CELLS, max_frames: int = MAX_FRAMES) -> Scene:
+    """What :func:`animate` draws, without drawing it: the :class:`~convlab.viz._anim_scene.Scene` of the numbers.
+
+    The same arguments as :func:`animate` with numbers (``input`` ``(C_in, *spatial)``, ``weight`` in torch's
+    layout, none for pooling), the same checks and limits. The scene holds the drawn input (padding and
+    inserted zeros, ``kinds``, ``input_labels``), one :class:`~convlab.ops.explain.OutputExplanation` per
+    output element (``explanations``; ``window(frame)`` its cells), the output's labels and the size formula
+    (``lines``): what a page can draw by itself (``convlab serve``'s playground does).
+
+    >>> scene = animation_scene(np.arange(4.0).reshape(1, 4), np.array([[[1.0, -1.0]]]))
+    >>> scene.output_size, scene.output_labels
+    ((3,), ['-1', '-1', '-1'])
+    >>> scene.window(0)
+    {0: [((0,), 'tap'), ((1,), 'tap')]}
+    """
+    if pool is not None and pool not in ("max", "avg"):
+        raise ValueError(f"animation_scene: `pool` (={pool!r}) must be 'max', 'avg' or None")
+    if labels not in LABELS:
+        raise ValueError(f"animation_scene: `labels` (={labels!r}) must be one of {', '.join(LABELS)}")
+    x = _as_array("input", input)
+    w = None if weight is None else _as_array("weight", weight)
+    b = None if bias is None else _as_array("bias", bias)
+    if pool is None and w is None:
+        raise ValueError("animation_scene: a convolution needs `weight` (pooling: pool='max' or 'avg')")
+    if x.ndim not in (2, 3) or (w is not None and w.ndim != x.ndim + 1):
+        raise ValueError(f"animation_scene: `input` of shape {x.shape} must be (C_in, length) or (C_in, height, width)"
+                         + ("" if w is None else f" to match the weight of shape {w.shape}"))
+    dtype = np.float64 if any(a.dtype.kind == "f" for a in (x, w, b) if a is not None) else np.int64
+    x, w, b = (None if a is None else a.astype(dtype) for a in (x, w, b))  # one dtype, as animate makes it
+    if pool is None and stride is None:
+        stride = 1
+    return build_scene(x, w, b, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
+                       groups=groups, padding_mode=padding_mode, flip_kernel=as_bool("animation_scene", "flip_kernel",
+                                                                                     flip_kernel),
+                       transposed=as_bool("animation_scene", "transposed", transposed), output_padding=output_padding,
+                       pool=pool, ceil_mode=ceil_mode, count_include_pad=count_include_pad, labels=labels,
+                       max_cells=as_int("animation_scene", "max_cells", max_cells),
+                       max_frames=as_int("animation_scene", "max_frames", max_frames))
 
 
 def default_filename(animation: Animation, extension: str = ".gif") -> str:
