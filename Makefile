@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Written after a successful install; re-install only when the dependencies change.
 STAMP := $(VENV)/.convlab-installed
 
-.PHONY: venv demo test bench lint system-packages
+.PHONY: venv demo serve test bench lint system-packages
 
 venv: $(STAMP)
 
@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: venv
 	$(BIN)/convlab demo
+
+# The explorer on http://127.0.0.1:8000/ (Ctrl-C stops it).
+serve: venv
+	$(BIN)/convlab serve
 
 # Debian packages some tests use (the full Fashion-MNIST; chromium, which Playwright drives for the explorer): installed when this runs as root on Debian
 # and they are missing; elsewhere (or offline) those tests skip and say why.

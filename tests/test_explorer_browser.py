@@ -151,6 +151,7 @@ def test_playground_transposed_and_pooling(page):
 
 def test_network_table_and_feature_maps(page, tmp_path):
     page.click("#tab-network")
+    assert page.is_visible("#view-network") and page.is_hidden("#view-playground")  # one view at a time
     page.wait_for_selector("#model option[value=lenet]", state="attached")
     page.select_option("#model", "lenet")
     page.fill("#net-input", "1,28,28")
@@ -181,6 +182,7 @@ def test_training_curves_and_confusion(page, run):
 
     logdir, checkpoint = run
     page.click("#tab-training")
+    assert page.is_hidden("#view-network") and page.is_hidden("#view-playground")
     page.wait_for_selector("#curves polyline", state="attached")
     page.wait_for_selector("#confusion td.count", timeout=60_000)
     shown = page.eval_on_selector_all("#curves polyline",
