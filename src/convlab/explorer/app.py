@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 
 from . import images, network, playground, training
-from .schemas import ConvRequest, ExplainRequest, LayerRequest, NetworkRequest
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Wall-clock seconds one computation (a request's work in its thread) may take before the answer is a refusal.
@@ -214,6 +213,9 @@ def create_app(model: str | Any | None = None, logdir: str | None = None, checkp
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
+
+    # pydantic's request models (imported here: this module imports without the web extra)
+    from .schemas import ConvRequest, ExplainRequest, LayerRequest, NetworkRequest
 
     store = network.ModelStore(model, checkpoint)
     run = training.TrainingRun(logdir, checkpoint)

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         limits = {name: value for name, value in (("time_limit", args.time_limit), ("mac_budget", args.mac_budget))
                   if value is not None}
         app = create_app(model=args.model, logdir=args.logdir, checkpoint=args.checkpoint, **limits)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:  # ImportError: FastAPI missing, uvicorn present
         print(f"convlab serve: error: {exc}", file=sys.stderr)
         return 2
     if args.host not in ("127.0.0.1", "localhost", "::1"):
