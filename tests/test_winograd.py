@@ -155,6 +155,9 @@ def test_non_contiguous_and_mixed_inputs(compiled):
     x32 = x.astype(np.float32)
     got = _run(compiled)(x32, w, pads, 1, 2)  # result dtype float64, as NumPy promotes
     assert_close(got, _reference(x32, w, pads, 1))
+    w16 = w.astype(np.float16)
+    got = _run(compiled)(x32, w16, pads, 1, 4)  # float32 result; the float16 weight is cast exactly
+    assert_close(got, _reference(x32, w16, pads, 1).astype(np.float32))
 
 
 def test_which_calls_run_compiled():

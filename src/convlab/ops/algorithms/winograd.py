@@ -34,6 +34,24 @@ loops over tiles in Python):
 Work is blocked over samples (or tile rows of one sample) so that the
 transformed tiles of a block, about :data:`BLOCK_BYTES`, stay in the cache.
 
+Compiled transforms (the optional ``fast`` extra, numba; :mod:`._winograd_numba`).
+Profiled single-threaded on an Intel Xeon (AVX-512, float32, batch 8), the
+NumPy pipeline above spent two thirds of its time outside the products on
+ResNet-18's 64-channel layer at 56x56 (padding 2.9 ms, gather 4.5, ``B^T d B``
+8.3, GEMMs 7.7, ``A^T M A`` 3.3, scatter 2.9) and half of it on VGG-16's
+conv3_2; the Kronecker products multiply mostly by zeros (26 non-zeros of 36
+in ``B^T``, 36 x 36 products per tile element), and every phase is a pass
+over arrays larger than the cache. Where numba imports, 2-D float32/float64
+calls run instead: one compiled NCHW -> padded NHWC copy; per block of tiles
+(:data:`COMPILED_BLOCK_BYTES`, at least :data:`MIN_TILES` tiles so the GEMMs
+keep their rate), the input transform reads each tile straight from the padded
+input and writes ``V`` ``(alpha^2, tiles, C_in)`` (channels as the vectorised
+inner loop, zero coefficients skipped), the same batched matmul, and the
+output transform writes ``A^T M A`` straight into the channels-last result;
+the weight transform runs per filter in float64. The NumPy pipeline remains
+for 1-D and 3-D calls, complex numbers, the error bound, and every call where
+numba is not installed (``conv_general(..., compiled=False)`` forces it).
+
 The transforms come from the Toom-Cook construction on interpolation points
 (Lavin & Gray, section 4; the transposition of a linear-convolution
 algorithm, Winograd 1980): with points ``p_i`` and infinity, ``G`` and
@@ -279,7 +297,8 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
         kernels.pad_channels_last(np.ascontiguousarray(x, dtype=dtype), xp, call.padding[0][0], call.padding[1][0])
-        kernels.weight_transform(np.ascontiguousarray(weight.transpose(1, 2, 3, 0)), g, u, groups)  # (Cg, 3, 3, C_out)
+        # (Cg, 3, 3, C_out); the cast is exact (the call's dtype is the result type of x and the weight)
+        kernels.weight_transform(np.ascontiguousarray(weight.transpose(1, 2, 3, 0), dtype=dtype), g, u, groups)
         for n0, n1, r0, r1 in blocks:
             count = (n1 - n0) * (r1 - r0) * tiles[1]
             v = v_buffer[:alpha * alpha * count * c_in]
@@ -467,14 +486,17 @@ def estimate(call: Call, m: int) -> Estimate:
         # Compiled transforms: one pass each, tile by tile. Measured (2-core Xeon, float32, batch 8,
         # 64-256 channels) at about 1 ns per transformed element per thread, input and output side:
         # 3 moved elements per transformed one at stream bandwidth. The pad copy reads the input and
-        # writes the padded one; the output is written once; the weight transform writes U once.
+        # writes the padded one; the output is written once. The weight transform (the filters moved
+        # to (C_in/g, 3, 3, C_out), then U computed in float64 and written once) measured 10 ms on one
+        # thread for 512x512 filters in F(4x4), about 1 ns per value of U: twice the stream time of its
+        # float64 and output bytes. It is what makes Winograd lose on 7x7 maps with many channels.
         blocks = max(1, max(transformed_in, transformed_out) * b // max(COMPILED_BLOCK_BYTES, MIN_TILES * elements
                                                                          * max(call.c_in, call.c_out) * b))
         compute = gemm_seconds(elements * tiles * call.c_out * call.cg, call.cg, call.og,
                                elements * call.groups * blocks, call.dtype) / 0.7
         transforms = stream(3 * (transformed_in + transformed_out) * b)
         moved = 2 * input_bytes + call.batch * call.c_out * call.positions * b
-        weights = elements * call.c_out * call.cg * (b + 8) + call.c_out * call.cg * call.taps * 2 * b
+        weights = elements * call.c_out * call.cg * 2 * (b + 8) + call.c_out * call.cg * call.taps * 4 * b
         seconds = compute + transforms + stream(moved + weights) + 3 * blocks * MACHINE.call_seconds
         return Estimate(seconds, f"F({m}) GEMMs {fmt(compute)} on {tiles} tiles + compiled transforms "
                                  f"{fmt(transforms + stream(moved))} + weight transform {fmt(stream(weights))}")
