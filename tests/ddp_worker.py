@@ -14,36 +14,42 @@ import numpy as np
 
 from convlab.train import distributed
 
-if sys.argv[1] == "--parent":
-    distributed.worker_command = lambda: [sys.executable, os.path.abspath(__file__)]
-    from convlab.train.cli import main
 
-    sys.exit(main(sys.argv[2:]))
+def main() -> None:
+    if sys.argv[1] == "--parent":
+        distributed.worker_command = lambda: [sys.executable, os.path.abspath(__file__)]
+        from convlab.train.cli import main
 
-hooks = json.loads(os.environ.get("CONVLAB_TEST_DDP", "{}"))
-rank = int(os.environ["RANK"])
-from convlab.train import loop, torch_engine  # noqa: E402
+        sys.exit(main(sys.argv[2:]))
 
-if "dump" in hooks:
-    original_fit = loop.fit
+    hooks = json.loads(os.environ.get("CONVLAB_TEST_DDP", "{}"))
+    rank = int(os.environ["RANK"])
+    from convlab.train import loop, torch_engine
 
-    def fit(model, *args, **kwargs):
-        history = original_fit(model, *args, **kwargs)
-        np.savez(os.path.join(hooks["dump"], f"rank{rank}.npz"), **model.state_dict())
-        return history
+    if "dump" in hooks:
+        original_fit = loop.fit
 
-    loop.fit = fit
+        def fit(model, *args, **kwargs):
+            history = original_fit(model, *args, **kwargs)
+            np.savez(os.path.join(hooks["dump"], f"rank{rank}.npz"), **model.state_dict())
+            return history
 
-if hooks.get("fail_rank") == rank:
-    original_step = torch_engine.TorchEngine.train_step
-    calls = []
+        loop.fit = fit
 
-    def train_step(self, x, y):
-        calls.append(1)
-        if len(calls) == hooks["fail_step"]:
-            raise RuntimeError(f"injected failure on rank {rank} at step {len(calls)}")
-        return original_step(self, x, y)
+    if hooks.get("fail_rank") == rank:
+        original_step = torch_engine.TorchEngine.train_step
+        calls = []
 
-    torch_engine.TorchEngine.train_step = train_step
+        def train_step(self, x, y):
+            calls.append(1)
+            if len(calls) == hooks["fail_step"]:
+                raise RuntimeError(f"injected failure on rank {rank} at step {len(calls)}")
+            return original_step(self, x, y)
 
-sys.exit(distributed.worker_main())
+        torch_engine.TorchEngine.train_step = train_step
+
+    sys.exit(distributed.worker_main())
+
+
+if __name__ == "__main__":
+    main()

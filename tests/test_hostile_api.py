@@ -192,6 +192,9 @@ CALLS: dict[str, Callable[..., Any]] = {
     "convlab.models.vgg.VGG": lambda **k: _skeleton(lambda: models.VGG("A", (3, 32, 32), 10, avgpool_size=None,
                                                                         channel_divisor=16, hidden_features=8, **k)),
     "convlab.models.alexnet.AlexNet": lambda **k: _skeleton(lambda: models.AlexNet(hidden_features=8, **k)),
+    "convlab.models.lenet.LeNet": lambda **k: _skeleton(lambda: models.LeNet(**k)),
+    "convlab.nn.capture.capture_outputs": lambda **k: nn.capture_outputs(
+        _tiny_conv_model(), np.zeros((1, 1, 8, 8), dtype=np.float32), ["0"], **k),
     "convlab.models.googlenet.GoogLeNet": lambda **k: _skeleton(lambda: models.GoogLeNet(num_classes=10, **k)),
     "convlab.models.googlenet.Inception": lambda **k: _skeleton(lambda: models.Inception(
         _layers(), 8, 2, 2, 2, 2, 2, 2, **k)),

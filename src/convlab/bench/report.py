@@ -85,21 +85,22 @@ def _auto_fastest(entry: dict) -> str:
 
 
 def _rates_table(report: dict) -> Table | None:
-    """The cost model's rates: calibrated on this machine at first use, or the constants."""
+    """The cost model's rates in use (the constants unless calibration was asked for) and those measured here."""
     rates = report.get("cost_model")
     if not rates:
         return None
-    rows = [("GEMM (float32)", f"{rates['gemm_flops'] / 1e9:.1f} GFLOP/s"),
-            ("memory (copy)", f"{rates['stream_bytes'] / 1e9:.1f} GB/s"),
-            ("cache (elementwise)", f"{rates['cache_bytes'] / 1e9:.1f} GB/s"),
-            ("FFT", f"{rates['fft_flops'] / 1e9:.1f} GFLOP/s"),
-            ("NumPy call", f"{rates['call_seconds'] * 1e6:.2f} us"),
-            ("strided row", f"{rates['row_seconds'] * 1e9:.1f} ns")]
-    kept = rates.get("rejected") or {}
-    title = f"Cost model rates ({rates['source']}" + (
-        f"; measured in {rates['calibration_seconds'] * 1e3:.0f} ms" if "calibration_seconds" in rates else "") + (
-        f"; constants kept for {', '.join(kept)}" if kept else "") + "):"
-    return Table(title, ("rate", "value"), rows)
+    measured = rates.get("measured") or {}
+    units = [("GEMM (float32)", "gemm_flops", 1e-9, "{:.1f} GFLOP/s"),
+             ("memory (copy)", "stream_bytes", 1e-9, "{:.1f} GB/s"),
+             ("cache (elementwise)", "cache_bytes", 1e-9, "{:.1f} GB/s"), ("FFT", "fft_flops", 1e-9, "{:.1f} GFLOP/s"),
+             ("NumPy call", "call_seconds", 1e6, "{:.2f} us"), ("strided row", "row_seconds", 1e9, "{:.1f} ns")]
+    rows = [(label, form.format(rates[key] * scale),
+             form.format(measured[key] * scale) if key in measured else "-") for label, key, scale, form in units]
+    kept = measured.get("rejected") or {}
+    title = f"Cost model rates (in use: {rates['source']}" + (
+        f"; calibration measured in {measured['calibration_seconds'] * 1e3:.0f} ms" if measured else "") + (
+        f"; implausible, not used: {', '.join(kept)}" if kept else "") + "):"
+    return Table(title, ("rate", "in use", "measured here"), rows)
 
 
 def _scipy_table(layers: list[dict]) -> Table | None:

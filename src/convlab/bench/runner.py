@@ -385,10 +385,14 @@ def summaries(layers: list[dict]) -> tuple[dict, list]:
 
 
 def _cost_model() -> dict[str, object]:
-    """The rates the cost model uses (calibrated on this machine at first use, else the constants)."""
+    """The rates the cost model uses (the constants unless calibration was asked for) and the rates measured now."""
     from ..ops.algorithms import calibrate
 
-    return calibrate.describe()
+    rates = calibrate.describe()
+    calibration = calibrate.measure()
+    rates["measured"] = {**calibration.machine._asdict(), "calibration_seconds": round(calibration.seconds, 4),
+                         "rejected": dict(calibration.rejected)}
+    return rates
 
 
 def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import nn
+from ..spec import as_bool
 from ._common import Layers, ZooModel, check_choice
 
 __all__ = ["LENET5_C3_TABLE", "LeNet", "connection_table_conv"]
@@ -173,7 +174,7 @@ class LeNet(ZooModel):
         check_choice(model, "c3_connections", c3_connections, ("full", "table"))
         check_choice(model, "c5", c5, ("linear", "conv"))
         check_choice(model, "pooling", pooling, ("average", "max"))
-        check_choice(model, "batch_norm", batch_norm, (False, True))
+        batch_norm = as_bool(model, "batch_norm", batch_norm)
         if isinstance(c1_padding, bool) or not isinstance(c1_padding, int) or c1_padding < 0:
             raise ValueError(f"{model}: `c1_padding` (={c1_padding!r}) must be an int >= 0")
         act = _ACTIVATIONS[activation]

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..spec import as_bool
 from .module import Module
 from .parameter import no_grad
 
@@ -70,8 +71,7 @@ def capture_outputs(model: Module, x: np.ndarray, layers: Sequence[str], *,
     (1, 2)
     """
     fn = "capture_outputs"
-    if not isinstance(stop_after, bool):
-        raise TypeError(f"{fn}: `stop_after` must be a bool, got {_short(stop_after)}")
+    stop_after = as_bool(fn, "stop_after", stop_after)
     if not isinstance(model, Module):
         raise TypeError(f"{fn}: `model` must be a convlab.nn.Module, got {type(model).__name__}")
     if isinstance(layers, str) or not isinstance(layers, Sequence) or not layers:

@@ -1,12 +1,21 @@
-"""The cost model's rates, measured on this machine at first use: GEMM, memory, cache, FFT, call overheads.
+"""The cost model's rates, measured on this machine when asked: GEMM, memory, cache, FFT, call overheads.
 
 The cost model (:mod:`.plan`, :mod:`._costs`) estimates an algorithm's time as
 flops over the GEMM rate, plus bytes moved over the memory bandwidth, plus
 NumPy calls times their overhead (and FFT flops over the FFT rate). Those
 rates depend on the CPU, its vector width, the BLAS kernels NumPy loaded and
-the number of threads, so they are measured here, once per process, the first
-time the model needs them (about 10-30 ms), instead of being constants taken
-from one machine:
+the number of threads. :func:`measure` measures them here (about 10-30 ms on a
+quiet machine) instead of taking constants from one machine; ``set_rates(None)``
+makes the cost model measure them at its next use and use them from then on.
+
+By default the cost model uses the documented constants (:data:`~._costs.CONSTANTS`,
+scaled by the BLAS kernels NumPy loaded), not a measurement: rates measured
+at run time differ from process to process (timings do), so ``auto`` would pick
+different algorithms in different processes, and results that agree only to
+rounding would break what must be exact: a training run resumed in a new
+process must end with the uninterrupted run's weights bit for bit, a forked
+worker must compute what its parent computes. Calibrated or measured planning
+(:mod:`.tune`) is therefore a choice the caller makes, per process.
 
 ============  ==========================================================================
 rate          measurement (each the best of a few runs after a warm-up)
@@ -177,11 +186,11 @@ def measure(repeat: int = 3) -> Calibration:
 # --------------------------------------------------------------------------- the rates in use
 
 _LOCK = threading.Lock()
-_STATE: dict[str, object] = {"machine": None, "source": None, "version": 0, "calibration": None}
+_STATE: dict[str, object] = {"machine": CONSTANTS, "source": "constants", "version": 0, "calibration": None}
 
 
 def rates() -> Machine:
-    """The rates the cost model uses: measured at the first call in this process (see :func:`measure`).
+    """The rates the cost model uses: the constants, unless :func:`set_rates` gave others or asked for a measurement.
 
     Thread-safe: concurrent first calls measure once. If the measurement raises,
     the constants are used and a warning says why.
