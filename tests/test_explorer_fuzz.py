@@ -67,6 +67,30 @@ def test_schema_fuzzing_finds_no_server_error():
     assert counts["ok"] > 0 and counts["refused"] > 0, counts
 
 
+def test_schema_examples_are_answered():
+    """The requests the schema shows (``/docs``) are computed: 200 for the playground's and the network's."""
+    app = create_app()
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    answers: dict[str, set[int]] = {}
+    for operation in (result.ok() for result in schema.get_all_operations()):
+        strategies = schema.get_strategies_from_examples(operation)
+        if not strategies:
+            continue
+
+        @settings(max_examples=3 * len(strategies), deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+        @given(case=st.one_of(strategies))
+        def one(case):
+            response = case.call()
+            assert response.status_code < 500, (case.operation.label, response.text[:500])
+            answers.setdefault(case.operation.label, set()).add(response.status_code)
+
+        one()
+    for label in ("POST /api/conv", "POST /api/conv/explain", "POST /api/conv/animation.svg", "POST /api/network",
+                  "POST /api/network/layer"):
+        assert answers[label] == {200}, (label, answers)
+
+
 # --------------------------------------------------------------------------- well-formed random configurations
 
 

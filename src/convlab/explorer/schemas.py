@@ -30,10 +30,20 @@ PaddingForm = (
 )
 
 
+#: Requests shown in the OpenAPI schema (``/docs``) and sent by the schema's fuzzing test as they are.
+CONV_EXAMPLES = [
+    {"input": [[[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14], [15, 16, 17, 18, 19], [20, 21, 22, 23, 24]]],
+     "weight": [[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]], "stride": 2, "padding": 1},
+    {"op": "conv_transpose", "input": [[[1, 2], [3, 4]]], "weight": [[[[1, 1, 1], [1, 1, 1], [1, 1, 1]]]], "stride": 2,
+     "padding": 1, "output_padding": 1},
+    {"op": "max_pool", "ndim": 1, "input": [[3, 1, 4, 1, 5, 9, 2, 6]], "kernel_size": 2, "dilation": 2},
+]
+
+
 class ConvRequest(BaseModel):
     """One configuration of the playground (torch's names and layouts; arrays unbatched)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": CONV_EXAMPLES})
 
     op: Literal["conv", "conv_transpose", "max_pool", "avg_pool"] = "conv"
     ndim: Literal[1, 2] = 2
@@ -56,13 +66,17 @@ class ConvRequest(BaseModel):
 class ExplainRequest(ConvRequest):
     """A configuration and one output element: ``position`` = ``[channel, *index]``."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {**CONV_EXAMPLES[0], "position": [0, 1, 1]}, {**CONV_EXAMPLES[2], "position": [0, 2]}]})
+
     position: Annotated[list[Annotated[int, Field(ge=0, le=4096)]], Field(min_length=2, max_length=3)]
 
 
 class NetworkRequest(BaseModel):
     """A model (a zoo name or one given on the command line) at an input size ``(C, H, W)``."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"examples": [
+        {"model": "lenet", "input_size": [1, 28, 28]}, {"model": "resnet18", "input_size": [3, 64, 64]}]})
 
     model: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
     input_size: Annotated[list[Annotated[int, Field(ge=1, le=1024)]], Field(min_length=3, max_length=3)]
@@ -79,6 +93,10 @@ class ImageChoice(BaseModel):
 
 class LayerRequest(NetworkRequest):
     """One layer of a model for one image: feature maps, kernels, receptive fields."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), json_schema_extra={"examples": [
+        {"model": "lenet", "input_size": [1, 28, 28], "layer": "3", "image": {"dataset": 5}},
+        {"model": "resnet18", "input_size": [3, 64, 64], "layer": "layer1.0.conv1", "erf": False}]})
 
     layer: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.\-]+$")]
     image: ImageChoice = ImageChoice(dataset=0)
