@@ -50,6 +50,7 @@ __all__ = ["DESCRIPTION", "OPENBLAS_CORES", "add_arguments", "machine_verdict", 
 DESCRIPTION = "The project's benchmark: convlab against PyTorch and SciPy on real layer shapes."
 
 _CHILD_MARK = "CONVLAB_BENCH_CHILD"
+TRAIN_SUITE = "train"  # --suite train: convlab.bench.training (models, not layers)
 _BUSY_SHARE = 0.1  # other processes using over 10% of the CPU time during the run or a layer: busy
 _BUSY_LOAD_PER_CORE = 0.6  # only where that share cannot be measured: a 1-minute load average above this per core
 _MEMORY_FACTOR = 4  # the run holds about this many times a layer's input, output and weight (see _check_batch)
@@ -76,9 +77,10 @@ def _suite_name(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options (shared by ``convlab bench`` and ``python -m convlab.bench``)."""
-    parser.add_argument("--suite", type=_suite_name, choices=tuple(SUITES), default=None,
+    parser.add_argument("--suite", type=_suite_name, choices=(*SUITES, TRAIN_SUITE), default=None,
                         help=f"the layers to run (default {DEFAULT_SUITE}: all {len(LAYERS)} layers of real "
-                             f"networks; 'quick' with --quick)")
+                             f"networks; 'quick' with --quick); '{TRAIN_SUITE}': training epoch slices of the "
+                             f"NumPy engine, the torch engine and torch DDP on 2 processes (convlab.bench.training)")
     parser.add_argument("--layers", default=None, metavar="NAMES",
                         help="comma list of layer names (from any suite; replaces --suite); see --list")
     parser.add_argument("--list", action="store_true", help="list the suites and layers, then exit")
@@ -240,8 +242,15 @@ def _select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     return wanted
 
 
+def _train_models() -> tuple[str, ...]:
+    from .training import MODELS
+
+    return tuple(MODELS)
+
+
 def _listing() -> str:
     lines = ["suites: " + ", ".join(f"{name} ({len(names)} layers)" for name, names in SUITES.items()),
+             f"{TRAIN_SUITE}: training epoch slices of {', '.join(_train_models())} (numpy, torch, torch DDP x2)",
              "--analysis: every zoo model of convlab.models.list() at its default input", ""]
     for layer in LAYERS:
         kind = "transposed " if layer.transposed else ""
@@ -423,6 +432,24 @@ def _print_analysis(console: Console | None, section: dict) -> None:
 # --------------------------------------------------------------------------- entry point
 
 
+def _run_train_suite(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--suite train``: :func:`convlab.bench.training.main` with the options that apply (``--repeat``: steps)."""
+    for option, value in (("--layers", args.layers), ("--blas-core", args.blas_core)):
+        if value is not None:
+            parser.error(f"{option} (={value!r}) does not combine with --suite {TRAIN_SUITE}")
+    if args.analysis:
+        parser.error(f"--analysis does not combine with --suite {TRAIN_SUITE}")
+    from .training import main as training_main
+
+    argv = [f"--threads={args.threads}"]
+    for option, value in (("--models", args.models), ("--batch", args.batch), ("--steps", args.repeat),
+                          ("--json", args.json)):
+        if value is not None:
+            argv.append(f"{option}={value}")
+    argv += ["--quick"] * args.quick + ["--plain"] * args.plain
+    return training_main(argv)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse with its refusals on one line, like the rest of the ``convlab`` command (exit status 2)."""
 
@@ -442,6 +469,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.threads < 1:
         parser.error(f"--threads (={args.threads}) must be >= 1")
+    if args.suite == TRAIN_SUITE:
+        return _run_train_suite(parser, args)
     run_layers = not args.analysis or args.suite is not None or args.layers is not None
     suite, layers = _select(parser, args)
     model_names = _select_models(parser, args) if args.analysis else []

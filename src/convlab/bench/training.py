@@ -1,102 +1,95 @@
-"""The training benchmark: one training step of convlab's NumPy engine against one of PyTorch, same model and batch.
+"""The training benchmark: an epoch slice of convlab's NumPy engine, the torch engine, and torch DDP on 2 processes.
 
-``python -m convlab.bench.training`` (issue 11, "Speed and memory"). For each
-model (default: LeNet, batch 256 on 1x28x28, and ResNet-18 with the CIFAR stem,
-batch 128 on 3x32x32) the same initial weights run, on the same batch, one
-training step on each engine:
+``convlab bench --suite train`` (or ``python -m convlab.bench.training``; issue 13,
+"The training benchmark"). For each model (default: LeNet, batch 256 on
+1x28x28, and ResNet-18 with the CIFAR stem, batch 128 on 3x32x32) three
+columns are measured in one run, on the same weights and the same batches:
 
-* convlab: ``model.zero_grad()``, ``logits = model(x)``, the cross-entropy
-  loss and its gradient with respect to the logits, ``model.backward(grad)``
-  and the SGD update ``p.data -= lr * p.grad``. The first layer's input is the
-  data, so its input gradient is not computed (``needs_input_grad = False`` on
-  the first layer, see :func:`skip_data_gradient`);
-* torch: the :func:`convlab.interop.torch.to_torch` mirror in training mode,
-  ``optimizer.zero_grad()``, ``F.cross_entropy(model(x), y).backward()``,
-  ``torch.optim.SGD.step()`` (the input does not require a gradient).
+* ``numpy``: :class:`convlab.train.NumpyEngine` (``convlab train``'s engine:
+  the forward, :class:`convlab.nn.CrossEntropyLoss` and its gradient,
+  ``model.backward``, the finite check, :class:`convlab.optim.SGD`), with the
+  first layer's input gradient switched off (:func:`skip_data_gradient`: torch
+  does not compute it either, the data does not require a gradient);
+* ``torch_1``: :class:`convlab.train.torch_engine.TorchEngine` (``--engine
+  torch``: the :func:`~convlab.interop.torch.to_torch` mirror, autograd,
+  ``F.cross_entropy``, ``torch.optim.SGD``) in this process;
+* ``torch_2``: the same engine under ``DistributedDataParallel`` on 2
+  processes (gloo, torchrun's environment, ``OMP_NUM_THREADS`` = threads // 2
+  each, as ``convlab train --engine torch --nproc 2`` starts them): every rank
+  receives the global batch and trains on ``batch[rank::2]``.
 
-Until ``convlab.nn.CrossEntropyLoss`` and ``convlab.optim.SGD`` exist, the loss
-and its gradient are computed here: ``loss = mean_i(logsumexp(z_i) - z_i[y_i])``
-and ``dloss/dz = (softmax(z) - onehot(y)) / N`` (the formulas of torch's
-``cross_entropy`` with ``reduction='mean'``); the update is plain SGD without
-momentum, as ``torch.optim.SGD(lr=lr)`` does it.
+An *epoch slice*: ``steps`` optimizer steps on distinct random batches (the
+batches are made in memory beforehand: no reader or augmentation is timed),
+after two untimed steps. The first is the same-step check: both engines start
+from the same weights and take a step on the same batch; their losses and the
+largest difference of their updated weights are reported. The second measures
+the peak memory. The numpy and torch_1 steps are interleaved (one step each,
+the order swapped every step) so both see the same load; DDP runs afterwards in
+its own processes while this one waits. Reported per column: examples per
+second (global batch / the median step time; for DDP each step starts on a
+barrier and takes as long as its slowest rank), examples per second of CPU
+time (all threads; DDP: both ranks' CPU time) and the peak memory, with the
+ratios numpy / torch_1 and torch_2 / torch_1 and the targets of issue 13:
+numpy at least 0.8x torch_1's examples/s on LeNet and 0.6x on ResNet-18, peak
+memory at most 2x torch_1's.
 
-Method. Both engines run in one process with the same thread count (2 by
-default: ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
-``torch.set_num_threads``) and ``OPENBLAS_THREAD_TIMEOUT=1``,
-``OMP_WAIT_POLICY=PASSIVE`` set before NumPy loads (the command re-runs itself
-in a fresh interpreter when they are not set, as ``convlab bench`` does; see
-:mod:`.cli`). Per model: one checked step on each engine from the same weights
-(the losses must agree; the largest difference of the updated weights is
-reported), a warm-up step each, the peak memory of one step each, then
-``repeat`` interleaved rounds (convlab then torch, the order swapped every
-round) of one step each; reported are the medians as examples per second and
-their ratio convlab / torch (above 1: convlab is faster).
-
-Peak memory. ``rss``: the extra resident memory of one step, the same method
-for both engines (:class:`.measure.PeakMemory`: ``VmHWM`` reset through
+Peak memory. The extra resident memory of one step, the same method for every
+column (:class:`.measure.PeakMemory`: ``VmHWM`` reset through
 ``/proc/self/clear_refs`` minus ``VmRSS`` before, after ``malloc_trim(0)``),
 with the weights, the batch and the previous step's gradients resident before
 it; convlab's activations cached by the previous forward are released first,
-as torch frees its graph after ``backward``. ``tracemalloc``: convlab's NumPy
-allocations live at once during the step (:func:`.measure.traced_peak`). Where
-``clear_refs`` is not writable, torch's figure is unavailable and convlab's is
-the tracemalloc one.
+as torch frees its graph after ``backward``. DDP: the largest over the ranks;
+the ranks' whole-process peak (``VmHWM``, the libraries included) is given
+too. Where ``clear_refs`` is not writable, torch's figures are unavailable and
+convlab's is the :mod:`tracemalloc` one.
 
-The machine's load (the load average and the share of CPU time other processes
-used during each model, :class:`.measure.OtherCpu`) is printed with the figures:
-on a shared machine the ratios move with it. The table also gives the ratio of
-examples per second of CPU time (``time.process_time`` around each step, all the
-process's threads): waiting for a core that another process holds does not count,
-so it moves less with the load than the wall-time ratio (spinning threads still count).
+Method. This process and the workers run with ``OPENBLAS_THREAD_TIMEOUT=1``,
+``OMP_WAIT_POLICY=PASSIVE`` and the thread counts set before NumPy loads (the
+command re-runs itself in a fresh interpreter when they are not set, as
+``convlab bench`` does; see :mod:`.cli`). The machine's load (the load average,
+and the share of the CPU time other processes used during each model,
+:class:`.measure.OtherCpu` less this process and its workers) is recorded with
+the figures: on a shared machine the ratios move with it, the CPU-time ratio
+less than the wall-time one.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from . import measure
 from .cli import _CHILD_MARK, _environment_ready
-from .report import _markdown
+from .report import Table, _format
 
-__all__ = ["MODELS", "Case", "cross_entropy", "main", "make_case", "run", "skip_data_gradient"]
+__all__ = ["COLUMNS", "MODELS", "STEPS", "Case", "format_report", "main", "make_batches", "make_case",
+           "max_weight_difference", "run", "run_case", "run_ddp", "skip_data_gradient"]
 
-#: The benchmarked models: zoo name -> (batch, examples/s target as a ratio of torch's). Issue 11.
+#: The benchmarked models: zoo name -> (batch, examples/s target as a ratio of torch's). Issue 13.
 MODELS: dict[str, tuple[int, float]] = {"lenet": (256, 0.8), "resnet18_cifar": (128, 0.6)}
+#: Timed steps per model (about a minute or two each on a 2-core machine), and with ``--quick``.
+STEPS: dict[str, int] = {"lenet": 50, "resnet18_cifar": 3}
+QUICK_STEPS: dict[str, int] = {"lenet": 5, "resnet18_cifar": 1}
 #: Peak memory target: convlab's at most this many times torch's.
 MEMORY_LIMIT = 2.0
-#: Learning rate of the SGD steps (small: the timed steps keep training on one batch).
+#: Learning rate of the SGD steps (small: the slice keeps training on random batches).
 LEARNING_RATE = 0.01
-
-
-def cross_entropy(logits, target):
-    """``(loss, dloss/dlogits)`` of torch's ``cross_entropy(logits, target, reduction='mean')``.
-
-    ``loss = mean_i(logsumexp(z_i) - z_i[y_i])`` and ``dz = (softmax(z) - onehot(y)) / N``
-    (the gradient of the log-softmax, as ``torch.nn.functional.log_softmax``'s backward),
-    computed in the logits' dtype with the maximum subtracted first.
-    """
-    import numpy as np
-
-    n = logits.shape[0]
-    shifted = logits - logits.max(axis=1, keepdims=True)  # (N, K)
-    exp = np.exp(shifted)
-    total = exp.sum(axis=1, keepdims=True)  # (N, 1)
-    rows = np.arange(n)
-    loss = np.mean(np.log(total[:, 0]) - shifted[rows, target])
-    grad = exp / total  # softmax
-    grad[rows, target] -= 1
-    grad /= n
-    return loss, grad
+#: The columns: the NumPy engine, the torch engine on 1 process, torch DDP on 2 processes.
+COLUMNS = ("numpy", "torch_1", "torch_2")
+DDP_PROCESSES = 2
+_UNTIMED = 2  # the check step and the memory step
+_DDP_TIMEOUT = 900.0  # seconds the DDP column may take before its workers are stopped
 
 
 def skip_data_gradient(model) -> bool:
@@ -118,71 +111,85 @@ def skip_data_gradient(model) -> bool:
     return False
 
 
+def make_batches(model, batch: int, count: int, seed: int = 0, dtype: str = "float32") -> list[tuple[Any, Any]]:
+    """``count`` random batches ``(x, y)`` for ``model`` (its ``input_size`` and ``num_classes``), from ``seed``.
+
+    Every process that calls it with the same arguments gets the same batches (the DDP workers do).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    shape = (batch,) + tuple(model.input_size)
+    return [(rng.random(shape, dtype=np.dtype(dtype)), rng.integers(0, model.num_classes, batch))
+            for _ in range(count)]
+
+
 class Case(NamedTuple):
-    """One model ready to step on both engines: ``convlab_step()`` / ``torch_step()`` return the loss."""
+    """One model on both engines: ``convlab_step()`` / ``torch_step()`` train on each engine's next batch."""
 
     name: str
     batch: int
     target: float
-    model: Any  # the convlab model
-    torch_model: Any
+    model: Any  # the NumPy engine's convlab model
+    torch_model: Any  # the torch engine's module (on the CPU its arrays are a second convlab model's)
+    numpy_engine: Any
+    torch_engine: Any
+    batches: list[tuple[Any, Any]]
     convlab_step: Callable[[], float]
     torch_step: Callable[[], float]
     release: Callable[[], None]  # drops convlab's cached activations (what torch frees after backward)
 
 
 def make_case(name: str, batch: int | None = None, seed: int = 0, lr: float = LEARNING_RATE,
-              dtype: str = "float32") -> Case:
-    """Build the model ``name`` (zoo), its torch mirror with the same weights, a random batch, and the steps."""
+              dtype: str = "float32", count: int = 1) -> Case:
+    """Build ``name`` (zoo) twice from ``seed``, a NumpyEngine on one and a TorchEngine on the other, ``count`` batches.
+
+    Each engine steps through the batches in order (cycling), so the k-th step of both is on the same batch.
+    """
     import numpy as np
-    import torch
 
     from .. import models
-    from ..interop.torch import to_torch
+    from ..train.engine import NumpyEngine
+    from ..train.torch_engine import TorchEngine
 
     default_batch, target = MODELS.get(name, (8, float("nan")))
     batch = default_batch if batch is None else batch
     model = models.create(name, rng=seed, dtype=np.dtype(dtype))
-    model.train()
-    mirror = to_torch(model)
-    mirror.train()
+    twin = models.create(name, rng=seed, dtype=np.dtype(dtype))  # the same weights: TorchEngine shares its arrays
     skip_data_gradient(model)
-    rng = np.random.default_rng(seed)
-    x = rng.random((batch,) + tuple(model.input_size), dtype=np.dtype(dtype))
-    y = rng.integers(0, model.num_classes, batch)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    optimizer = torch.optim.SGD(mirror.parameters(), lr=lr)
-    params = list(model.parameters())
+    numpy_engine = NumpyEngine(model, optimizer="sgd", lr=lr)
+    torch_engine = TorchEngine(twin, optimizer="sgd", lr=lr)
+    batches = make_batches(model, batch, count, seed, dtype)
+    done = {"numpy": 0, "torch": 0}
 
-    def convlab_step() -> float:
-        model.zero_grad()
-        logits = model(x)
-        loss, grad = cross_entropy(logits, y)
-        model.backward(grad)
-        for p in params:
-            p.data -= lr * p.grad
-        return float(loss)
-
-    def torch_step() -> float:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(mirror(tx), ty)
-        loss.backward()
-        optimizer.step()
-        return float(loss.detach())
+    def stepper(engine: Any, key: str) -> Callable[[], float]:
+        def step() -> float:
+            x, y = batches[done[key] % len(batches)]
+            done[key] += 1
+            result = engine.train_step(x, y)
+            if not result.finite:
+                raise FloatingPointError(f"convlab bench train: {name} on the {key} engine: the loss or a "
+                                         f"gradient is not finite (loss {result.loss})")
+            return result.loss
+        return step
 
     def release() -> None:
         for module in model.modules():
             module._caches.clear()  # what the next forward would drop as it goes
 
-    return Case(name, batch, target, model, mirror, convlab_step, torch_step, release)
+    return Case(name, batch, target, model, torch_engine.module, numpy_engine, torch_engine, batches,
+                stepper(numpy_engine, "numpy"), stepper(torch_engine, "torch"), release)
 
 
 def max_weight_difference(case: Case) -> float:
-    """Largest difference between the two engines' parameters, relative to the largest parameter."""
+    """Largest difference between the two engines' parameters and buffers, relative to the largest value.
+
+    The torch side is read from the torch module's own ``state_dict``.
+    """
     import numpy as np
 
     ours = case.model.state_dict()
-    theirs = {k: v.detach().numpy() for k, v in case.torch_model.state_dict().items()}
+    theirs = {k: v.detach().cpu().numpy() for k, v in case.torch_model.state_dict().items()}
     worst = 0.0
     for key, value in ours.items():
         if value.dtype.kind != "f":
@@ -192,64 +199,180 @@ def max_weight_difference(case: Case) -> float:
     return worst
 
 
-def _median_rate(batch: int, seconds: Sequence[float]) -> float:
-    return batch / statistics.median(seconds)
+class _OtherCpu(measure.OtherCpu):
+    """:class:`.measure.OtherCpu` that also counts this process's finished children (the DDP workers) as its own."""
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float] | None:
+        sample = measure.OtherCpu._sample()
+        if sample is None:
+            return None
+        own = os.times()
+        return sample[0], sample[1] + own.children_user + own.children_system, sample[2]
 
 
-def run_case(case: Case, repeat: int, memory: measure.PeakMemory) -> dict[str, object]:
-    """Check, warm up, measure memory, then time ``repeat`` interleaved rounds (module docstring)."""
-    other = measure.OtherCpu()
-    loss_convlab, loss_torch = case.convlab_step(), case.torch_step()  # from the same weights and batch
+def _column(batch: int, seconds: Sequence[float], cpu: Sequence[float], peak: float | None,
+            **extra: object) -> dict[str, object]:
+    median, cpu_median = statistics.median(seconds), statistics.median(cpu)
+    return {"examples_per_second": batch / median, "examples_per_cpu_second": batch / max(cpu_median, 1e-9),
+            "ms": 1e3 * median, "min_ms": 1e3 * min(seconds), "cpu_ms": 1e3 * cpu_median, "steps": len(seconds),
+            "peak_memory_mib": None if peak is None else peak / 2**20, **extra}
+
+
+def run_case(case: Case, steps: int, memory: measure.PeakMemory) -> dict[str, object]:
+    """The numpy and torch_1 columns: the check step, the memory step, ``steps`` interleaved timed steps."""
+    loss_convlab, loss_torch = case.convlab_step(), case.torch_step()  # from the same weights, on the same batch
     weight_difference = max_weight_difference(case)
-    case.convlab_step()
-    case.torch_step()  # warm-up (oneDNN's primitives, numba's compiled kernels, OpenBLAS's buffers)
     case.release()
-    rss_convlab = memory.extra_peak(case.convlab_step, numpy_side=True) if memory.proc else None
-    case.release()
-    traced_convlab = measure.traced_peak(case.convlab_step)
-    rss_torch = memory.extra_peak(case.torch_step, numpy_side=False) if memory.proc else None
-    seconds: dict[str, list[float]] = {"convlab": [], "torch": []}
-    cpu: dict[str, list[float]] = {"convlab": [], "torch": []}
-    steps = {"convlab": case.convlab_step, "torch": case.torch_step}
+    if memory.proc:
+        peak_numpy = memory.extra_peak(case.convlab_step, numpy_side=True)
+    else:
+        peak_numpy = measure.traced_peak(case.convlab_step)
+    peak_torch = memory.extra_peak(case.torch_step, numpy_side=False) if memory.proc else None
+    seconds: dict[str, list[float]] = {"numpy": [], "torch_1": []}
+    cpu: dict[str, list[float]] = {"numpy": [], "torch_1": []}
+    run_step = {"numpy": case.convlab_step, "torch_1": case.torch_step}
     gc.collect()
-    for round_ in range(repeat):
-        order = ("convlab", "torch") if round_ % 2 == 0 else ("torch", "convlab")
-        for engine in order:
+    for round_ in range(steps):
+        for column in (("numpy", "torch_1") if round_ % 2 == 0 else ("torch_1", "numpy")):
             start = time.process_time()  # this process's CPU time, all its threads
-            seconds[engine].append(measure.timed(steps[engine]))
-            cpu[engine].append(time.process_time() - start)
-    rate = {engine: _median_rate(case.batch, values) for engine, values in seconds.items()}
-    cpu_rate = {engine: _median_rate(case.batch, values) for engine, values in cpu.items()}
-    peak_convlab = rss_convlab if rss_convlab is not None else traced_convlab
-    memory_ratio = peak_convlab / rss_torch if rss_torch else None
-    ratio = rate["convlab"] / rate["torch"]
+            seconds[column].append(measure.timed(run_step[column]))
+            cpu[column].append(time.process_time() - start)
     return {
-        "model": case.name,
-        "batch": case.batch,
-        "input_size": list(case.model.input_size),
         "loss": {"convlab": loss_convlab, "torch": loss_torch},
         "max_weight_difference": weight_difference,
-        "ms": {engine: 1e3 * statistics.median(values) for engine, values in seconds.items()},
-        "min_ms": {engine: 1e3 * min(values) for engine, values in seconds.items()},
-        "examples_per_second": rate,
-        "ratio": ratio,
-        "cpu_ms": {engine: 1e3 * statistics.median(values) for engine, values in cpu.items()},
-        "examples_per_cpu_second": cpu_rate,
-        "cpu_ratio": cpu_rate["convlab"] / cpu_rate["torch"],
-        "target": case.target,
-        "met": ratio >= case.target if not math.isnan(case.target) else None,
-        "peak_memory_mib": {"convlab_rss": None if rss_convlab is None else rss_convlab / 2**20,
-                            "convlab_tracemalloc": traced_convlab / 2**20,
-                            "torch_rss": None if rss_torch is None else rss_torch / 2**20},
-        "memory_ratio": memory_ratio,
-        "memory_met": None if memory_ratio is None else memory_ratio <= MEMORY_LIMIT,
-        "other_processes_cpu_share": other.share(),
+        "numpy": _column(case.batch, seconds["numpy"], cpu["numpy"], peak_numpy,
+                         memory_method="rss" if memory.proc else "tracemalloc"),
+        "torch_1": _column(case.batch, seconds["torch_1"], cpu["torch_1"], peak_torch),
     }
 
 
-def run(names: Sequence[str], repeat: int = 7, threads: int = 2, batch: int | None = None,
-        progress: Callable[[str], None] | None = None) -> dict[str, object]:
-    """Measure every model of ``names`` (see the module docstring); the results as a dict (the JSON)."""
+# --------------------------------------------------------------------------- torch DDP on 2 processes
+
+
+def _status_bytes(key: str) -> int | None:
+    try:
+        return measure.PeakMemory._status(key)
+    except OSError:
+        return None
+
+
+def _ddp_worker(settings_path: str) -> int:
+    """One rank of the DDP column (started by :func:`run_ddp` with torchrun's environment); writes its timings."""
+    import datetime
+
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    from .. import models
+    from .._files import atomic_writer
+    from ..train.torch_engine import TorchEngine
+
+    with open(settings_path) as f:
+        s = json.load(f)
+    torch.set_num_threads(int(s["threads"]))
+    rank = int(os.environ["RANK"])
+    dist.init_process_group("gloo", init_method="env://", timeout=datetime.timedelta(seconds=_DDP_TIMEOUT))
+    try:
+        model = models.create(s["model"], rng=s["seed"], dtype=np.float32)
+        engine = TorchEngine(model, optimizer="sgd", lr=s["lr"], distributed=True)
+        batches = make_batches(model, s["batch"], _UNTIMED + s["steps"], s["seed"])
+        memory = measure.PeakMemory()
+        first = engine.train_step(*batches[0])  # the check step (and warm-up)
+        dist.barrier()
+        peak = memory.extra_peak(lambda: engine.train_step(*batches[1]), numpy_side=False) if memory.proc else None
+        seconds, cpu = [], []
+        for x, y in batches[_UNTIMED:]:
+            dist.barrier()  # every rank starts the step together: a step lasts as long as its slowest rank
+            start_cpu, start = time.process_time(), time.perf_counter()
+            engine.train_step(x, y)
+            seconds.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+        dist.barrier()
+        record = {"rank": rank, "seconds": seconds, "cpu": cpu, "extra_peak": peak, "loss": first.loss,
+                  "peak_rss": _status_bytes("VmHWM"), "threads": torch.get_num_threads()}
+        with atomic_writer(os.path.join(s["folder"], f"rank{rank}.json"), text=True) as f:
+            json.dump(record, f)
+    finally:
+        dist.destroy_process_group()
+    return 0
+
+
+def run_ddp(name: str, batch: int, steps: int, threads: int, seed: int = 0, lr: float = LEARNING_RATE,
+            nproc: int = DDP_PROCESSES, timeout: float = _DDP_TIMEOUT) -> dict[str, object]:
+    """The torch_2 column: ``nproc`` worker processes (torchrun's environment, gloo), their timings combined.
+
+    A worker that fails stops the others; the error names the rank and ends with its stderr.
+    """
+    from ..train.distributed import _free_port
+
+    per_rank_threads = max(1, threads // nproc)
+    with tempfile.TemporaryDirectory(prefix="convlab-bench-ddp-") as folder:
+        settings = os.path.join(folder, "settings.json")
+        with open(settings, "w") as f:
+            json.dump({"model": name, "batch": batch, "steps": steps, "seed": seed, "lr": lr, "folder": folder,
+                       "threads": per_rank_threads}, f)
+        port = _free_port()
+        procs, logs = [], []
+        try:
+            for rank in range(nproc):
+                env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(nproc),
+                           LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+                           OMP_NUM_THREADS=str(per_rank_threads), OPENBLAS_NUM_THREADS=str(per_rank_threads),
+                           OPENBLAS_THREAD_TIMEOUT="1", OMP_WAIT_POLICY="PASSIVE")
+                log = open(os.path.join(folder, f"rank{rank}.stderr"), "wb")
+                logs.append(log)
+                procs.append(subprocess.Popen([sys.executable, "-m", "convlab.bench.training", "--ddp-worker",
+                                               settings], env=env, stdout=subprocess.DEVNULL, stderr=log))
+            deadline = time.monotonic() + timeout
+            while any(p.poll() is None for p in procs):
+                failed = [p for p in procs if p.poll() not in (None, 0)]
+                if failed or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+            for log in logs:
+                log.close()
+        codes = [p.returncode for p in procs]
+        if any(code != 0 for code in codes):
+            rank = next((r for r, code in enumerate(codes) if code not in (0, -9)), 0)
+            with open(os.path.join(folder, f"rank{rank}.stderr"), errors="replace") as f:
+                tail = "\n".join(f.read().rstrip().splitlines()[-12:])
+            timed_out = all(code in (0, -9) for code in codes)
+            what = f"took over {timeout:g} s" if timed_out else f"rank {rank} failed (exit statuses {codes})"
+            raise RuntimeError(f"convlab bench train: the DDP column of {name} {what}:\n{tail}")
+        records = []
+        for rank in range(nproc):
+            with open(os.path.join(folder, f"rank{rank}.json")) as f:
+                records.append(json.load(f))
+    seconds = [max(r["seconds"][i] for r in records) for i in range(steps)]  # the slowest rank's step
+    cpu = [sum(r["cpu"][i] for r in records) for i in range(steps)]  # both ranks' CPU time
+    peaks = [r["extra_peak"] for r in records]
+    rss = [r["peak_rss"] for r in records]
+    return _column(batch, seconds, cpu, None if None in peaks else max(peaks), processes=nproc,
+                   threads_per_process=per_rank_threads, loss=records[0]["loss"],
+                   process_peak_rss_mib=None if None in rss else max(rss) / 2**20)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def run(names: Sequence[str], steps: int | dict[str, int] | None = None, threads: int = 2, batch: int | None = None,
+        progress: Callable[[str], None] | None = None, quick: bool = False) -> dict[str, object]:
+    """Measure every model of ``names`` (see the module docstring); the results as a dict (the JSON).
+
+    ``steps``: timed steps for every model, or per model (default :data:`STEPS`, :data:`QUICK_STEPS` with
+    ``quick``); ``batch``: the global batch of every model (default: each model's own).
+    """
     import numpy as np
     import scipy
     import torch
@@ -258,22 +381,49 @@ def run(names: Sequence[str], repeat: int = 7, threads: int = 2, batch: int | No
     memory = measure.PeakMemory()
     load_before = measure.load_average()
     started, date = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M")
-    whole = measure.OtherCpu()
+    whole = _OtherCpu()
     results = []
     for name in names:
-        case = make_case(name, batch)
-        results.append(run_case(case, repeat, memory))
+        count = steps if isinstance(steps, int) else (steps or (QUICK_STEPS if quick else STEPS)).get(name, 3)
+        other = _OtherCpu()
+        case = make_case(name, batch, count=_UNTIMED + count)
+        entry = {"model": name, "batch": case.batch, "input_size": list(case.model.input_size), "steps": count,
+                 **run_case(case, count, memory)}
         del case
         gc.collect()
+        entry["torch_2"] = run_ddp(name, entry["batch"], count, threads)
+        rate = {column: entry[column]["examples_per_second"] for column in COLUMNS}
+        cpu_rate = {column: entry[column]["examples_per_cpu_second"] for column in COLUMNS}
+        target = MODELS.get(name, (0, float("nan")))[1]
+        entry["ratios"] = {
+            "numpy_torch_1": rate["numpy"] / rate["torch_1"],
+            "torch_2_torch_1": rate["torch_2"] / rate["torch_1"],
+            "numpy_torch_1_cpu": cpu_rate["numpy"] / cpu_rate["torch_1"],
+            "memory_numpy_torch_1": _ratio(entry["numpy"]["peak_memory_mib"], entry["torch_1"]["peak_memory_mib"]),
+            "memory_torch_2_torch_1": _ratio(entry["torch_2"]["peak_memory_mib"],
+                                             entry["torch_1"]["peak_memory_mib"]),
+        }
+        memory_ratio = entry["ratios"]["memory_numpy_torch_1"]
+        entry["targets"] = {
+            "examples_per_second": target,
+            "met": None if math.isnan(target) else entry["ratios"]["numpy_torch_1"] >= target,
+            "memory": MEMORY_LIMIT,
+            "memory_met": None if memory_ratio is None else memory_ratio <= MEMORY_LIMIT,
+        }
+        entry["other_processes_cpu_share"] = other.share()
+        results.append(entry)
         if progress is not None:
             progress(f"{name} ({time.perf_counter() - started:.0f} s)")
     return {
+        "suite": "train",
         "date": date,
         "machine": measure.machine(),
         "load_average": {"before": load_before, "after": measure.load_average()},
         "other_processes_cpu_share": whole.share(),
         "threads": threads,
-        "repeat": repeat,
+        "ddp": {"processes": DDP_PROCESSES, "threads_per_process": max(1, threads // DDP_PROCESSES),
+                "backend": "gloo"},
+        "untimed_steps": _UNTIMED,
         "dtype": "float32",
         "learning_rate": LEARNING_RATE,
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
@@ -285,79 +435,118 @@ def run(names: Sequence[str], repeat: int = 7, threads: int = 2, batch: int | No
     }
 
 
+# --------------------------------------------------------------------------- the report
+
+
 def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def format_report(report: dict[str, object]) -> str:
-    """The header lines and the table, in Markdown."""
-    machine, load = report["machine"], report["load_average"]
-    versions = report["versions"]
-    kernels = report["kernels"]
+def _r(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _verdict(met: bool | None) -> str:
+    return "-" if met is None else ("met" if met else "NOT MET")
+
+
+def header_lines(report: dict[str, object]) -> list[str]:
+    """What ran, on what, under which load."""
+    machine, load, versions, kernels = report["machine"], report["load_average"], report["versions"], \
+        report["kernels"]
     share = report["other_processes_cpu_share"]
-    lines = [
-        f"convlab training step (forward, cross-entropy gradient, backward, SGD update) against torch; float32, "
-        f"{report['threads']} threads each, median of {report['repeat']} interleaved steps; {report['date']}",
+    ddp = report["ddp"]
+    return [
+        f"convlab bench: suite train, an epoch slice per model (after {report['untimed_steps']} untimed steps: the "
+        f"same-step check and the memory step); float32, SGD lr {report['learning_rate']:g}; numpy and torch_1: "
+        f"{report['threads']} threads each in one process, steps interleaved; torch_2: DDP on {ddp['processes']} "
+        f"processes ({ddp['backend']}, {ddp['threads_per_process']} thread(s) each); {report['date']}",
         f"CPU: {machine['cpu']} ({machine['cores']} cores); NumPy {versions['numpy']} (OpenBLAS "
         f"{kernels['openblas_core'] or 'unknown'}), SciPy {versions['scipy']}, torch {versions['torch']} "
         f"({kernels['torch_cpu_capability']}), Python {versions['python']}",
         f"load average before {load['before']}, after {load['after']}; other processes used "
-        f"{'an unknown share' if share is None else f'{100 * share:.0f}%'} of the CPU time during the run",
-        "",
+        f"{'an unknown share' if share is None else f'{100 * share:.0f}%'} of the CPU time during the run "
+        f"(took {report['seconds']} s)",
     ]
-    header = ("model", "batch", "convlab ex/s", "torch ex/s", "convlab/torch", "target", "CPU-time ratio",
-              "convlab MiB", "convlab MiB (tracemalloc)", "torch MiB", "memory ratio", "target ", "loss convlab",
-              "loss torch", "weights after 1 step", "others' CPU")
+
+
+def report_table(report: dict[str, object]) -> Table:
+    """The models' rows: the three columns' examples/s and peak memory, the ratios and the targets."""
+    header = ("model", "batch", "steps", "numpy ex/s", "torch_1 ex/s", "torch_2 ex/s", "numpy/torch_1", "target",
+              "torch_2/torch_1", "numpy/torch_1 CPU", "numpy MiB", "torch_1 MiB", "torch_2 MiB", "memory ratio",
+              "memory target", "loss numpy", "loss torch", "weights after 1 step", "others' CPU")
     rows = []
-    for entry in report["models"]:
-        rate, peak = entry["examples_per_second"], entry["peak_memory_mib"]
-        verdict = "-" if entry["met"] is None else ("met" if entry["met"] else "NOT MET")
-        memory_verdict = "-" if entry["memory_met"] is None else ("met" if entry["memory_met"] else "NOT MET")
-        share = entry["other_processes_cpu_share"]
+    for e in report["models"]:  # type: ignore[union-attr]
+        ratios, targets = e["ratios"], e["targets"]
+        share = e["other_processes_cpu_share"]
         rows.append((
-            entry["model"], str(entry["batch"]), f"{rate['convlab']:,.0f}", f"{rate['torch']:,.0f}",
-            f"{entry['ratio']:.2f}", f">= {entry['target']:g} {verdict}", f"{entry['cpu_ratio']:.2f}",
-            _mib(peak["convlab_rss"]),
-            _mib(peak["convlab_tracemalloc"]), _mib(peak["torch_rss"]),
-            "-" if entry["memory_ratio"] is None else f"{entry['memory_ratio']:.2f}",
-            f"<= {MEMORY_LIMIT:g} {memory_verdict}", f"{entry['loss']['convlab']:.6f}",
-            f"{entry['loss']['torch']:.6f}", f"{entry['max_weight_difference']:.1e}",
+            e["model"], str(e["batch"]), str(e["steps"]),
+            *(f"{e[column]['examples_per_second']:,.0f}" for column in COLUMNS),
+            _r(ratios["numpy_torch_1"]), f">= {targets['examples_per_second']:g} {_verdict(targets['met'])}",
+            _r(ratios["torch_2_torch_1"]), _r(ratios["numpy_torch_1_cpu"]),
+            *(_mib(e[column]["peak_memory_mib"]) for column in COLUMNS),
+            _r(ratios["memory_numpy_torch_1"]), f"<= {targets['memory']:g} {_verdict(targets['memory_met'])}",
+            f"{e['loss']['convlab']:.6f}", f"{e['loss']['torch']:.6f}", f"{e['max_weight_difference']:.1e}",
             "-" if share is None else f"{100 * share:.0f}%",
         ))
-    lines.append(_markdown(header, rows, left=1))
-    lines += ["", f"ex/s: examples per second (batch / median step time); convlab/torch above 1: convlab faster. "
-                  f"CPU-time ratio: the same ratio from the process's CPU time per step (all threads), less "
-                  f"sensitive to other processes than wall time on a busy machine. "
-                  f"MiB: extra peak memory of one step ({report['memory_method']}); tracemalloc: convlab's NumPy "
-                  f"allocations. weights after 1 step: largest difference of the two engines' parameters after "
-                  f"one step from the same weights, relative to the largest parameter."]
-    return "\n".join(lines)
+    return Table(None, header, rows, left=1, key=1)
+
+
+FOOTNOTE = ("ex/s: examples per second (global batch / median step time); numpy/torch_1 above 1: the NumPy engine "
+            "is faster. CPU: the same ratio per second of CPU time (all threads), less sensitive to other processes. "
+            "MiB: extra peak memory of one step (torch_2: the larger rank). weights after 1 step: largest difference "
+            "of the two engines' weights after one step from the same weights, relative to the largest weight.")
+
+
+def format_report(report: dict[str, object]) -> str:
+    """The header lines, the table (Markdown) and its footnote."""
+    return "\n".join([*header_lines(report), "", _format([report_table(report)]), "", FOOTNOTE])
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _positive(parser: argparse.ArgumentParser, option: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        parser.error(f"{option} (={value}) must be >= 1")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m convlab.bench.training``; returns the exit status."""
+    """``python -m convlab.bench.training`` (and ``convlab bench --suite train``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="python -m convlab.bench.training",
-                                     description="One training step of convlab's NumPy engine against torch.")
+    if argv[:1] == ["--ddp-worker"] and len(argv) == 2:
+        return _ddp_worker(argv[1])
+    from .cli import _OneLineParser
+
+    parser = _OneLineParser(prog="convlab bench --suite train",
+                            description="An epoch slice of convlab's NumPy engine, the torch engine and torch DDP "
+                                        "on 2 processes.")
     parser.add_argument("--models", default=",".join(MODELS), metavar="NAMES",
                         help=f"comma list of zoo models (default {','.join(MODELS)}, at batch "
                              f"{', '.join(str(b) for b, _ in MODELS.values())})")
     parser.add_argument("--batch", type=int, default=None, metavar="N",
-                        help="batch size for every model (default: each model's own)")
-    parser.add_argument("--repeat", type=int, default=7, metavar="N", help="timed rounds (default 7)")
-    parser.add_argument("--threads", type=int, default=2, metavar="T", help="threads for both engines (default 2)")
+                        help="global batch for every model (default: each model's own)")
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help=f"timed steps per model (default {STEPS}; with --quick {QUICK_STEPS})")
+    parser.add_argument("--quick", action="store_true", help="fewer timed steps (a smoke run)")
+    parser.add_argument("--threads", type=int, default=2, metavar="T",
+                        help="threads of each of the first two columns; DDP gives each of its processes T // 2 "
+                             "(default 2)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--plain", action="store_true", help="Markdown even on a terminal")
     args = parser.parse_args(argv)
     from .. import models
-    from .cli import _check_json_path, _write_json
+    from .cli import _check_json_path, _print, _rich_console, _write_json
 
-    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    names = [n.strip().lower() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in models.list()]
     if unknown or not names:
         parser.error(f"--models (={args.models!r}): unknown model(s) {unknown}; known: {models.list()}")
-    for option, value in (("--repeat", args.repeat), ("--threads", args.threads), ("--batch", args.batch)):
-        if value is not None and value < 1:
-            parser.error(f"{option} (={value}) must be >= 1")
+    for option, value in (("--steps", args.steps), ("--threads", args.threads), ("--batch", args.batch)):
+        _positive(parser, option, value)
+    if args.batch is not None and args.batch < DDP_PROCESSES:
+        parser.error(f"--batch (={args.batch}) must be >= {DDP_PROCESSES}: each of the {DDP_PROCESSES} DDP "
+                     f"processes trains on its share of the batch")
     _check_json_path(parser, args.json)
     if not _environment_ready(args.threads, None):
         if os.environ.get(_CHILD_MARK):
@@ -367,14 +556,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(args.threads),
                        OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
             return subprocess.call([sys.executable, "-m", "convlab.bench.training", *argv], env=env)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print('convlab bench: error: --suite train needs torch (pip install "convlab[torch]")', file=sys.stderr)
+        return 2
 
     def line(message: str) -> None:
-        print(f"convlab bench training: done {message}", file=sys.stderr, flush=True)
+        print(f"convlab bench train: done {message}", file=sys.stderr, flush=True)
 
-    report = run(names, args.repeat, args.threads, args.batch, line)
-    print(format_report(report))
+    report = run(names, args.steps, args.threads, args.batch, line, quick=args.quick)
+    console = _rich_console(args.plain)
+    if console is None:
+        print(format_report(report))
+    else:
+        from .report import print_rich
+
+        for text in header_lines(report):
+            _print(console, text)
+        print_rich(console, [report_table(report)])
+        _print(console)
+        _print(console, FOOTNOTE)
     if args.json is not None:
-        _write_json(args.json, report)
+        try:
+            _write_json(args.json, report)
+        except OSError as exc:
+            print(f"convlab bench: error: could not write --json {args.json!r}: {exc}; the results printed "
+                  f"above are complete", file=sys.stderr)
+            return 1
     return 0
 
 
