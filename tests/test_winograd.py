@@ -203,3 +203,16 @@ def test_nonfinite_inputs_spread_within_tiles_only(compiled):
     assert np.isnan(got[0, :, 0, 0]).all()
     np.testing.assert_allclose(got[0, :, 4:, 4:], expected[0, :, 4:, 4:], rtol=1e-12)
     assert not winograd_module.ALGORITHM_F4.nonfinite_exact
+
+
+def test_without_numba_every_call_takes_the_numpy_pipeline(monkeypatch):
+    # What a machine without the `fast` extra runs: uses_numba is False and the results still equal the reference.
+    monkeypatch.setattr(winograd_module, "_kernels", False)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 9, 7)).astype(np.float32)
+    w = rng.standard_normal((3, 4, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    assert not winograd_module.uses_numba(Call.of(x, w, (1, 1), pads, (1, 1), (1, 1), 1))
+    for m in (2, 4):
+        got = winograd_module.conv_general(x, w, (1, 1), pads, (1, 1), (1, 1), 1, m=m)
+        assert_close(got, _reference(x, w, pads, 1).astype(np.float32), f"F({m}) without numba")
