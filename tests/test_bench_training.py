@@ -1,4 +1,4 @@
-"""The training benchmark's measurement code: both engines compute the same step (no wall-clock asserts)."""
+"""The training benchmark (`convlab bench --suite train`): same steps on both engines, its JSON (no timing asserts)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from convlab.bench import measure, training  # noqa: E402
+from convlab.bench import training  # noqa: E402
 
 
-def test_cross_entropy_matches_torch_value_and_gradient():
-    rng = np.random.default_rng(0)
-    logits = rng.standard_normal((7, 5)) * 10
-    target = rng.integers(0, 5, 7)
-    loss, grad = training.cross_entropy(logits, target)
-    t = torch.from_numpy(logits).requires_grad_()
-    expected = torch.nn.functional.cross_entropy(t, torch.from_numpy(target))
-    expected.backward()
-    assert loss == pytest.approx(expected.item(), rel=1e-12)
-    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+def test_the_numpy_engine_uses_convlabs_loss_and_optimizer():
+    """One implementation: the benchmark's NumPy steps are NumpyEngine's (convlab.nn.CrossEntropyLoss, optim.SGD)."""
+    from convlab import nn, optim
+
+    case = training.make_case("lenet", batch=2)
+    assert type(case.numpy_engine.loss_fn) is nn.CrossEntropyLoss
+    assert type(case.numpy_engine.optimizer) is optim.SGD
+    assert type(case.torch_engine.optimizer) is torch.optim.SGD
 
 
 @pytest.mark.parametrize(("name", "dtype", "tolerance"), [("lenet", "float32", 1e-5), ("lenet", "float64", 1e-10),
@@ -59,30 +57,75 @@ def test_release_drops_the_cached_activations():
     assert not any(m._caches for m in case.model.modules())
 
 
-def test_run_case_reports_rates_memory_and_agreement():
-    case = training.make_case("lenet", batch=4)
-    entry = training.run_case(case, repeat=2, memory=measure.PeakMemory())
+def test_suite_train_reports_three_columns_with_ratios(tmp_path, capfd):
+    """``convlab bench --suite train`` on a tiny configuration: its JSON and its table (no timing asserted)."""
+    import json
+    import math
+
+    from convlab.bench.cli import main
+
+    path = tmp_path / "train.json"
+    assert main(["--suite", "train", "--models", "lenet", "--batch", "4", "--repeat", "2", "--plain",
+                 "--json", str(path)]) == 0
+    out = capfd.readouterr().out
+    report = json.loads(path.read_text())
+    assert report["suite"] == "train" and report["machine"]["cpu"] in out
+    assert report["versions"]["torch"] == torch.__version__ and "openblas_core" in report["kernels"]
+    assert report["load_average"]["before"] is None or len(report["load_average"]["before"]) == 3
+    (entry,) = report["models"]
+    assert (entry["model"], entry["batch"], entry["steps"]) == ("lenet", 4, 2)
+    for column in training.COLUMNS:
+        figures = entry[column]
+        assert figures["steps"] == 2
+        for key in ("examples_per_second", "examples_per_cpu_second", "ms"):
+            assert math.isfinite(figures[key]) and figures[key] > 0, (column, key, figures[key])
+        assert figures["examples_per_second"] == pytest.approx(4 / (figures["ms"] / 1e3))
+        assert figures["peak_memory_mib"] is None or figures["peak_memory_mib"] >= 0
+    rate = {column: entry[column]["examples_per_second"] for column in training.COLUMNS}
+    ratios = entry["ratios"]
+    assert ratios["numpy_torch_1"] == pytest.approx(rate["numpy"] / rate["torch_1"])
+    assert ratios["torch_2_torch_1"] == pytest.approx(rate["torch_2"] / rate["torch_1"])
+    assert entry["targets"]["met"] == (ratios["numpy_torch_1"] >= 0.8)
+    if ratios["memory_numpy_torch_1"] is not None:
+        assert ratios["memory_numpy_torch_1"] == pytest.approx(
+            entry["numpy"]["peak_memory_mib"] / entry["torch_1"]["peak_memory_mib"])
+        assert entry["targets"]["memory_met"] == (ratios["memory_numpy_torch_1"] <= 2.0)
+    assert entry["torch_2"]["processes"] == 2
+    # the same-step check: both engines and the two DDP ranks started from the same weights on the same batch
     assert entry["loss"]["convlab"] == pytest.approx(entry["loss"]["torch"], rel=1e-5)
+    assert entry["torch_2"]["loss"] == pytest.approx(entry["loss"]["torch"], rel=1e-5)
     assert entry["max_weight_difference"] < 1e-5
-    rate = entry["examples_per_second"]
-    assert rate["convlab"] > 0 and rate["torch"] > 0
-    assert entry["ratio"] == pytest.approx(rate["convlab"] / rate["torch"])
-    assert entry["peak_memory_mib"]["convlab_tracemalloc"] > 0
-    report = {"machine": measure.machine(), "load_average": {"before": None, "after": None}, "versions": {
-        "numpy": np.__version__, "scipy": "x", "torch": torch.__version__, "python": "3"},
-        "kernels": {"openblas_core": None, "torch_cpu_capability": "x"}, "other_processes_cpu_share": None,
-        "threads": 2, "repeat": 2, "date": "now", "memory_method": "m", "models": [entry]}
-    text = training.format_report(report)
-    assert "| lenet " in text and measure.machine()["cpu"] in text
+    row = next(line for line in out.splitlines() if line.startswith("| lenet "))
+    assert training._rate(rate['torch_2']) in row and f"{ratios['numpy_torch_1']:.2f}" in row
 
 
-def test_main_refuses_unknown_models_and_bad_counts(capsys):
-    with pytest.raises(SystemExit):
-        training.main(["--models", "nosuchnet"])
-    assert "nosuchnet" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        training.main(["--repeat", "0"])
-    assert "--repeat (=0)" in capsys.readouterr().err
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--models", "nosuchnet"], "nosuchnet"),
+    (["--steps", "0"], "--steps (=0)"),
+    (["--threads", "0"], "--threads (=0)"),
+    (["--batch", "1"], "--batch (=1)"),
+])
+def test_training_main_refuses_bad_options(argv, expected, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        training.main(argv)
+    assert stopped.value.code == 2
+    assert expected in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--layers", "resnet18.conv1"], "--layers (='resnet18.conv1')"),
+    (["--analysis"], "--analysis"),
+    (["--blas-core", "Haswell"], "--blas-core (='Haswell')"),
+    (["--repeat", "0"], "--repeat (=0)"),
+    (["--models", "nosuchnet"], "nosuchnet"),
+])
+def test_bench_suite_train_refuses_options_that_do_not_apply(argv, expected, capsys):
+    from convlab.bench.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--suite", "train", *argv])
+    assert stopped.value.code == 2
+    assert expected in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- the fast paths the benchmark drove

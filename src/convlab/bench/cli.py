@@ -439,6 +439,8 @@ def _run_train_suite(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"{option} (={value!r}) does not combine with --suite {TRAIN_SUITE}")
     if args.analysis:
         parser.error(f"--analysis does not combine with --suite {TRAIN_SUITE}")
+    if args.repeat is not None and args.repeat < 1:
+        parser.error(f"--repeat (={args.repeat}) must be >= 1 (the timed steps of --suite {TRAIN_SUITE})")
     from .training import main as training_main
 
     argv = [f"--threads={args.threads}"]

@@ -442,6 +442,10 @@ def _mib(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
 def _r(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -481,7 +485,7 @@ def report_table(report: dict[str, object]) -> Table:
         share = e["other_processes_cpu_share"]
         rows.append((
             e["model"], str(e["batch"]), str(e["steps"]),
-            *(f"{e[column]['examples_per_second']:,.0f}" for column in COLUMNS),
+            *(_rate(e[column]["examples_per_second"]) for column in COLUMNS),
             _r(ratios["numpy_torch_1"]), f">= {targets['examples_per_second']:g} {_verdict(targets['met'])}",
             _r(ratios["torch_2_torch_1"]), _r(ratios["numpy_torch_1_cpu"]),
             *(_mib(e[column]["peak_memory_mib"]) for column in COLUMNS),
