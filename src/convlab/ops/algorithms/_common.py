@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -59,3 +61,17 @@ def sliding_windows(
     if xp.size == 0:
         return np.zeros(shape, dtype=xp.dtype)
     return as_strided(xp, shape, xp.strides[:2] + out_strides + k_strides, writeable=False)
+
+
+def load_kernels(cached: ModuleType | bool | None, module: str) -> ModuleType | bool:
+    """The compiled kernels' module ``module`` (in this package), imported on first use; False without numba.
+
+    ``cached`` is what the caller remembered: None (not tried yet), False (numba does not
+    import) or the module. Each algorithm keeps its own ``_kernels`` so tests can hide it.
+    """
+    if cached is None:
+        try:
+            cached = importlib.import_module(f"{__package__}.{module}")
+        except ImportError:
+            cached = False
+    return cached

@@ -46,20 +46,12 @@ from the reference's, so results agree to float tolerance, not bit for bit.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numba import uint64 as _index
 
-from ._depthwise_numba import THREADING_LAYER, exclusive
+from ._depthwise_numba import THREADING_LAYER, _jit, exclusive
 
 __all__ = ["THREADING_LAYER", "exclusive", "flat", "rows", "weight_grad"]
-
-
-def _jit(fn):
-    """``njit(parallel=True, cache=True)``, or without the cache where no cache directory is writable."""
-    try:
-        return njit(parallel=True, cache=True, nogil=True)(fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return njit(parallel=True, nogil=True)(fn)
 
 
 @_jit

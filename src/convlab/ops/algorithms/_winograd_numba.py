@@ -33,21 +33,13 @@ not thread safe (:func:`._depthwise_numba.exclusive`).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from numba import uint64 as _index
 
-from ._depthwise_numba import THREADING_LAYER, exclusive
+from ._depthwise_numba import THREADING_LAYER, _jit, exclusive
 
 __all__ = ["THREADING_LAYER", "exclusive", "input_transform", "output_transform", "pad_channels_last",
            "weight_transform"]
-
-
-def _jit(fn):
-    """``njit(parallel=True, cache=True)``, or without the cache where no cache directory is writable."""
-    try:
-        return njit(parallel=True, cache=True, nogil=True)(fn)
-    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-        return njit(parallel=True, nogil=True)(fn)
 
 
 # Indices of the hot loops are unsigned (see _depthwise_numba: a signed index gets a wraparound

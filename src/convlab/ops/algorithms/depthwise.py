@@ -63,6 +63,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._common import load_kernels
 from ._costs import MACHINE, fmt, stream
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
@@ -101,13 +102,7 @@ def unsupported(call: Call) -> str | None:
 def _load_kernels():
     """The compiled kernels' module, imported on first use (numba takes about half a second); None without numba."""
     global _kernels
-    if _kernels is None:
-        try:
-            from . import _depthwise_numba
-        except ImportError:
-            _kernels = False
-        else:
-            _kernels = _depthwise_numba
+    _kernels = load_kernels(_kernels, "_depthwise_numba")
     return _kernels or None
 
 

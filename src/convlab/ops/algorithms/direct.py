@@ -41,6 +41,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ._common import load_kernels
 from ._costs import MACHINE, fmt, gemm_seconds, stream
 from ._layout import Call, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
@@ -60,13 +61,7 @@ def unsupported(call: Call) -> str | None:
 def _load_kernels():
     """The compiled kernels' module, imported on first use; None without numba."""
     global _kernels
-    if _kernels is None:
-        try:
-            from . import _direct_numba
-        except ImportError:
-            _kernels = False
-        else:
-            _kernels = _direct_numba
+    _kernels = load_kernels(_kernels, "_direct_numba")
     return _kernels or None
 
 

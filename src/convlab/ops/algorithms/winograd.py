@@ -98,6 +98,7 @@ from functools import cache
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._common import load_kernels
 from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
 from ._record import Algorithm, Estimate
@@ -247,13 +248,7 @@ _NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _load_kernels():
     """The compiled transforms' module, imported on first use; None without numba."""
     global _kernels
-    if _kernels is None:
-        try:
-            from . import _winograd_numba
-        except ImportError:
-            _kernels = False
-        else:
-            _kernels = _winograd_numba
+    _kernels = load_kernels(_kernels, "_winograd_numba")
     return _kernels or None
 
 
