@@ -79,7 +79,7 @@ __all__ = ["COLUMNS", "MODELS", "STEPS", "Case", "format_report", "main", "make_
 #: The benchmarked models: zoo name -> (batch, examples/s target as a ratio of torch's). Issue 13.
 MODELS: dict[str, tuple[int, float]] = {"lenet": (256, 0.8), "resnet18_cifar": (128, 0.6)}
 #: Timed steps per model (about a minute or two each on a 2-core machine), and with ``--quick``.
-STEPS: dict[str, int] = {"lenet": 50, "resnet18_cifar": 3}
+STEPS: dict[str, int] = {"lenet": 100, "resnet18_cifar": 4}
 QUICK_STEPS: dict[str, int] = {"lenet": 5, "resnet18_cifar": 1}
 #: Peak memory target: convlab's at most this many times torch's.
 MEMORY_LIMIT = 2.0
