@@ -310,3 +310,22 @@ def test_plain_text_tables_without_rich(data, monkeypatch):
     np.testing.assert_array_equal(counts, direct.confusion)
     assert f"test accuracy {direct.accuracy:.4f} ({direct.correct}/64)" in text
     assert "epoch 1/1: train loss" in text and "ex/s" in text
+
+
+def test_a_training_step_skips_the_data_gradient_and_leaves_the_model_as_it_was():
+    from convlab.ops.algorithms import trace
+    from convlab.train.engine import NumpyEngine, data_layer
+
+    model = models.create("lenet", rng=0)
+    first = data_layer(model)
+    assert first is model.get_submodule("0") and first.needs_input_grad
+    engine = NumpyEngine(model, optimizer="sgd", lr=0.1)
+    x = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    y = np.arange(4)
+    with trace() as events:
+        engine.train_step(x, y)
+    grads = [e for e in events if e.op == "Conv2d.backward"]
+    assert [e.role for e in grads].count("input_grad") == 1  # the second conv's, not the first's
+    assert first.needs_input_grad  # restored: the caller's model still gives input gradients
+    out = model(x)
+    assert model.backward(np.ones_like(out)).shape == x.shape

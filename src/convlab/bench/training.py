@@ -93,22 +93,17 @@ _DDP_TIMEOUT = 900.0  # seconds the DDP column may take before its workers are s
 
 
 def skip_data_gradient(model) -> bool:
-    """Switch off the input gradient of the layer that reads the data; True when there is one to switch off.
+    """Switch off the input gradient of the layer that reads the data for good; True when there is one.
 
-    The first layer of a zoo model (a ``Sequential``: its first child, descending into nested
-    ``Sequential`` containers) reads the batch. Convolutions have ``needs_input_grad``
-    (:mod:`convlab.nn.conv`): set to False, their backward computes only the parameter
-    gradients and returns None, which ends ``model.backward``.
+    (:class:`convlab.train.NumpyEngine` does the same for each step: :func:`convlab.train.engine.data_layer`.)
     """
-    from ..nn import Sequential
+    from ..train.engine import data_layer
 
-    layer = model
-    while isinstance(layer, Sequential) and len(layer):
-        layer = layer[0]
-    if hasattr(layer, "needs_input_grad"):
-        layer.needs_input_grad = False
-        return True
-    return False
+    layer = data_layer(model)
+    if layer is None:
+        return False
+    layer.needs_input_grad = False
+    return True
 
 
 def make_batches(model, batch: int, count: int, seed: int = 0, dtype: str = "float32") -> list[tuple[Any, Any]]:

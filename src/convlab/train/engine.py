@@ -25,7 +25,9 @@ then ``scheduler.step()``), with every period counted in steps.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -34,10 +36,40 @@ from .. import nn
 from .. import optim as _optim
 from ..optim import lr_scheduler as _lr_scheduler
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Engine", "NumpyEngine", "StepResult", "build_optimizer", "build_scheduler"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Engine", "NumpyEngine", "StepResult", "build_optimizer", "build_scheduler",
+           "data_gradient_skipped", "data_layer"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "multistep", "cosine", "onecycle")
+
+
+def data_layer(model: nn.Module) -> nn.Module | None:
+    """The layer that reads the batch, when it can skip its input gradient (``needs_input_grad``); else None.
+
+    That is the first leaf of a zoo model (a ``Sequential``: its first child, descending into
+    nested ``Sequential`` containers), if it is a convolution (:mod:`convlab.nn.conv`).
+    """
+    layer = model
+    while isinstance(layer, nn.Sequential) and len(layer):
+        layer = layer[0]
+    return layer if hasattr(layer, "needs_input_grad") else None
+
+
+@contextlib.contextmanager
+def data_gradient_skipped(model: nn.Module) -> Iterator[None]:
+    """Inside the block the layer that reads the data computes no input gradient (its backward returns
+    None, which ends ``model.backward``); afterwards it is as it was, so the model the caller holds still
+    gives input gradients (an effective receptive field, say)."""
+    layer = data_layer(model)
+    if layer is None:
+        yield
+        return
+    saved = layer.needs_input_grad
+    layer.needs_input_grad = False
+    try:
+        yield
+    finally:
+        layer.needs_input_grad = saved
 
 
 class StepResult(NamedTuple):
@@ -176,7 +208,8 @@ class NumpyEngine:
         correct = int(np.count_nonzero(logits.argmax(axis=1) == y))
         if not math.isfinite(loss):
             return StepResult(loss, correct, len(y), False)
-        model.backward(self.loss_fn.backward())
+        with data_gradient_skipped(model):  # nobody reads the gradient of the data
+            model.backward(self.loss_fn.backward())
         for param in model.parameters():
             if param.grad is not None and not np.isfinite(param.grad).all():
                 return StepResult(loss, correct, len(y), False)
