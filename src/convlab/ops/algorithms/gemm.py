@@ -270,7 +270,8 @@ def estimate(call: Call) -> Estimate:
 
     The GEMM of ``N P C_out (C_in/g) K`` MACs (``P`` output positions, ``K`` taps)
     with inner dimension ``K C_in/g`` and ``C_out/g`` columns; the padded
-    channels-last copy of the input (a transposing copy, counted twice); the
+    channels-last copy of the input and the weight matrix's reordering copy
+    (transposing copies, counted twice); the
     window gather, ``N P K C_in`` elements written and read (and the per-group
     transposes when grouped). A 1x1 kernel: the GEMM and the channels-last copy.
     """
@@ -286,7 +287,10 @@ def estimate(call: Call) -> Estimate:
     gathered = call.batch * call.positions * call.taps * call.c_in * b
     blocks = max(1, gathered // CHUNK_BYTES)
     compute = gemm_seconds(call.macs, call.taps * call.cg, call.og, blocks * call.groups, call.dtype)
-    moved = 2 * (input_bytes + padded) + 2 * gathered  # the transposing pad copy counts twice
+    weight_bytes = math.prod(call.w_shape) * b
+    # the transposing copies count twice: the padded channels-last input and the weight matrix
+    # (small in a layer's forward; the size of an activation in a weight gradient's correlation)
+    moved = 2 * (input_bytes + padded) + 2 * weight_bytes + 2 * gathered
     if call.groups > 1:
         moved += 2 * gathered + 2 * math.prod(call.out_shape) * b  # per-group transposes
     seconds = compute + stream(moved) + 4 * blocks * MACHINE.call_seconds
