@@ -329,3 +329,12 @@ def test_a_training_step_skips_the_data_gradient_and_leaves_the_model_as_it_was(
     assert first.needs_input_grad  # restored: the caller's model still gives input gradients
     out = model(x)
     assert model.backward(np.ones_like(out)).shape == x.shape
+
+
+def test_fit_and_evaluate_give_a_float64_model_float64_batches():
+    data = open_dataset("fashion-mnist-mini").subset(np.arange(64))
+    model = models.create("lenet", rng=0, dtype=np.float64)
+    history = fit(model, data, data, epochs=1, batch_size=32, optimizer="sgd", lr=0.01, progress=False)
+    assert history is not None
+    assert all(p.data.dtype == np.float64 for p in model.parameters())
+    assert evaluate(model, data, batch_size=32).count == 64

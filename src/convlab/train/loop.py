@@ -98,6 +98,11 @@ class _Evaluator:
         return float(self.loss_fn(logits, y)), logits.argmax(axis=1)
 
 
+def _model_dtype(model: nn.Module) -> np.dtype:
+    """The dtype batches are given in: the model's parameters' (float32 when it has none)."""
+    return next((p.data.dtype for p in model.parameters()), np.dtype(np.float32))
+
+
 def evaluate(model: nn.Module, data: Dataset | DataLoader, batch_size: int = 256, *,
              engine: Engine | None = None, num_classes: int | None = None) -> Evaluation:
     """Loss, accuracy, confusion matrix and per-class accuracy of ``model`` on ``data``, in evaluation mode.
@@ -109,7 +114,7 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, batch_size: int = 256
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"convlab.train.evaluate: `batch_size` (={batch_size!r}) must be an int >= 1")
-    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size)
+    loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size, dtype=_model_dtype(model))
     dataset = loader.dataset
     classes = list(dataset.classes)
     k = max(num_classes or 0, len(classes), getattr(model, "num_classes", 0) or 0)
@@ -377,7 +382,7 @@ def fit(
         from ..data import transforms
         transform = transforms.preset(augment, train_data) if augment.strip() else None
     loader = DataLoader(train_data, batch_size, shuffle=True, seed=seed, transform=transform,
-                        drop_last=has_bn and len(train_data) % batch_size == 1)
+                        drop_last=has_bn and len(train_data) % batch_size == 1, dtype=_model_dtype(model))
     steps_per_epoch = len(loader)
     if steps_per_epoch == 0:
         raise ValueError(f"convlab.train.fit: `train_data` has {len(train_data)} examples: no batch to train on")
