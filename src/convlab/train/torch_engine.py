@@ -37,7 +37,10 @@ default process group. Every rank receives the same global batch from the loop
 shard ``x[rank::world]``, as ``DistributedSampler`` would give it; the loss of the
 shard is scaled by ``len(shard) * world / len(batch)``, so DDP's average of the
 gradients is the gradient of the global batch's mean loss (one process on the
-whole batch gives the same weights, to float rounding). The loss, the correct
+whole batch gives the same weights, to float rounding, for models without
+BatchNorm: BatchNorm normalises each shard by its own statistics, as torch's
+BatchNorm does under DDP without SyncBatchNorm, and DDP broadcasts rank 0's
+running statistics). The loss, the correct
 predictions and the count are all-reduced, so every rank reports the global
 batch; evaluation is sharded the same way and the predictions all-gathered.
 Rank 0 alone writes checkpoints (the others wait on a barrier).
