@@ -33,7 +33,7 @@ not thread safe (:func:`._depthwise_numba.exclusive`).
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
+from numba import njit, prange
 from numba import uint64 as _index
 
 from ._depthwise_numba import THREADING_LAYER, _jit, exclusive
@@ -44,6 +44,31 @@ __all__ = ["THREADING_LAYER", "exclusive", "input_transform", "output_transform"
 
 # Indices of the hot loops are unsigned (see _depthwise_numba: a signed index gets a wraparound
 # test that stops LLVM from vectorising the loop); the arrays are passed flat (1-D, contiguous).
+
+
+@njit(inline="always", nogil=True)
+def _combine(out, dst, src, start, step, coefs, n):  # pragma: no cover - compiled
+    """``out[dst + c] = sum_i coefs[i] * src[start + i*step + c]`` for ``c < n``; zero coefficients are skipped.
+
+    The one step of every transform: a row of ``B^T`` or ``A^T`` (mostly zeros and ones) combining
+    ``n``-long channel runs; the channel loops are contiguous, so LLVM vectorises them.
+    """
+    first = True
+    for i in range(coefs.shape[0]):
+        f = coefs[i]
+        if f == 0:
+            continue
+        base = start + i * step
+        if first:
+            for c in range(n):
+                out[_index(dst + c)] = f * src[_index(base + c)]
+            first = False
+        else:
+            for c in range(n):
+                out[_index(dst + c)] += f * src[_index(base + c)]
+    if first:
+        for c in range(n):
+            out[_index(dst + c)] = 0
 
 
 @_jit
@@ -95,44 +120,13 @@ def input_transform(xp, shape, bt, v, n0, nb, r0, nr, tw, m):  # pragma: no cove
         tmp = np.empty(alpha * alpha * c_in, dtype=v.dtype)  # (B^T d)[a, j, c]
         for col in range(tw):
             t = row * tw + col
+            corner = ((n * hp + r * m) * wp + col * m) * c_in  # the tile's first element in xp
             for a in range(alpha):
                 for j in range(alpha):
-                    dst = (a * alpha + j) * c_in
-                    first = True
-                    for i in range(alpha):
-                        b = bt[a, i]
-                        if b == 0:
-                            continue
-                        src = ((n * hp + r * m + i) * wp + col * m + j) * c_in
-                        if first:
-                            for c in range(c_in):
-                                tmp[_index(dst + c)] = b * xp[_index(src + c)]
-                            first = False
-                        else:
-                            for c in range(c_in):
-                                tmp[_index(dst + c)] += b * xp[_index(src + c)]
-                    if first:
-                        for c in range(c_in):
-                            tmp[_index(dst + c)] = 0
+                    _combine(tmp, (a * alpha + j) * c_in, xp, corner + j * c_in, wp * c_in, bt[a], c_in)
             for a in range(alpha):
                 for k in range(alpha):
-                    dst = ((a * alpha + k) * tiles + t) * c_in
-                    first = True
-                    for j in range(alpha):
-                        b = bt[k, j]
-                        if b == 0:
-                            continue
-                        src = (a * alpha + j) * c_in
-                        if first:
-                            for c in range(c_in):
-                                v[_index(dst + c)] = b * tmp[_index(src + c)]
-                            first = False
-                        else:
-                            for c in range(c_in):
-                                v[_index(dst + c)] += b * tmp[_index(src + c)]
-                    if first:
-                        for c in range(c_in):
-                            v[_index(dst + c)] = 0
+                    _combine(v, ((a * alpha + k) * tiles + t) * c_in, tmp, a * alpha * c_in, c_in, bt[k], c_in)
 
 
 @_jit
@@ -155,46 +149,16 @@ def output_transform(mm, at, y, shape, n0, nb, r0, nr, tw, m):  # pragma: no cov
                 if r * m + p >= oh:
                     continue
                 for b in range(alpha):
-                    dst = (p * alpha + b) * c_out
-                    first = True
-                    for a in range(alpha):
-                        f = at[p, a]
-                        if f == 0:
-                            continue
-                        src = ((a * alpha + b) * tiles + t) * c_out
-                        if first:
-                            for o in range(c_out):
-                                tmp[_index(dst + o)] = f * mm[_index(src + o)]
-                            first = False
-                        else:
-                            for o in range(c_out):
-                                tmp[_index(dst + o)] += f * mm[_index(src + o)]
-                    if first:
-                        for o in range(c_out):
-                            tmp[_index(dst + o)] = 0
+                    _combine(tmp, (p * alpha + b) * c_out, mm, (b * tiles + t) * c_out, alpha * tiles * c_out,
+                             at[p], c_out)
             for p in range(m):
                 if r * m + p >= oh:
                     continue
                 for q in range(m):
                     if col * m + q >= ow:
                         continue
-                    dst = ((n * oh + r * m + p) * ow + col * m + q) * c_out
-                    first = True
-                    for b in range(alpha):
-                        f = at[q, b]
-                        if f == 0:
-                            continue
-                        src = (p * alpha + b) * c_out
-                        if first:
-                            for o in range(c_out):
-                                y[_index(dst + o)] = f * tmp[_index(src + o)]
-                            first = False
-                        else:
-                            for o in range(c_out):
-                                y[_index(dst + o)] += f * tmp[_index(src + o)]
-                    if first:
-                        for o in range(c_out):
-                            y[_index(dst + o)] = 0
+                    _combine(y, ((n * oh + r * m + p) * ow + col * m + q) * c_out, tmp, p * alpha * c_out, c_out,
+                             at[q], c_out)
 
 
 @_jit
