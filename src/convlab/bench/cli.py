@@ -460,6 +460,38 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
+def rerun_environment(threads: int, blas_core: str | None) -> dict[str, str] | None:
+    """The environment to run the measurement again in, a fresh interpreter, or None to measure here.
+
+    None when this process already has it, or when it is the re-run and still could not get it
+    (then with a warning: torch's timings may be unfair).
+    """
+    if _environment_ready(threads, blas_core):
+        return None
+    if os.environ.get(_CHILD_MARK):
+        print("convlab bench: warning: could not set the OpenBLAS environment; torch timings may be unfair",
+              file=sys.stderr)
+        return None
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
+    if blas_core is not None:
+        env["OPENBLAS_CORETYPE"] = blas_core
+    return env
+
+
+def save_json(path: str | None, report: dict) -> int:
+    """Write ``report`` to ``--json path`` (when given) atomically; the exit status: 0, or 1 when it failed."""
+    if path is None:
+        return 0
+    try:
+        _write_json(path, report)
+    except OSError as exc:
+        print(f"convlab bench: error: could not write --json {path!r}: {exc}; the results printed "
+              f"above are complete", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``convlab bench`` and ``python -m convlab.bench``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -485,16 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_json_path(parser, args.json)
     if run_layers:
         _check_batch(parser, layers, batch)
-    if run_layers and not _environment_ready(args.threads, args.blas_core):
-        if os.environ.get(_CHILD_MARK):
-            print("convlab bench: warning: could not set the OpenBLAS environment; torch timings may be unfair",
-                  file=sys.stderr)
-        else:
-            env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(args.threads),
-                       OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
-            if args.blas_core is not None:
-                env["OPENBLAS_CORETYPE"] = args.blas_core
-            return subprocess.call([sys.executable, "-m", "convlab.bench", *argv], env=env)
+    env = rerun_environment(args.threads, args.blas_core) if run_layers else None
+    if env is not None:
+        return subprocess.call([sys.executable, "-m", "convlab.bench", *argv], env=env)
     if run_layers:
         try:
             import scipy  # noqa: F401
@@ -530,11 +555,4 @@ def main(argv: Sequence[str] | None = None) -> int:
                             f"{report['date']}, {cpu['cpu']} ({cpu['cores']} cores), "
                             f"load average {report['load_average']['before']}")
         _print_analysis(console, report["analysis"])
-    if args.json is not None:
-        try:
-            _write_json(args.json, report)
-        except OSError as exc:
-            print(f"convlab bench: error: could not write --json {args.json!r}: {exc}; the results printed "
-                  f"above are complete", file=sys.stderr)
-            return 1
-    return 0
+    return save_json(args.json, report)

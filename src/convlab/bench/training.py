@@ -70,7 +70,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from . import measure
-from .cli import _CHILD_MARK, _environment_ready
 from .report import Table, _format
 
 __all__ = ["COLUMNS", "MODELS", "STEPS", "Case", "format_report", "main", "make_batches", "make_case",
@@ -535,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plain", action="store_true", help="Markdown even on a terminal")
     args = parser.parse_args(argv)
     from .. import models
-    from .cli import _check_json_path, _print, _rich_console, _write_json
+    from .cli import _check_json_path, _print, _rich_console, rerun_environment, save_json
 
     names = [n.strip().lower() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in models.list()]
@@ -547,14 +546,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--batch (={args.batch}) must be >= {DDP_PROCESSES}: each of the {DDP_PROCESSES} DDP "
                      f"processes trains on its share of the batch")
     _check_json_path(parser, args.json)
-    if not _environment_ready(args.threads, None):
-        if os.environ.get(_CHILD_MARK):
-            print("convlab bench: warning: could not set the OpenBLAS environment; torch timings may be unfair",
-                  file=sys.stderr)
-        else:
-            env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT="1", OPENBLAS_NUM_THREADS=str(args.threads),
-                       OMP_NUM_THREADS=str(args.threads), OMP_WAIT_POLICY="PASSIVE", **{_CHILD_MARK: "1"})
-            return subprocess.call([sys.executable, "-m", "convlab.bench.training", *argv], env=env)
+    env = rerun_environment(args.threads, None)
+    if env is not None:
+        return subprocess.call([sys.executable, "-m", "convlab.bench.training", *argv], env=env)
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -576,14 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_rich(console, [report_table(report)])
         _print(console)
         _print(console, FOOTNOTE)
-    if args.json is not None:
-        try:
-            _write_json(args.json, report)
-        except OSError as exc:
-            print(f"convlab bench: error: could not write --json {args.json!r}: {exc}; the results printed "
-                  f"above are complete", file=sys.stderr)
-            return 1
-    return 0
+    return save_json(args.json, report)
 
 
 if __name__ == "__main__":
