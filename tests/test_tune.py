@@ -45,7 +45,7 @@ def fake_clock(seconds: dict[str, float], ran: list[str] | None = None):
 def candidates(call: Call) -> list[str]:
     est = estimate_call(call).estimates
     best = min(est.values())
-    return [name for name, s in est.items() if s <= tune.SKIP_RATIO * best]
+    return sorted((name for name, s in est.items() if s <= tune.SKIP_RATIO * best), key=est.__getitem__)
 
 
 def test_the_fastest_measured_candidate_wins_and_plan_says_measured():
@@ -77,13 +77,56 @@ def test_a_slow_warm_up_is_not_repeated_and_far_estimates_are_not_timed():
     first = min(est, key=est.__getitem__)
     ran: list[str] = []
     seconds = {name: (0.001 if name == first else 1.0) for name in est}
-    found = tune.tune_call(call, measure=fake_clock(seconds, ran), repeat=3)
+    found = tune.tune_call(call, measure=fake_clock(seconds, ran), repeat=3, budget=3600.0)
     assert found.algorithm == first
-    assert ran.count(first) == 4  # warm-up and three timed runs
-    assert all(ran.count(name) == 1 for name in found.seconds if name != first)  # warm-up over 3x the best
+    assert ran.count(first) == 4  # warm-up, a timed run and two rounds
+    # warm-up and one timed run over 3x the best: not run again
+    assert all(ran.count(name) == 2 for name in found.seconds if name != first)
     far = {name for name, s in est.items() if s > tune.SKIP_RATIO * est[first]}
     assert far == {name for name, why in found.skipped.items() if "estimate" in why}
     assert not far & set(ran)
+
+
+def sequence_clock(times: dict[str, list[float]], ran: list[str]):
+    """A measure hook: the k-th run of candidate ``name`` takes ``times[name][k]`` (the last value after that)."""
+    def measure(name, run):
+        run()
+        k = sum(1 for other in ran if other == name)
+        ran.append(name)
+        series = times.get(name, [0.01])
+        return series[min(k, len(series) - 1)]
+    return measure
+
+
+def test_a_slow_first_call_is_a_warm_up_and_the_fastest_interleaved_run_counts():
+    names = candidates(CALL)[:3]
+    a, b, c = names
+    assert len(names) == 3
+    # a compiles on its first call (10 s), then runs 2 ms; b is 3 ms then disturbed by a load burst in
+    # one round (9 ms); c is 5 ms throughout
+    times = {a: [10.0, 0.002], b: [0.003, 0.003, 0.009, 0.003], c: [0.005]}
+    ran: list[str] = []
+    others = {n: [1.0] for n in candidates(CALL) if n not in names}
+    found = tune.tune_call(CALL, measure=sequence_clock({**times, **others}, ran), repeat=4, budget=3600.0)
+    assert found.algorithm == a  # its compile was the warm-up, not a sample
+    assert found.seconds[a] == 0.002 and found.seconds[b] == 0.003  # the minimum of the runs
+    # warm-up and a timed run each in the estimates' order, then interleaved rounds with a rotated start
+    timed = [n for n in ran if n in names]
+    assert timed[:6] == [a, a, b, b, c, c]
+    rounds = [timed[6:9], timed[9:12], timed[12:15]]
+    assert all(sorted(r) == sorted(names) for r in rounds)
+    assert len({r[0] for r in rounds}) == 3  # each round starts with another candidate
+    assert len(timed) == 15
+
+
+def test_the_budget_stops_the_rounds():
+    names = candidates(CALL)
+    ran: list[str] = []
+    found = tune.tune_call(CALL, measure=sequence_clock({n: [0.4] for n in names}, ran), repeat=50, budget=2.0)
+    # 2 s spent after the first three candidates' warm-up and timed run: the rest are not started
+    assert len(ran) == 6 and set(found.seconds) == set(names[:3])
+    assert all(why == "the signature's time budget was spent" for name, why in found.skipped.items()
+               if name in names[3:])
 
 
 @pytest.mark.parametrize("winner", ["gemm", "winograd_f4", "winograd_f2", "fft", "col2im"])

@@ -22,13 +22,18 @@ Ways in, all explicit (no environment variable):
 The candidates are the algorithms with a cost estimate that apply to the call
 (exact for its dtype: integers get only exact algorithms), ordered by
 estimate, leaving out those estimated over :data:`SKIP_RATIO` times slower than
-the best estimate. Each runs once to warm up, then the best of ``repeat`` runs
-(``time.perf_counter``) counts; one whose warm-up took over three times the
-best time so far is not repeated (it cannot win), and once the signature's
-time ``budget`` (the sum of its runs' seconds) is spent no further candidate
-is started (the estimated-best ones ran first). The weight gradient of a convolution with at least four input
-channels per group runs as im2col + GEMM directly (:func:`.gemm.weight_grad`);
-its ``gemm`` candidate is timed that way.
+the best estimate. Each runs once to warm up (a compiled kernel compiles on
+its first call: never a sample) and once timed, in the order of the estimates;
+one whose timed run took over three times the best so far cannot win and is
+not run again. The others then run in ``repeat - 1`` interleaved rounds (each
+once per round, the first one rotated), so that a change of the machine's load
+falls on all of them alike, and each candidate's fastest run counts: other
+processes only ever add time to a run, so the minimum is its least disturbed
+sample. Once the signature's time ``budget`` (the sum of its runs' seconds,
+warm-ups included) is spent no further candidate or round is started. The
+weight gradient of a convolution with at least four input channels per group
+runs as im2col + GEMM directly (:func:`.gemm.weight_grad`); its ``gemm``
+candidate is timed that way.
 
 The table can be kept across processes in a small JSON file in the user's
 cache folder (``$XDG_CACHE_HOME/convlab`` or ``~/.cache/convlab``), named by a
@@ -215,7 +220,8 @@ def measure_call(
     budget: float = 2.0,
     measure: Measure | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """The seconds of each candidate of ``call`` (best of ``repeat`` after a warm-up) and the ones not timed.
+    """The seconds of each candidate of ``call`` (the fastest of ``repeat`` interleaved runs after a warm-up),
+    and the candidates not timed with why (see the module docstring).
 
     What :func:`tune_call` measures, without remembering anything (the benchmark's
     ratio of ``auto`` to the fastest algorithm uses it).
@@ -236,26 +242,36 @@ def measure_call(
     candidates = [name for name in order if name not in skipped]
     runners = _runners(call, role, candidates, x, weight)
     clock = measure or _perf_counter
-    seconds: dict[str, float] = {}
-    spent = 0.0  # the seconds the runs took, by the clock in use (the budget counts them)
+    samples: dict[str, list[float]] = {}
+    spent = 0.0  # the seconds the runs took, warm-ups included, by the clock in use (the budget counts them)
     with np.errstate(all="ignore"):
+        # One warm-up (a compiled kernel's first call compiles it; first touches of fresh buffers) and one timed
+        # run per candidate, in the order of the estimates; one whose timed run took over three times the best
+        # so far cannot win and is not run again.
+        finalists: list[str] = []
         for i, name in enumerate(candidates):
             if i > 0 and spent > budget:
                 skipped.update({rest: "the signature's time budget was spent" for rest in candidates[i:]})
                 break
+            spent += clock(name, runners[name])  # the warm-up: never a sample
             first = clock(name, runners[name])
             spent += first
-            best = min(seconds.values(), default=math.inf)
-            if first > 3 * best:
-                seconds[name] = first  # its warm-up alone: it cannot win
-                continue
-            times = []
-            for _ in range(repeat):
-                times.append(clock(name, runners[name]))
-                spent += times[-1]
-                if spent > budget:
-                    break
-            seconds[name] = min(times)
+            samples[name] = [first]
+            best = min((min(v) for other, v in samples.items() if other != name), default=math.inf)
+            if first <= 3 * best:
+                finalists.append(name)
+        # Then rounds: every finalist once per round, the first one rotated, so that a change in the machine's
+        # load (other processes) falls on all of them alike instead of on whichever was timed at that moment.
+        for round_ in range(1, repeat):
+            if spent > budget or not finalists:
+                break
+            shift = round_ % len(finalists)
+            for name in finalists[shift:] + finalists[:shift]:
+                samples[name].append(clock(name, runners[name]))
+                spent += samples[name][-1]
+    # The fastest run of each: another process's work only ever adds time to a run, so the minimum is the
+    # least disturbed sample of the call's own cost (the median would carry the load's share along).
+    seconds = {name: min(values) for name, values in samples.items()}
     return seconds, skipped
 
 
