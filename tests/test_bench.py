@@ -163,9 +163,10 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
     main_table = _table(lines, "layer")
     assert main_table[0] == ["layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms",
                              "convlab/torch", "convlab/torch CL", "convlab GFLOP/s", "torch GFLOP/s", "convlab MiB",
-                             "torch MiB", "memory ratio", "target", "auto/fastest"]
-    # auto's time over the fastest algorithm's on the same primitive calls: at least 1 by definition
-    assert all(float(row[14].split()[0]) >= 1.0 for row in main_table[1:]), main_table
+                             "torch MiB", "memory ratio", "target", "auto/fastest", "auto/fastest measured rates"]
+    # auto's time over the fastest algorithm's on the same primitive calls: at least 1 by definition, with the
+    # rates in use and with the rates measured here
+    assert all(float(row[14].split()[0]) >= 1.0 and float(row[15].split()[0]) >= 1.0 for row in main_table[1:])
     assert [row[:2] for row in main_table[1:]] == [
         [name, label] for name in layers.split(",") for label in ("forward", "backward", "input grad", "weight grad")]
     scipy_table = _table(lines, "layer", after=lines.index(next(x for x in lines if "against SciPy" in x)))
@@ -182,7 +183,14 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
     assert report["kernels"]["OPENBLAS_CORETYPE"] == "Haswell"
     assert report["kernels"]["openblas_core"] == "Haswell" and report["kernels"]["openblas_core_avx512"] is False
     assert {"date", "machine", "load_average", "threads", "batch", "repeat", "dtype", "versions", "memory_method",
-            "suite", "layers", "classes", "targets", "other_processes_cpu_share"} <= set(report)
+            "suite", "layers", "classes", "targets", "other_processes_cpu_share", "auto_fastest",
+            "cost_model"} <= set(report)
+    # the rates in use (the constants by default) and the rates measured on this machine, both printed
+    assert report["cost_model"]["source"] == "constants"
+    assert set(report["cost_model"]["measured"]) >= {"gemm_flops", "stream_bytes", "call_seconds", "rejected"}
+    assert any(line.startswith("Cost model rates (in use: constants") for line in lines)
+    assert set(report["auto_fastest"]) == {"in use", "measured"}
+    assert _table(lines, "rates")[0] == ["rates", "worst", "worst at", "geomean", "within 1.1", "within 1.3"]
     assert (report["batch"], report["repeat"], report["threads"], report["suite"]) == (1, 1, 2, "custom")
     one_by_one, image = report["layers"]
     assert (one_by_one["name"], one_by_one["class"], one_by_one["output_shape"]) == (
@@ -198,6 +206,9 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path):
             assert all(n == 1 for n in r["timed_calls"].values())  # --quick: one timed call each
             assert r["flops"] == (2 if pass_ == "backward" else 1) * entry["flops"]
             assert r["ratio"] == pytest.approx(r["ms"]["convlab"] / r["ms"]["torch"])
+            assert set(r["ratios_auto_fastest"]) == {"in use", "measured"}
+            assert r["ratios_auto_fastest"]["in use"] == r["ratio_auto_fastest"] >= 1.0
+            assert all(set(c["auto_with"]) == {"measured"} for c in r["auto_fastest_calls"])
             assert all(v is None or v >= 0 for v in r["peak_memory_mib"].values())
             # every implementation computed the same numbers as torch NCHW
             assert max(entry["max_relative_error"][pass_].values()) < 1e-3, (entry["name"], pass_)
@@ -555,3 +566,51 @@ def test_a_busy_machine_is_one_warning_and_a_quiet_one_no_warning(capsys):
     _warn_layers(busy)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("convlab bench: warning: other processes used 50% ")
+
+
+# --------------------------------------------------------------------------- auto against the fastest, per set of rates
+
+
+def test_auto_against_fastest_reports_the_rates_in_use_and_other_rates_from_the_same_timings(monkeypatch):
+    np = pytest.importorskip("numpy")
+    import convlab.functional as F
+    from convlab.ops.algorithms import calibrate, trace
+    from convlab.ops.algorithms.plan import estimate_call
+
+    x = np.ones((1, 4, 16, 16), np.float32)
+    w = np.ones((4, 4, 3, 3), np.float32)
+    with trace() as events:
+        F.conv2d(x, w, padding=1)
+    (event,) = events
+    # rates under which GEMMs are very slow: auto would run something else there
+    slow_gemm = calibrate.CONSTANTS._replace(fft_flops=1e15, gemm_flops=1e6, call_seconds=1e-9)
+    with calibrate.using(slow_gemm):
+        other = estimate_call(event.call).algorithm
+    assert other != event.algorithm
+    fake = {event.algorithm: 0.004, other: 0.002, "reference": 0.003}
+    import importlib
+
+    tune_module = importlib.import_module("convlab.ops.algorithms.tune")
+    monkeypatch.setattr(tune_module, "measure_call", lambda call, role, **kw: (dict(fake), {}))
+    found = runner._auto_against_fastest({"forward": [event]}, repeat=1, machines={"other": slow_gemm})
+    r = found["forward"]
+    assert r["ratio"] == r["ratios"]["in use"] == pytest.approx(fake[event.algorithm] / 0.002)
+    assert r["ratios"]["other"] == pytest.approx(1.0)
+    (call,) = r["calls"]
+    assert call["auto"] == event.algorithm and call["auto_with"] == {"other": other} and call["fastest"] == other
+    assert calibrate.source() == "constants"  # the other rates were used inside a block only
+
+
+def test_the_auto_summary_names_the_worst_pass_per_set_of_rates():
+    layers = [{"name": "a", "passes": {"forward": {"ratios_auto_fastest": {"in use": 1.0, "measured": 1.2}},
+                                       "backward": {"ratios_auto_fastest": {"in use": 1.5, "measured": None}}}},
+              {"name": "b", "passes": {"forward": {"ratios_auto_fastest": {"in use": 1.05, "measured": 1.4}}}}]
+    summary = runner.auto_summary(layers)
+    assert summary["in use"] == {"worst": 1.5, "worst_at": "a backward", "passes": 3, "within_1_1": 2,
+                                 "within_1_3": 2, "geomean": pytest.approx((1.0 * 1.5 * 1.05) ** (1 / 3))}
+    assert summary["measured"]["worst_at"] == "b forward" and summary["measured"]["passes"] == 2
+    assert summary["measured"]["within_1_3"] == 1
+    from convlab.bench.report import _auto_table
+
+    table = _auto_table({"auto_fastest": summary})
+    assert [row[:3] for row in table.rows] == [("in use", "1.50", "a backward"), ("measured", "1.40", "b forward")]

@@ -25,7 +25,7 @@ __all__ = ["Table", "analysis_table", "format_analysis", "format_report", "print
 
 MAIN_HEADER = ("layer", "pass", "convlab algorithm", "convlab ms", "torch ms", "torch CL ms", "convlab/torch",
                "convlab/torch CL", "convlab GFLOP/s", "torch GFLOP/s", "convlab MiB", "torch MiB", "memory ratio",
-               "target", "auto/fastest")
+               "target", "auto/fastest", "auto/fastest measured rates")
 
 
 class Table(NamedTuple):
@@ -71,16 +71,26 @@ def _main_table(layers: list[dict]) -> Table:
                 _f(peak.get("convlab"), 1), _f(peak.get(TORCH), 1), _f(r["memory_ratio"]),
                 "-" if check is None else f"{_limit(check['limit'], check['strict'])} {_verdict(check['met'])}",
                 _auto_fastest(r),
+                _auto_fastest(r, "measured"),
             ))
     return Table(None, MAIN_HEADER, rows, left=3, key=2)
 
 
-def _auto_fastest(entry: dict) -> str:
-    """``auto``'s time over the fastest algorithm's on the pass's calls, and the fastest where it differs."""
-    ratio = entry.get("ratio_auto_fastest")
+def _auto_fastest(entry: dict, rates: str | None = None) -> str:
+    """``auto``'s time over the fastest algorithm's on the pass's calls, and the fastest where it differs.
+
+    ``rates`` None: what ``auto`` ran (the rates in use); ``'measured'``: what it would run with the rates
+    measured on this machine.
+    """
+    if rates is None:
+        ratio = entry.get("ratio_auto_fastest")
+    else:
+        ratio = (entry.get("ratios_auto_fastest") or {}).get(rates)
     if ratio is None:
         return "-"
-    other = sorted({c["fastest"] for c in entry.get("auto_fastest_calls", []) if c["fastest"] != c["auto"]})
+    calls = entry.get("auto_fastest_calls", [])
+    chosen = [c["auto"] if rates is None else c.get("auto_with", {}).get(rates, c["auto"]) for c in calls]
+    other = sorted({c["fastest"] for c, name in zip(calls, chosen, strict=True) if c["fastest"] != name})
     return _f(ratio) + (f" ({'+'.join(other)})" if other else "")
 
 
@@ -101,6 +111,17 @@ def _rates_table(report: dict) -> Table | None:
         f"; calibration measured in {measured['calibration_seconds'] * 1e3:.0f} ms" if measured else "") + (
         f"; implausible, not used: {', '.join(kept)}" if kept else "") + "):"
     return Table(title, ("rate", "in use", "measured here"), rows)
+
+
+def _auto_table(report: dict) -> Table | None:
+    """auto/fastest over the run: worst (where), geometric mean, passes within 1.1 and 1.3, per set of rates."""
+    summary = report.get("auto_fastest")
+    if not summary:
+        return None
+    rows = [(label, _f(s["worst"]), s["worst_at"], _f(s["geomean"]), f"{s['within_1_1']}/{s['passes']}",
+             f"{s['within_1_3']}/{s['passes']}") for label, s in summary.items()]
+    return Table("auto against the fastest algorithm on the same calls (rates in use, and the rates measured here):",
+                 ("rates", "worst", "worst at", "geomean", "within 1.1", "within 1.3"), rows, left=1)
 
 
 def _scipy_table(layers: list[dict]) -> Table | None:
@@ -150,7 +171,7 @@ def report_tables(report: dict[str, object]) -> list[Table]:
     """The run's tables: per layer and pass, SciPy (single channel), per class (geometric means), targets."""
     layers: list[dict] = report["layers"]  # type: ignore[assignment]
     tables = [_main_table(layers), _scipy_table(layers), _class_table(report["classes"]),  # type: ignore[arg-type]
-              _target_table(report["targets"]), _rates_table(report)]  # type: ignore[arg-type]
+              _target_table(report["targets"]), _auto_table(report), _rates_table(report)]  # type: ignore[arg-type]
     return [table for table in tables if table is not None]
 
 

@@ -16,7 +16,9 @@ from the direct convolution's FLOP count (``2 * MACs`` from
 twice), the ratio convlab / torch NCHW (below 1: convlab is faster) per layer
 and pass, the ratio of what ``auto`` ran to the fastest algorithm on the same
 primitive calls (every candidate timed alike after the rounds:
-:func:`convlab.ops.algorithms.tune.measure_call`), the cost model's rates,
+:func:`convlab.ops.algorithms.tune.measure_call`), and of what ``auto`` would
+run with the rates measured on this machine (:func:`convlab.ops.algorithms.calibrate.measure`, taken
+once at the start) to the same fastest, the cost model's rates (in use and measured),
 the geometric mean of the ratios against torch per layer class, and the
 targets (:data:`.suites.TARGETS`), met or not met.
 """
@@ -34,7 +36,7 @@ from typing import NamedTuple
 from . import measure
 from .suites import CLASSES, GRADIENT_FACTOR, MEMORY_LIMIT, PASSES, TARGETS, TORCH, TORCH_CHANNELS_LAST, Layer, Target
 
-__all__ = ["SLOW_REPEAT", "SLOW_SECONDS", "layer_targets", "meets", "pass_limit", "run", "summaries"]
+__all__ = ["SLOW_REPEAT", "SLOW_SECONDS", "auto_summary", "layer_targets", "meets", "pass_limit", "run", "summaries"]
 
 SLOW_SECONDS, SLOW_REPEAT = 1.0, 3  # a call slower than 1 s at warm-up is timed at most 3 times
 
@@ -209,20 +211,46 @@ def _warm_up(calls: dict[str, dict[str, Callable[[], object]]]) -> tuple[dict, d
 _TRACED: dict[str, list] = {}
 
 
-def _auto_against_fastest(traced: dict[str, list], repeat: int) -> dict[str, dict[str, object]]:
+def _choices(event, machines: dict[str, object]) -> dict[str, str]:
+    """What ``auto`` runs on the traced primitive call under each set of rates (label -> algorithm).
+
+    The label ``'in use'`` is what the warm-up ran. A weight gradient the ops compute as im2col + GEMM
+    directly runs ``gemm`` whatever the rates (only a measurement changes it: :mod:`~convlab.ops.algorithms.tune`).
+    """
+    from ..ops.algorithms import calibrate
+    from ..ops.algorithms.plan import estimate_call
+    from ..ops.algorithms.tune import _direct_weight_grad
+
+    choices = {"in use": event.algorithm}
+    for label, machine in machines.items():
+        if _direct_weight_grad(event.call, event.role):
+            choices[label] = event.algorithm
+            continue
+        with calibrate.using(machine):
+            choices[label] = estimate_call(event.call).algorithm
+    return choices
+
+
+def _auto_against_fastest(traced: dict[str, list], repeat: int,
+                          machines: dict[str, object] | None = None) -> dict[str, dict[str, object]]:
     """Per pass: the seconds of what ``auto`` ran and of the fastest algorithm, per primitive call, and their ratio.
 
     Every algorithm ``auto`` could run on each primitive call of the pass is timed
     alike (:func:`convlab.ops.algorithms.tune.measure_call`: a warm-up, then the
-    best of ``repeat`` runs; nothing is remembered). A pass of several calls (the
-    backward) sums them: ``auto`` against the fastest choice per call.
+    fastest of ``repeat`` interleaved runs; nothing is remembered). A pass of several calls (the
+    backward) sums them: ``auto`` against the fastest choice per call. ``machines`` (label -> rates,
+    e.g. ``{'measured': the calibration}``) adds the ratio of what ``auto`` would run with those rates
+    (``ratios[label]``), read from the same timings; ``ratios['in use']`` is ``ratio``.
     """
     from ..ops.algorithms.tune import measure_call
 
+    machines = machines or {}
     out: dict[str, dict[str, object]] = {}
     measured: dict[tuple, dict[str, float]] = {}
     for pass_, events in traced.items():
-        auto = fastest = 0.0
+        labels = ("in use", *machines)
+        totals = dict.fromkeys(labels, 0.0)
+        fastest = 0.0
         calls = []
         for event in events:
             key = (event.call, event.role)
@@ -231,12 +259,17 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int) -> dict[str, dic
             seconds = measured[key]
             if not seconds or event.algorithm not in seconds:
                 continue
+            choices = _choices(event, machines)
             best = min(seconds, key=seconds.__getitem__)
-            auto += seconds[event.algorithm]
+            for label in labels:
+                # a choice tuning did not time (estimated far slower, or over the budget) counts as the in-use one
+                totals[label] += seconds.get(choices[label], seconds[event.algorithm])
             fastest += seconds[best]
             calls.append({"role": event.role, "auto": event.algorithm, "fastest": best,
+                          "auto_with": {label: choices[label] for label in machines},
                           "ms": {name: 1e3 * v for name, v in seconds.items()}})
-        out[pass_] = {"ratio": auto / fastest if fastest > 0 else None, "calls": calls}
+        ratios = {label: totals[label] / fastest if fastest > 0 else None for label in labels}
+        out[pass_] = {"ratio": ratios["in use"], "ratios": ratios, "calls": calls}
     return out
 
 
@@ -284,7 +317,8 @@ def _pass_entry(flops: int, samples: dict[str, list[float]], peaks: dict[str, in
     return entry
 
 
-def _run_layer(case: _Case, repeat: int, memory: measure.PeakMemory) -> dict[str, object]:
+def _run_layer(case: _Case, repeat: int, memory: measure.PeakMemory,
+               machines: dict[str, object] | None = None) -> dict[str, object]:
     layer, calls = case.layer, case.calls
     warm_up, errors, algorithms, failures = _warm_up(calls)
     for pass_, failed in failures.items():
@@ -294,13 +328,14 @@ def _run_layer(case: _Case, repeat: int, memory: measure.PeakMemory) -> dict[str
                      for impl, fn in impls.items()}
              for pass_, impls in calls.items()}
     samples = _interleaved(calls, warm_up, repeat)
-    against_fastest = _auto_against_fastest(dict(_TRACED), repeat)
+    against_fastest = _auto_against_fastest(dict(_TRACED), repeat, machines)
     forward_flops = measure.conv_flops(layer, case.batch, case.out_size)
     passes = {pass_: _pass_entry(measure.pass_flops(forward_flops, pass_), samples[pass_], peaks[pass_])
               for pass_ in calls}
     for pass_, entry in passes.items():
         found = against_fastest.get(pass_, {})
         entry["ratio_auto_fastest"] = found.get("ratio")
+        entry["ratios_auto_fastest"] = found.get("ratios", {})
         entry["auto_fastest_calls"] = found.get("calls", [])
     return {
         "name": layer.name,
@@ -384,12 +419,29 @@ def summaries(layers: list[dict]) -> tuple[dict, list]:
     return classes, targets
 
 
-def _cost_model() -> dict[str, object]:
-    """The rates the cost model uses (the constants unless calibration was asked for) and the rates measured now."""
+def auto_summary(layers: list[dict]) -> dict[str, dict[str, object]]:
+    """Per set of rates (``'in use'``, ``'measured'``): the worst auto/fastest over every layer and pass, where,
+    the geometric mean, and how many passes are within 1.1 and 1.3 (the targets after tuning and of the model)."""
+    out: dict[str, dict[str, object]] = {}
+    figures: dict[str, list[tuple[float, str]]] = {}
+    for entry in layers:
+        for pass_, r in entry["passes"].items():
+            for label, ratio in (r.get("ratios_auto_fastest") or {}).items():
+                if ratio is not None:
+                    figures.setdefault(label, []).append((ratio, f"{entry['name']} {pass_}"))
+    for label, values in figures.items():
+        worst, where = max(values)
+        out[label] = {"worst": worst, "worst_at": where, "geomean": _geomean([v for v, _ in values]),
+                      "passes": len(values), "within_1_1": sum(v <= 1.1 for v, _ in values),
+                      "within_1_3": sum(v <= 1.3 for v, _ in values)}
+    return out
+
+
+def _cost_model(calibration) -> dict[str, object]:
+    """The rates the cost model uses (the constants unless calibration was asked for) and the rates measured here."""
     from ..ops.algorithms import calibrate
 
     rates = calibrate.describe()
-    calibration = calibrate.measure()
     rates["measured"] = {**calibration.machine._asdict(), "calibration_seconds": round(calibration.seconds, 4),
                          "rejected": dict(calibration.rejected)}
     return rates
@@ -412,11 +464,16 @@ def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
     results = []
     started, date = time.perf_counter(), time.strftime("%Y-%m-%d %H:%M")
     whole_run = measure.OtherCpu()
+    from ..ops.algorithms import calibrate
+
+    # the rates measured here: auto/fastest is reported for the rates in use and for these
+    calibration = calibrate.measure()
+    machines = {"measured": calibration.machine}
     for layer in layers:
         layer_batch = batch if layer.batch is None else min(layer.batch, batch)
         this_layer = measure.OtherCpu()
         case = _prepare(layer, layer_batch, rng)
-        results.append(_run_layer(case, repeat, memory))
+        results.append(_run_layer(case, repeat, memory, machines))
         results[-1]["other_processes_cpu_share"] = this_layer.share()
         del case
         if progress is not None:
@@ -434,10 +491,11 @@ def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "torch": torch.__version__,
                      "python": platform.python_version()},
         "kernels": measure.kernels(),
-        "cost_model": _cost_model(),
+        "cost_model": _cost_model(calibration),
         "memory_method": memory.method,
         "seconds": round(time.perf_counter() - started, 1),
         "layers": results,
         "classes": classes,
         "targets": targets,
+        "auto_fastest": auto_summary(results),
     }
