@@ -43,7 +43,8 @@ from ._costs import MACHINE, fmt, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, empty_result, padded_channels_first, padded_channels_last
 from ._record import Algorithm, Estimate
 
-__all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "unsupported"]
+__all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "kernel_pieces",
+           "unsupported"]
 
 #: Target size of one gathered window-matrix block: it stays in the last-level
 #: cache while it is multiplied (measured on a 2-core Zen 5: 2-8 MiB within a
@@ -149,28 +150,58 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     taps = math.prod(kernel)
     dtype = xp.dtype
     win = _window_view(xp, out, kernel, stride, dilation)  # (N, *O, *K, C)
-    # Weight matrix with rows ordered like a window: (G, *K, Cg) -> (G, K*Cg, Og).
+    # Weight matrix with columns ordered like a window: (G, Og, Cg, *K) -> (G, Og, *K, Cg), used transposed
+    # (BLAS reads a transposed operand in place). This copy writes runs of Cg contiguous elements; the
+    # (G, *K, Cg, Og) order wrote runs of Og, 2.5-6x slower (a weight gradient's correlation, where the
+    # "weight" is an output gradient as large as an activation, 1x1 to 112x112 kernels).
     k_axes = tuple(range(3, 3 + nd))
-    # (G, *K, Cg, Og)
-    w_mat = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0,) + k_axes + (2, 1)),
-                                 dtype=dtype)
-    w_mat = w_mat.reshape(groups, taps * cg, og)  # (G, K*Cg, Og)
+    w_mat = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0, 1) + k_axes + (2,)),
+                                 dtype=dtype)  # (G, Og, *K, Cg)
     y = np.empty((n,) + out + (c_out,), dtype=dtype)  # channels-last output
     inner = math.prod(out[1:])
-    row_bytes = inner * taps * c_in * dtype.itemsize
-    blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, taps * c_in * dtype.itemsize))
-    buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * inner * taps * c_in, dtype=dtype)
+    pieces = kernel_pieces(n * math.prod(out), taps * c_in * dtype.itemsize, kernel[0])
+    step = -(-kernel[0] // pieces)  # kernel rows per piece
+    piece_row = taps // kernel[0] * step * c_in * dtype.itemsize  # bytes of one window-matrix row of a piece
+    row_bytes = inner * piece_row
+    blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, piece_row))
+    buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * row_bytes // dtype.itemsize,
+                      dtype=dtype)
+    part = None
     for n0, n1, r0, r1 in blocks:
-        v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
         rows = (n1 - n0) * (r1 - r0) * inner
         target = as_view(y[n0:n1, r0:r1], (rows, c_out))  # (rows, C_out)
-        cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
-        if groups == 1:
-            np.matmul(cols[0], w_mat[0], out=target)
-            continue
-        res = np.matmul(cols, w_mat)  # (G, rows, Og), one GEMM per group
-        np.copyto(as_view(target, (rows, groups, og)), res.transpose(1, 0, 2))  # (rows, G, Og)
+        for k0 in range(0, kernel[0], step):
+            k1 = min(kernel[0], k0 + step)
+            # the windows' kernel rows k0:k1 and the weight columns that meet them
+            v = win[n0:n1, r0:r1][(slice(None),) * (1 + nd) + (slice(k0, k1),)]  # (b, r, *O[1:], k, *K[1:], C)
+            w_piece = w_mat[:, :, k0:k1].reshape(groups, og, -1).transpose(0, 2, 1)  # (G, k*K[1:]*Cg, Og)
+            cols = _gather(buffer, v, groups, rows)  # (G, rows, k*K[1:]*Cg)
+            if k0 == 0:
+                if groups == 1:
+                    np.matmul(cols[0], w_piece[0], out=target)
+                    continue
+                res = np.matmul(cols, w_piece)  # (G, rows, Og), one GEMM per group
+                np.copyto(as_view(target, (rows, groups, og)), res.transpose(1, 0, 2))  # (rows, G, Og)
+                continue
+            # the other kernel rows add their products into the result
+            if part is None or part.shape[1] < rows:
+                part = np.empty((groups, rows, og), dtype=dtype)
+            res = np.matmul(cols, w_piece, out=part[:, :rows])  # (G, rows, Og)
+            target += res[0] if groups == 1 else as_view(res.transpose(1, 0, 2).copy(), (rows, c_out))
     return y
+
+
+def kernel_pieces(rows: int, row_bytes: int, first: int) -> int:
+    """Into how many pieces of its first axis (``first`` long) the kernel is split for the window matrix.
+
+    ``rows`` window-matrix rows of ``row_bytes`` each: a block of :data:`MIN_ROWS` of them (or all, when
+    fewer) that would exceed :data:`CHUNK_BYTES` is cut along the kernel's first axis instead, each
+    piece's windows gathered and multiplied by the weight columns they meet, the products summed: the
+    block stays in the cache, and the call's extra memory stays about :data:`CHUNK_BYTES` whatever its
+    kernel (a weight gradient's correlation: LeNet's first layer, 800 KB a row; the ResNet stem, 400 KB).
+    """
+    need = min(rows, MIN_ROWS) * row_bytes
+    return max(1, min(first, -(-need // CHUNK_BYTES)))
 
 
 def _window_view(xcl: np.ndarray, out: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
