@@ -103,9 +103,9 @@ from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
 from ._record import Algorithm, Estimate
 
-__all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "COMPILED_BLOCK_BYTES", "MIN_TILES", "POINTS",
-           "WEIGHT_CHUNK", "conv_general", "conv_general_f2", "conv_general_f4", "error_bound", "estimate",
-           "transforms", "unsupported", "uses_numba"]
+__all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "CHANNEL_BLOCK_BYTES", "COMPILED_BLOCK_BYTES",
+           "MIN_CHANNELS", "MIN_TILES", "POINTS", "WEIGHT_CHUNK", "conv_general", "conv_general_f2",
+           "conv_general_f4", "error_bound", "estimate", "transforms", "unsupported", "uses_numba"]
 
 #: Interpolation points (infinity is implied) of F(m, 3) for each output tile size m.
 POINTS: dict[int, tuple[Fraction, ...]] = {
@@ -260,10 +260,13 @@ def uses_numba(call: Call) -> bool:
 def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.ndarray:
     """F(m x m, 3x3) with the compiled transforms of :mod:`._winograd_numba` (2-D, float32/float64).
 
-    The same blocks of samples or tile rows as :func:`_run`; per block, the input transform writes
-    ``V`` ``(alpha^2, tiles, C_in)`` straight from the padded input, one batched matmul gives
-    ``M`` ``(alpha^2, tiles, C_out)``, and the output transform writes the block's outputs into the
-    channels-last result (cropped there, so no partial tile is stored).
+    Blocks of samples or tile rows (:func:`_blocks`, sized by the transformed input ``V``); per block,
+    the input transform writes ``V`` ``(alpha^2, tiles, C_in)`` straight from the NCHW input (no padded
+    copy), then per block of output channels (:func:`_channel_blocks`) one batched matmul gives
+    ``M`` ``(alpha^2, tiles, kb)`` and the output transform writes those channels of the block's
+    outputs into the channels-last result (cropped there, so no partial tile is stored). With a single
+    block of tiles (small maps) the weights are transformed per block of output channels, just before
+    its products, so ``U`` never exists whole; otherwise ``U`` is transformed once, block by block.
     """
     import numba
 
@@ -273,37 +276,77 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
     n, groups, cg, og, c_in, c_out, dtype = call.batch, call.groups, call.cg, call.og, call.c_in, call.c_out, call.dtype
     a_t, g, b_t = transforms(m)
     alpha = m + R - 1
+    e = alpha * alpha
     out = call.out_size
     tiles = tuple(-(-o // m) for o in out)
-    extra = tuple(t * m + R - 1 - p for t, p in zip(tiles, call.padded_size, strict=True))
-    xp = np.empty((n,) + tuple(p + e for p, e in zip(call.padded_size, extra, strict=True)) + (c_in,),
-                  dtype=dtype)  # (N, Hp, Wp, C_in), filled by the pad kernel below
     y = np.empty((n,) + out + (c_out,), dtype=dtype)  # (N, OH, OW, C_out)
-    u = np.empty((alpha * alpha, groups, cg, og), dtype=dtype)  # (alpha^2, G, Cg, Og)
-    blocks = _blocks(n, tiles, alpha ** 2 * max(c_in, c_out) * dtype.itemsize, COMPILED_BLOCK_BYTES, MIN_TILES)
+    blocks = _blocks(n, tiles, e * c_in * dtype.itemsize, COMPILED_BLOCK_BYTES, MIN_TILES)
     most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * tiles[1]
-    v_buffer = np.empty(alpha * alpha * most * c_in, dtype=dtype)
-    m_buffer = np.empty(alpha * alpha * most * c_out, dtype=dtype)
+    channel_blocks = _channel_blocks(og, cg * groups, most, dtype.itemsize)
+    widest = max(k1 - k0 for k0, k1 in channel_blocks)
+    v_buffer = np.empty(e * most * c_in, dtype=dtype)
+    m_buffer = np.empty(e * most * groups * widest, dtype=dtype)
     bt_d, at_d = b_t.astype(dtype), a_t.astype(dtype)
-    xp_flat, y_flat = xp.reshape(-1), y.reshape(-1)
-    xp_shape, y_shape = np.array(xp.shape, dtype=np.int64), np.array(y.shape, dtype=np.int64)
+    y_flat, y_shape = y.reshape(-1), np.array(y.shape, dtype=np.int64)
+    xc = np.ascontiguousarray(x, dtype=dtype)
+    # (C_out, Cg, 3, 3); the cast is exact (the call's dtype is the result type of x and the weight)
+    wc = np.ascontiguousarray(weight, dtype=dtype)
+    (ph, _), (pw, _) = call.padding
+    hv, wv = call.padded_size
+    fused = len(blocks) == 1 and len(channel_blocks) > 1
+
+    def weights(k0: int, k1: int, into: np.ndarray | None = None) -> np.ndarray:
+        u = np.empty((e, groups, cg, k1 - k0), dtype=dtype) if into is None else into
+        kernels.weight_transform(wc, g, u, og, k0)
+        return u
+
     with kernels.exclusive():
         threads = _thread_count(numba)
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
-        kernels.pad_channels_last(np.ascontiguousarray(x, dtype=dtype), xp, call.padding[0][0], call.padding[1][0])
-        # (Cg, 3, 3, C_out); the cast is exact (the call's dtype is the result type of x and the weight)
-        kernels.weight_transform(np.ascontiguousarray(weight.transpose(1, 2, 3, 0), dtype=dtype), g, u, groups)
+        if fused:
+            u_scratch = np.empty(e * groups * cg * widest, dtype=dtype)
+            u_blocks = None
+        else:
+            u_blocks = [weights(k0, k1) for k0, k1 in channel_blocks]  # U, in (alpha^2, G, Cg, kb) blocks
         for n0, n1, r0, r1 in blocks:
             count = (n1 - n0) * (r1 - r0) * tiles[1]
-            v = v_buffer[:alpha * alpha * count * c_in]
-            kernels.input_transform(xp_flat, xp_shape, bt_d, v, n0, n1 - n0, r0, r1 - r0, tiles[1], m)
-            prod = m_buffer[:alpha * alpha * count * c_out]
-            # M[e, g] = V[e, g] @ U[e, g]: (alpha^2, G, tiles, Cg) @ (alpha^2, G, Cg, Og) -> (alpha^2, G, tiles, Og)
-            np.matmul(v.reshape(alpha * alpha, count, groups, cg).transpose(0, 2, 1, 3), u,
-                      out=prod.reshape(alpha * alpha, count, groups, og).transpose(0, 2, 1, 3))
-            kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0, tiles[1], m)
+            v = v_buffer[:e * count * c_in]
+            kernels.input_transform(xc, bt_d, v, n0, n1 - n0, r0, r1 - r0, tiles[1], m, ph, pw, hv, wv)
+            v_view = v.reshape(e, count, groups, cg).transpose(0, 2, 1, 3)  # (alpha^2, G, tiles, Cg)
+            for index, (k0, k1) in enumerate(channel_blocks):
+                kb = k1 - k0
+                if fused:
+                    u = weights(k0, k1, u_scratch[:e * groups * cg * kb].reshape(e, groups, cg, kb))
+                else:
+                    u = u_blocks[index]
+                prod = m_buffer[:e * count * groups * kb]
+                # M[e, g] = V[e, g] @ U[e, g]: (alpha^2, G, tiles, Cg) @ (alpha^2, G, Cg, kb) -> (alpha^2, G, tiles, kb)
+                np.matmul(v_view, u, out=prod.reshape(e, count, groups, kb).transpose(0, 2, 1, 3))
+                kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0, tiles[1], m,
+                                         groups, kb, og, k0)
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
+
+
+def _channel_blocks(og: int, c_in: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
+    """Blocks ``(k0, k1)`` of the ``og`` output channels per group for the products and the output transform.
+
+    A block has at least :data:`MIN_CHANNELS` channels (the products' columns), and its transformed
+    weights (``alpha^2 C_in kb``) and products (``alpha^2 tiles kb``) together take about
+    :data:`CHANNEL_BLOCK_BYTES` (36 values per F(4x4) tile element).
+    """
+    per_channel = 36 * (c_in + tiles) * itemsize
+    kb = max(MIN_CHANNELS, CHANNEL_BLOCK_BYTES // max(per_channel, 1))
+    if kb >= og:
+        return [(0, og)]
+    count = -(-og // kb)
+    kb = -(-og // count)  # equal blocks
+    return [(k0, min(og, k0 + kb)) for k0 in range(0, og, kb)]
+
+
+#: Target bytes of one block of output channels (transformed weights and products), and its least width.
+CHANNEL_BLOCK_BYTES = 4 * 2**20
+MIN_CHANNELS = 64
 
 
 #: The compiled path's block of transformed tiles (input or output side), at least :data:`MIN_TILES` tiles.
