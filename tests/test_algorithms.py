@@ -59,6 +59,9 @@ def primitive_calls(draw, algorithm: str = "any"):
     input_dilation = tuple(1 if winograd else draw(st.integers(1, 3)) for _ in range(nd))
     if algorithm in ("subpixel", "col2im") and all(ld == 1 for ld in input_dilation):
         input_dilation = (2,) + input_dilation[1:]
+    if algorithm == "space_to_batch":  # a dilation, stride 1 where dilated, no input dilation
+        dilation, input_dilation = (2,) + dilation[1:], (1,) * nd
+        stride = tuple(1 if d > 1 else s for s, d in zip(stride, dilation, strict=True))
     size, pads = [], []
     for k, d, ld in zip(kernel, dilation, input_dilation, strict=True):
         s = draw(st.integers(1, 6 if nd < 3 else 4))
@@ -461,6 +464,7 @@ def test_empty_calls():
         x = np.ones((0, 3, 5, 5))
         w = np.ones((3, 1, 3, 3))
         ld = (2, 2) if algorithm == "subpixel" else (1, 1)
-        got = ALGORITHMS[algorithm](x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), ld, 3)
-        assert got.shape == reference.conv_general(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), ld, 3).shape
+        dil = (2, 2) if algorithm == "space_to_batch" else (1, 1)
+        got = ALGORITHMS[algorithm](x, w, (1, 1), ((1, 1), (1, 1)), dil, ld, 3)
+        assert got.shape == reference.conv_general(x, w, (1, 1), ((1, 1), (1, 1)), dil, ld, 3).shape
     assert fft_module.fft_lengths(Call.of((1, 1, 7), (1, 1, 3), (1,), ((1, 1),), (1,), (1,), 1)) == (9,)

@@ -9,7 +9,7 @@ benchmark and the tests all read this list.
 
 from __future__ import annotations
 
-from . import col2im, depthwise, direct, fft, gemm, im2col, matrix, reference, subpixel, winograd
+from . import col2im, depthwise, direct, fft, gemm, im2col, matrix, reference, space_to_batch, subpixel, winograd
 from ._record import Algorithm
 
 __all__ = ["RECORDS"]
@@ -27,4 +27,5 @@ RECORDS: dict[str, Algorithm] = {record.name: record for record in (
     direct.ALGORITHM,
     subpixel.ALGORITHM,
     col2im.ALGORITHM,
+    space_to_batch.ALGORITHM,
 )}
