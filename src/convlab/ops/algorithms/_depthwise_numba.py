@@ -336,3 +336,120 @@ def small_output(x, w, y, sh, sw, ph, pw, dh, dw, groups):  # pragma: no cover -
                 for j in range(1, kw_size):
                     total += acc[a, b, j]
                 y[n, o, a, b] = total
+
+
+
+def _jit_reduce(fn):
+    """:func:`_jit` with LLVM allowed to reassociate and contract the sums (``fastmath`` flags ``reassoc`` and
+    ``contract`` only: NaN and inf keep their IEEE meaning), so that a dot product becomes vector partial sums."""
+    flags = {"reassoc", "contract"}
+    try:
+        return njit(parallel=True, cache=True, nogil=True, fastmath=flags)(fn)
+    except RuntimeError:  # no cache locator
+        return njit(parallel=True, nogil=True, fastmath=flags)(fn)
+
+
+@_jit_reduce
+def weight_grad(x, g, gw, sh, sw, ph, pw, dh, dw, multiplier, chunks, stack):  # pragma: no cover - compiled
+    # gw[chunk, o, i, j] = sum over the chunk's samples n and the outputs (a, b) of
+    #     g[n, o, a, b] * x[n, o // multiplier, a*sh + i*dh - ph, b*sw + j*dw - pw]   (zero outside x)
+    # One task per (chunk of samples, output channel). Its input planes are copied into zero-padded
+    # buffers of row pitch ``cols`` (the padding as real zeros, so 0 * inf gives NaN as in the reference),
+    # ``stack`` samples one after the other with a period of ``period`` elements. At stride 1 the output
+    # gradient is copied onto the same pitch and period (zeros elsewhere), and each tap is one dot product
+    # over the whole stack, ``sum_t grid[t] * plane[t + i*dh*cols + j*dw]``, up to four taps of a kernel
+    # row per pass: long vectorised loops even on 7x7 maps. A plane holding NaN or inf would meet the
+    # grid's zeros (0 * inf = NaN where the reference has no product): a stack holding one, and every
+    # strided call, takes dot products along the output rows instead.
+    n_samples, _, height, width = x.shape
+    c_out, out_h, out_w = g.shape[1], g.shape[2], g.shape[3]
+    kh_size, kw_size = gw.shape[2], gw.shape[3]
+    rows = (out_h - 1) * sh + (kh_size - 1) * dh + 1  # the padded rows and columns the windows read
+    cols = (out_w - 1) * sw + (kw_size - 1) * dw + 1
+    period = (rows + 1) * cols  # one spare row per plane: the last taps' runs stay inside
+    per_chunk = (n_samples + chunks - 1) // chunks
+    r0, r1 = max(0, ph), min(rows, height + ph)  # the buffer rows and columns that hold input values
+    c0, c1 = max(0, pw), min(cols, width + pw)
+    flat = sh == 1 and sw == 1
+    for task in prange(c_out * chunks):
+        chunk = task // c_out
+        o = task - chunk * c_out
+        ci = o // multiplier
+        plane = np.zeros(stack * period, dtype=gw.dtype)
+        grid = np.zeros(stack * period if flat else 1, dtype=gw.dtype)
+        acc = np.zeros(kh_size * kw_size, dtype=gw.dtype)
+        zero = acc[0]  # the sums run in the array's precision (a literal 0.0 would make them float64)
+        first, last = chunk * per_chunk, min(n_samples, (chunk + 1) * per_chunk)
+        for n0 in range(first, last, stack):
+            count = min(stack, last - n0)
+            finite = True
+            for k in range(count):
+                for r in range(r0, r1):
+                    base = k * period + r * cols
+                    for t in range(c0, c1):
+                        v = x[n0 + k, ci, _index(r - ph), _index(t - pw)]
+                        finite &= (v - v) == 0  # False for NaN and inf
+                        plane[_index(base + t)] = v
+            if flat and finite:
+                for k in range(count):
+                    for a in range(out_h):
+                        base = k * period + a * cols
+                        for b in range(out_w):
+                            grid[_index(base + b)] = g[n0 + k, o, a, _index(b)]
+                length = (count - 1) * period + out_h * cols
+                for i in range(kh_size):
+                    j = 0
+                    while j < kw_size:
+                        s0 = i * dh * cols + j * dw
+                        taps = min(4, kw_size - j)
+                        t0 = zero
+                        t1 = zero
+                        t2 = zero
+                        t3 = zero
+                        if taps == 4:
+                            for t in range(length):
+                                gv = grid[_index(t)]
+                                q = s0 + t
+                                t0 += gv * plane[_index(q)]
+                                t1 += gv * plane[_index(q + dw)]
+                                t2 += gv * plane[_index(q + 2 * dw)]
+                                t3 += gv * plane[_index(q + 3 * dw)]
+                        elif taps == 3:
+                            for t in range(length):
+                                gv = grid[_index(t)]
+                                q = s0 + t
+                                t0 += gv * plane[_index(q)]
+                                t1 += gv * plane[_index(q + dw)]
+                                t2 += gv * plane[_index(q + 2 * dw)]
+                        elif taps == 2:
+                            for t in range(length):
+                                gv = grid[_index(t)]
+                                q = s0 + t
+                                t0 += gv * plane[_index(q)]
+                                t1 += gv * plane[_index(q + dw)]
+                        else:
+                            for t in range(length):
+                                t0 += grid[_index(t)] * plane[_index(s0 + t)]
+                        base = i * kw_size + j
+                        acc[base] += t0
+                        if taps > 1:
+                            acc[base + 1] += t1
+                        if taps > 2:
+                            acc[base + 2] += t2
+                        if taps > 3:
+                            acc[base + 3] += t3
+                        j += taps
+            else:
+                for k in range(count):
+                    for a in range(out_h):
+                        for i in range(kh_size):
+                            row = k * period + (a * sh + i * dh) * cols
+                            for j in range(kw_size):
+                                s0 = row + j * dw
+                                t0 = zero
+                                for b in range(out_w):
+                                    t0 += g[n0 + k, o, a, _index(b)] * plane[_index(s0 + b * sw)]
+                                acc[i * kw_size + j] += t0
+        for i in range(kh_size):
+            for j in range(kw_size):
+                gw[chunk, o, i, j] = acc[i * kw_size + j]

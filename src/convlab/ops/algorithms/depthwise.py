@@ -69,7 +69,8 @@ from ._layout import Call, block_bytes, check_applies, empty_result, padded_chan
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "ALGORITHM_NUMPY", "BLOCK_BYTES", "NUMBA_MACS", "NUMBA_SMALL_PADDED_MACS", "compiled_kernel",
-           "conv_general", "conv_general_numpy", "estimate", "numba_available", "unsupported", "uses_numba"]
+           "conv_general", "conv_general_numpy", "estimate", "numba_available", "unsupported", "uses_numba",
+           "weight_grad"]
 
 #: Accumulator size of one block of (samples, channels): about half the L2 cache.
 BLOCK_BYTES = 512 * 2**10
@@ -165,17 +166,19 @@ def conv_general_numpy(x, weight, stride, padding, dilation, input_dilation, gro
 
 
 def compiled_kernel(call: Call) -> str:
-    """Which compiled kernel runs ``call``: ``'flat'``, ``'small_output'`` or ``'direct'`` (:mod:`._depthwise_numba`).
+    """Which compiled kernel runs ``call``: ``'flat'``, ``'weight_grad'``, ``'small_output'`` or ``'direct'``.
 
     Output rows at least as long as the kernel's at stride 1 go to ``flat``; rows shorter than the
-    kernel's (the weight gradient, a large kernel over a small map) to ``small_output``; the rest
-    (strides, input dilation) to ``direct``.
+    kernel's to ``weight_grad`` for one sample (the correlation of a depthwise weight gradient, its
+    "kernel" the output gradient: :func:`_correlation_as_weight_grad`) and to ``small_output`` for
+    several (a large kernel over a small map); the rest (strides, input dilation) to ``direct``
+    (:mod:`._depthwise_numba`).
     """
     plain = all(ld == 1 for ld in call.input_dilation)
     if plain and all(s == 1 for s in call.stride) and call.out_size[-1] >= call.kernel[-1]:
         return "flat"
     if plain and call.out_size[-1] < call.kernel[-1]:
-        return "small_output"
+        return "weight_grad" if call.batch == 1 else "small_output"
     return "direct"
 
 
@@ -194,8 +197,10 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         stride, dilation, input_dilation, padding = ((1,) + stride, (1,) + dilation, (1,) + input_dilation,
                                                      ((0, 0),) + padding)
         out = (1,) + out
-    y = np.empty((call.batch, call.c_out) + out, dtype=dtype)  # (N, C_out, OH, OW)
     kernel = compiled_kernel(call)
+    if kernel == "weight_grad":
+        return _correlation_as_weight_grad(call, x, weight)
+    y = np.empty((call.batch, call.c_out) + out, dtype=dtype)  # (N, C_out, OH, OW)
     # One launch at a time where the threading layer is not thread safe (workqueue, the fork-safe
     # layer chosen by _depthwise_numba); the thread count is per calling thread in Numba.
     with kernels.exclusive():
@@ -213,6 +218,117 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
             kernels.direct(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
                            dilation[1], input_dilation[0], input_dilation[1], call.groups)
     return y.reshape(call.out_shape)  # (N, C_out, *O): a 1-d call drops its height-1 row
+
+
+def _correlation_as_weight_grad(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A one-sample call with few outputs, computed as the depthwise weight gradient it is (the same sum).
+
+    ``y[0, g*og + j, k] = sum_c sum_p w[g*og + j, c, p] x[0, g*Cg + c, k*s + p*d]`` is the weight gradient
+    of a depthwise layer whose samples are the ``Cg`` channels of a group, whose channels are the groups,
+    whose output gradient is ``w`` and whose stride and dilation are this call's dilation and stride
+    (the ops' correlation, :func:`convlab.ops._conv_common.weight_grad_raw`): :func:`weight_grad` on views.
+    """
+    g, cg, og, nd = call.groups, call.cg, call.og, call.nd
+    xv = x[0].reshape((g, cg) + call.size).swapaxes(0, 1)  # (Cg, G, *S): a view, the samples first
+    gv = weight.swapaxes(0, 1)  # (Cg, G*og, *P): the "output gradient", a view
+    y = _weight_grad_compiled(xv.astype(call.dtype, copy=False), gv.astype(call.dtype, copy=False), call.padding,
+                              call.stride, call.dilation, og, call.out_size)  # (G*og, 1, *K)
+    return y.reshape((1, g * og) + call.out_size[:nd])  # (1, C_out, *K)
+
+
+def weight_grad(x: np.ndarray, grad_output: np.ndarray, padding: Sequence[tuple[int, int]], stride: Sequence[int],
+                dilation: Sequence[int], kernel: Sequence[int], *, compiled: bool = True) -> np.ndarray:
+    """The weight gradient of a depthwise layer (``groups == C_in``, ``C_out = m C_in``), read where the data is.
+
+    ``gw[o, 0, *k] = sum_{n, p} grad_output[n, o, *p] * x_pad[n, o // m, *(p*stride + k*dilation)]``
+    with ``x_pad`` the input zero-padded by ``padding`` (pairs; negative amounts crop), the usual
+    correlation of the input with the output gradient (see :mod:`convlab.ops.conv`). Neither the
+    padded input nor transposed copies are made: the compiled kernel (numba, float32/float64, 1-d and
+    2-d) copies one small plane at a time into a per-thread buffer and keeps partial sums of the
+    ``C_out * prod(K)`` weights only; the NumPy loop pads a block of samples at a time
+    (:data:`BLOCK_BYTES`) and takes one product-sum per tap over views. Shape ``(C_out, 1, *K)``.
+    """
+    x = np.asarray(x)
+    grad_output = np.asarray(grad_output)
+    nd = x.ndim - 2
+    dtype = np.result_type(x, grad_output)
+    kernel = tuple(kernel)
+    if grad_output.shape[1] % max(x.shape[1], 1):
+        raise ValueError(f"depthwise.weight_grad: the output channels ({grad_output.shape[1]}) must be a multiple "
+                         f"of the input channels ({x.shape[1]})")
+    multiplier = grad_output.shape[1] // max(x.shape[1], 1)
+    if x.shape[0] == 0 or x.shape[1] == 0 or 0 in grad_output.shape[2:]:
+        return np.zeros((grad_output.shape[1], 1) + kernel, dtype=dtype)
+    if compiled and dtype in _NUMBA_DTYPES and nd in (1, 2) and numba_available():
+        return _weight_grad_compiled(x.astype(dtype, copy=False), grad_output.astype(dtype, copy=False),
+                                     tuple(padding), tuple(dilation), tuple(stride), multiplier, kernel)
+    return _weight_grad_numpy(x, grad_output, tuple(padding), tuple(stride), tuple(dilation), multiplier, kernel,
+                              dtype)
+
+
+#: Elements of one stack of the compiled weight gradient's planes: small planes are stacked (several
+#: samples one after the other) so that each tap's dot product runs over at least this many elements.
+WEIGHT_GRAD_STACK = 1024
+
+
+def _weight_grad_chunks(samples: int, channels: int) -> int:
+    """Chunks of samples with their own partial sums: at least 16 tasks where the channels are fewer.
+
+    From the call's shape only (not the thread count), so the summation order, hence the rounding,
+    is the same on every machine.
+    """
+    return max(1, min(samples, -(-16 // max(channels, 1))))
+
+
+def _weight_grad_compiled(x, g, padding, dilation, stride, multiplier, kernel) -> np.ndarray:
+    """:func:`weight_grad` on the compiled kernel (``_depthwise_numba.weight_grad``); 1-d as 2-d of height 1.
+
+    ``stride`` and ``dilation`` are the layer's (the correlation of :func:`_correlation_as_weight_grad` swaps them).
+    """
+    kernels = _load_kernels()
+    import numba
+
+    nd = x.ndim - 2
+    if nd == 1:  # (N, C, W) -> (N, C, 1, W)
+        x, g = x[:, :, None], g[:, :, None]
+        padding, dilation, stride, kernel = ((0, 0),) + padding, (1,) + dilation, (1,) + stride, (1,) + kernel
+    n, c_out = x.shape[0], g.shape[1]
+    rows = (g.shape[2] - 1) * stride[0] + (kernel[0] - 1) * dilation[0] + 1
+    cols = (g.shape[3] - 1) * stride[1] + (kernel[1] - 1) * dilation[1] + 1
+    chunks = _weight_grad_chunks(n, c_out)
+    stack = max(1, min(-(-n // chunks), WEIGHT_GRAD_STACK // ((rows + 1) * cols)))
+    partial = np.empty((chunks, c_out) + tuple(kernel), dtype=g.dtype)  # (chunks, C_out, KH, KW): tiny
+    with kernels.exclusive():
+        threads = _thread_count(numba)
+        if numba.get_num_threads() != threads:
+            numba.set_num_threads(threads)
+        kernels.weight_grad(x, g, partial, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
+                            dilation[1], multiplier, chunks, stack)
+    total = partial[0] if chunks == 1 else partial.sum(axis=0)  # (C_out, KH, KW)
+    return total.reshape((c_out, 1) + tuple(kernel[len(kernel) - nd:]))  # (C_out, 1, *K)
+
+
+def _weight_grad_numpy(x, g, padding, stride, dilation, multiplier, kernel, dtype) -> np.ndarray:
+    """The NumPy loop of :func:`weight_grad`: a block of padded samples, one ``einsum`` per tap over views."""
+    n, c_in = x.shape[:2]
+    c_out, out = g.shape[1], g.shape[2:]
+    nd = len(kernel)
+    total = np.zeros((c_in, multiplier) + kernel, dtype=dtype)  # (C_in, m, *K): channel o = c*m + j
+    per_sample = c_in * math.prod(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], padding, strict=True))
+    block = max(1, block_bytes(BLOCK_BYTES) // max(per_sample * np.dtype(dtype).itemsize, 1))
+    spatial = "hwd"[:nd]
+    subscripts = f"ncm{spatial},ncm{spatial}->cm"
+    for n0 in range(0, n, block):
+        xp = padded_channels_first(x[n0:n0 + block], padding, (1,) * nd, dtype=dtype)  # (b, C_in, *S_padded)
+        gb = g[n0:n0 + block].astype(dtype, copy=False)
+        gb = gb.reshape((gb.shape[0], c_in, multiplier) + out)  # (b, C_in, m, *O)
+        xb = xp[:, :, None]  # (b, C_in, 1, *S_padded)
+        for tap in np.ndindex(*kernel):
+            window = xb[(Ellipsis,) + tuple(slice(k * d, k * d + (o - 1) * s + 1, s)
+                                            for k, d, o, s in zip(tap, dilation, out, stride, strict=True))]
+            window = np.broadcast_to(window, gb.shape)  # (b, C_in, m, *O), a view
+            total[(slice(None), slice(None)) + tap] += np.einsum(subscripts, gb, window)
+    return total.reshape((c_out, 1) + kernel)
 
 
 def _per_position(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
