@@ -21,7 +21,7 @@ from ..shapes import (
 )
 from ..spec import ConvSpec
 from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, result_dtype, split_batch
-from .algorithms import Call, Primitive, gemm, im2col
+from .algorithms import Call, Primitive, depthwise, gemm, im2col
 from .padding import check_pad_limits
 
 Pairs = tuple[tuple[int, int], ...]
@@ -332,3 +332,37 @@ def weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primiti
         r = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)]
         total = r if total is None else total + r
     return np.ascontiguousarray(total.swapaxes(0, 1))  # (C_out, Cg, *K)
+
+
+#: The algorithm names under which a depthwise layer's weight gradient may be read from the input and the output
+#: gradient where they are (:func:`depthwise_weight_grad`).
+DEPTHWISE_WEIGHT_GRAD = ("depthwise", "depthwise_numpy")
+
+
+def depthwise_weight_grad(x, gy, pads: Pairs, stride, dilation, groups, kernel, algorithm: Primitive):
+    """The weight gradient of a depthwise layer (``groups == C_in``, zero padding) without padded or transposed
+    copies (:func:`convlab.ops.algorithms.depthwise.weight_grad`), or None where another algorithm computes it.
+
+    It runs where the algorithm is ``depthwise`` or ``depthwise_numpy``, or where the planner picks
+    ``depthwise`` for the correlation :func:`weight_grad_raw` would compute (the call traced: the same
+    sum, read in place).
+    """
+    n, c_in = x.shape[:2]
+    if groups != c_in or c_in == 0 or n == 0:
+        return None
+    nd = len(kernel)
+    c_out, out = gy.shape[1], gy.shape[2:]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads, strict=True))
+    call = Call((1, groups * n) + padded, (c_out, n) + tuple(out), tuple(dilation), ((0, 0),) * nd, tuple(stride),
+                (1,) * nd, groups, np.result_type(x, gy))
+    if algorithm.name in DEPTHWISE_WEIGHT_GRAD:
+        name = algorithm.name
+    elif algorithm.name in ("auto", "tune"):
+        name = algorithm.select(call, role="weight_grad")[0]
+        if name != "depthwise":
+            return None
+    else:
+        return None
+    return algorithm.run_named(name, call, "weight_grad", lambda: depthwise.weight_grad(
+        x, gy, pads, stride, dilation, kernel, compiled=name == "depthwise"))
+

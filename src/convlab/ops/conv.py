@@ -41,6 +41,7 @@ from ._conv_common import (
     check_grad_output,
     check_spec,
     check_wrt,
+    depthwise_weight_grad,
     finish,
     flip,
     mode_fold,
@@ -291,8 +292,13 @@ def conv_spec_vjp(
             g_input = g_input[0]
         g_input = g_input.astype(result_dtype(p.dtype), copy=False)
     if "weight" in want:
-        xp = pad_pairs(p.x.astype(ct, copy=False), p.pads, spec.padding_mode, fn=fn)  # (N, C_in, *S_padded)
-        g_weight = weight_grad_raw(xp, gy, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
+        g_weight = None
+        if spec.padding_mode == "zeros":  # a depthwise layer's, read in place (no padded or transposed copies)
+            g_weight = depthwise_weight_grad(p.x.astype(ct, copy=False), gy, p.pads, spec.stride, spec.dilation,
+                                             spec.groups, spec.kernel_size, algo)
+        if g_weight is None:
+            xp = pad_pairs(p.x.astype(ct, copy=False), p.pads, spec.padding_mode, fn=fn)  # (N, C_in, *S_padded)
+            g_weight = weight_grad_raw(xp, gy, spec.stride, spec.dilation, spec.groups, spec.kernel_size, algo)
         if flip_kernel:
             g_weight = flip(g_weight)
         g_weight = g_weight.astype(result_dtype(p.dtype), copy=False)

@@ -68,7 +68,8 @@ from ._costs import MACHINE, fmt, stream
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
 
-__all__ = ["ALGORITHM", "ALGORITHM_NUMPY", "BLOCK_BYTES", "NUMBA_MACS", "NUMBA_SMALL_PADDED_MACS", "compiled_kernel",
+__all__ = ["ALGORITHM", "ALGORITHM_NUMPY", "BLOCK_BYTES", "NUMBA_MACS", "NUMBA_SMALL_PADDED_MACS", "WEIGHT_GRAD_MACS",
+           "compiled_kernel",
            "conv_general", "conv_general_numpy", "estimate", "numba_available", "unsupported", "uses_numba",
            "weight_grad"]
 
@@ -424,6 +425,40 @@ NUMBA_MACS = {"flat": 25e9, "direct": 8e9, "small_output": 5e9}
 NUMBA_SMALL_PADDED_MACS = 13e9
 
 
+#: The compiled weight-gradient kernel (``_depthwise_numba.weight_grad``), float32, 2 threads (like
+#: :data:`NUMBA_MACS`): multiply-adds per second of its dot products, seconds per element copied into its plane
+#: buffers, and per plane. From one-thread CPU times on the Xeon of the benchmark (batch 8; halved for two
+#: threads): 3x3 at 56x56 (144 channels) 5.2 ms, 7x7 at 56x56 (96) 9.8 ms, 7x7 at 14x14 (384) 3.3 ms,
+#: 3x3 at 7x7 (960) 1.3 ms, 31x31 at 28x28 (256) 117 ms.
+WEIGHT_GRAD_MACS = 30e9
+WEIGHT_GRAD_COPY_SECONDS = 0.35e-9
+WEIGHT_GRAD_PLANE_SECONDS = 40e-9
+
+
+def _weight_grad_estimate(call: Call, itemsize: int) -> Estimate:
+    """The weight-gradient kernel on a one-sample correlation (:func:`_correlation_as_weight_grad`).
+
+    In the layer's terms: ``Cg`` samples, ``C_out`` channels, output gradient ``P = call.kernel``, the
+    weight ``K = call.out_size``. Per plane, the padded input (``rows * cols``) and, at stride 1, the
+    output gradient on that pitch are copied; each weight is a dot product over ``P[0] * cols`` elements
+    (stride 1: the padded grid) or ``prod(P)`` (strided rows).
+    """
+    planes = call.cg * call.c_out
+    kernel, out = call.kernel, call.out_size  # the output gradient's size, the weight's size
+    layer_stride, layer_dilation = call.dilation, call.stride
+    rows = (kernel[0] - 1) * layer_stride[0] + (out[0] - 1) * layer_dilation[0] + 1 if call.nd > 1 else 1
+    cols = (kernel[-1] - 1) * layer_stride[-1] + (out[-1] - 1) * layer_dilation[-1] + 1
+    flat = all(s == 1 for s in layer_stride)
+    grid = (kernel[0] if call.nd > 1 else 1) * cols if flat else math.prod(kernel)
+    macs = planes * math.prod(out) * grid
+    rate = WEIGHT_GRAD_MACS / (2 if itemsize == 8 else 1)
+    copied = planes * (rows * cols + (grid if flat else 0))
+    compute = macs / rate
+    copies = copied * WEIGHT_GRAD_COPY_SECONDS + planes * WEIGHT_GRAD_PLANE_SECONDS
+    return Estimate(compute + copies, f"compiled kernel (weight_grad): {macs:,} multiply-adds {fmt(compute)} + "
+                                      f"{copied:,} elements copied {fmt(copies)}")
+
+
 def estimate(call: Call, compiled: bool = True) -> Estimate:
     """The compiled kernel's multiply-adds, or the NumPy loop's passes, plus the padded copy.
 
@@ -448,6 +483,8 @@ def estimate(call: Call, compiled: bool = True) -> Estimate:
     padded = stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
     if compiled and uses_numba(call):
         kind = compiled_kernel(call)
+        if kind == "weight_grad":
+            return _weight_grad_estimate(call, b)
         rate = NUMBA_MACS[kind] / (2 if b == 8 else 1)
         if kind == "small_output":
             out_elements = call.batch * call.c_out * call.positions
