@@ -8,11 +8,14 @@ with the rates of :data:`MACHINE`. Rates are those of float32 and are scaled
 per dtype (float64 GEMMs run at half the rate, complex GEMMs count 8 real
 flops per multiply-add, integer matmuls do not use BLAS).
 
-:data:`MACHINE` reads the rates in use, which :mod:`.calibrate` measures on
-this machine the first time an estimate needs them (a few milliseconds, once
-per process). :data:`CONSTANTS` are the rates measured on the development
-machine: the fallback where a measurement fails, and what
-``calibrate.set_rates(CONSTANTS)`` selects.
+:data:`MACHINE` reads the rates in use (:func:`.calibrate.rates`). By default
+they are :data:`CONSTANTS`, the rates measured on the development machine
+(the GEMM rate scaled where OpenBLAS runs AVX-512 kernels), so that every
+process plans every call alike: a resumed training run or a forked worker
+computes bit for bit what the original would have. Rates measured on this
+machine are used only when asked, per process: ``calibrate.set_rates(None)``
+measures them at the next estimate (a few milliseconds) and uses them from
+then on; ``calibrate.set_rates(CONSTANTS)`` goes back.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ class Machine(NamedTuple):
     row_seconds: float  # overhead of one inner loop of a ufunc on a strided view (per contiguous run)
 
 
-#: Measured on the development machine (see :mod:`.plan`): the fallback of the calibration (:mod:`.calibrate`).
+#: Measured on the development machine (see :mod:`.plan`): the rates in use by default, and the fallback of a
+#: calibration (:mod:`.calibrate`) whose measurement fails or is implausible.
 CONSTANTS = Machine(
     gemm_flops=180e9,
     stream_bytes=25e9,
@@ -50,7 +54,7 @@ CONSTANTS = Machine(
 
 
 class _Rates:
-    """The rates in use, attribute by attribute (``MACHINE.gemm_flops``): calibrated at the first read."""
+    """The rates in use, attribute by attribute (``MACHINE.gemm_flops``): :func:`rates` at each read."""
 
     __slots__ = ()
 
@@ -62,7 +66,7 @@ class _Rates:
 
 
 def rates() -> Machine:
-    """The rates in use (:func:`.calibrate.rates`: measured at the first call, else :data:`CONSTANTS`)."""
+    """The rates in use (:func:`.calibrate.rates`): :data:`CONSTANTS` unless other rates or a measurement were asked."""
     from . import calibrate
 
     return calibrate.rates()
@@ -114,7 +118,15 @@ def gemm_seconds(macs: float, k: int, n: int, calls: int, dtype: np.dtype) -> fl
     """GEMMs doing ``macs`` multiply-adds with inner dimension ``k`` and ``n`` columns, in ``calls`` calls.
 
     Small ``k`` or ``n`` leave the GEMM kernel memory-bound: the efficiency
-    ``min(1, k/128) * min(1, n/16)`` (at least 0.1) scales the rate.
+    ``min(1, k/128) * min(1, n/16)`` (at least 0.1) scales the rate. BLAS first
+    packs both operands, ``(m, k)`` (``m k = macs / n``) and each call's ``(k, n)``,
+    into panel buffers (Goto & van de Geijn, "Anatomy of high-performance matrix
+    multiplication", 2008): each element read and written once, at the cache rate.
+    That is a few percent of a square GEMM and most of a skinny one (LeNet's first
+    weight gradient as im2col: 25 rows, 6 columns, an inner dimension of 200704).
     """
     efficiency = max(0.1, min(1.0, k / 128) * min(1.0, n / 16))
-    return macs * flops_per_mac(dtype) / (gemm_rate(dtype) * efficiency) + calls * MACHINE.call_seconds
+    size = np.dtype(dtype).itemsize
+    packed = 2 * (macs / max(n, 1) + calls * k * n) * size  # (m, k) once, (k, n) per call: read and written
+    return (macs * flops_per_mac(dtype) / (gemm_rate(dtype) * efficiency) + packed / MACHINE.cache_bytes
+            + calls * MACHINE.call_seconds)

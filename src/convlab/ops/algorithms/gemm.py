@@ -13,8 +13,15 @@ The classic lowering of a convolution to a matrix product (Chellapilla et al.,
   the last-level cache; a block is several samples, or part of one sample when
   a sample is large), then multiplied by the weight matrix
   ``(prod(K) * C_in/g, C_out/g)`` straight into the output with ``out=``:
-  ``(rows, K*C) @ (K*C, C_out)``, no transposes, the orientation in which
-  OpenBLAS splits the long ``rows`` axis over its threads;
+  ``(rows, K*C) @ (K*C, C_out)``, the orientation in which OpenBLAS splits the
+  long ``rows`` axis over its threads (the weight matrix is stored
+  ``(C_out, K*C)`` and read transposed in place);
+* when even :data:`MIN_ROWS` rows of windows exceed :data:`CHUNK_BYTES` (huge
+  kernels over few outputs: the correlations of weight gradients), the kernel
+  is cut along its first axis (:func:`kernel_pieces`): each piece's windows
+  are gathered and multiplied by the weight rows they meet, the products
+  summed into the output, so the block stays in cache and the call's extra
+  memory stays about :data:`CHUNK_BYTES` (a blocked, split-K im2col);
 * the output is produced channels-last ``(N, *O, C_out)`` and returned as the
   ``(N, C_out, *O)`` transposed *view* (no copy; NumPy reads it like any
   array, and a following convolution copies it into its own channels-last
@@ -300,11 +307,12 @@ def estimate(call: Call) -> Estimate:
     """The GEMM, the padded channels-last copy and the window gather.
 
     The GEMM of ``N P C_out (C_in/g) K`` MACs (``P`` output positions, ``K`` taps)
-    with inner dimension ``K C_in/g`` and ``C_out/g`` columns; the padded
-    channels-last copy of the input and the weight matrix's reordering copy
-    (transposing copies, counted twice); the
+    with inner dimension ``K C_in/g`` (divided by the pieces the kernel is cut
+    into: :func:`kernel_pieces`) and ``C_out/g`` columns; the padded
+    channels-last copy of the input, the weight matrix's reordering copy; the
     window gather, ``N P K C_in`` elements written and read (and the per-group
-    transposes when grouped). A 1x1 kernel: the GEMM and the channels-last copy.
+    transposes when grouped); the sums of the pieces' products. A 1x1 kernel:
+    the GEMM and the channels-last copy.
     """
     b = call.dtype.itemsize
     input_bytes = math.prod(call.x_shape) * b
@@ -316,17 +324,24 @@ def estimate(call: Call) -> Estimate:
         return Estimate(seconds, f"1x1: GEMM {fmt(compute)} + channels-last copy {fmt(stream(moved))}")
     padded = call.batch * call.c_in * math.prod(call.padded_size) * b
     gathered = call.batch * call.positions * call.taps * call.c_in * b
-    blocks = max(1, gathered // CHUNK_BYTES)
-    compute = gemm_seconds(call.macs, call.taps * call.cg, call.og, blocks * call.groups, call.dtype)
+    rows = call.batch * call.positions
+    pieces = kernel_pieces(rows, call.taps * call.c_in * b, call.kernel[0])
+    blocks = max(pieces, gathered // CHUNK_BYTES)
+    # each piece of the kernel is a GEMM with 1/pieces of the inner dimension, its product added to the result
+    compute = gemm_seconds(call.macs, max(1, call.taps * call.cg // pieces), call.og, blocks * call.groups,
+                           call.dtype)
     weight_bytes = math.prod(call.w_shape) * b
-    # the transposing copies count twice: the padded channels-last input and the weight matrix
-    # (small in a layer's forward; the size of an activation in a weight gradient's correlation)
+    # the transposing copies count twice: the padded channels-last input; the weight matrix's copy
+    # (small in a layer's forward; the size of an activation in a weight gradient's correlation) and
+    # the window gather are plain copies (read and written once)
     moved = 2 * (input_bytes + padded) + 2 * weight_bytes + 2 * gathered
+    moved += 3 * (pieces - 1) * rows * call.c_out * b  # the sums of the pieces' products
     if call.groups > 1:
         moved += 2 * gathered + 2 * math.prod(call.out_shape) * b  # per-group transposes
     seconds = compute + stream(moved) + 4 * blocks * MACHINE.call_seconds
+    split = f", kernel in {pieces} pieces" if pieces > 1 else ""
     return Estimate(seconds, f"GEMM {fmt(compute)} + copies {fmt(stream(moved))} "
-                             f"({gathered / 2**20:.3g} MiB of windows)")
+                             f"({gathered / 2**20:.3g} MiB of windows{split})")
 
 
 ALGORITHM = Algorithm(

@@ -13,11 +13,13 @@ with the terms each algorithm counts written in its own ``estimate`` (``gemm``,
 rates in :mod:`._costs`. GEMMs cost ``2 * MACs / (rate * efficiency)`` with
 ``efficiency = min(1, k/128) * min(1, n/16)`` (at least 0.1) for inner dimension
 ``k`` and ``n`` output columns: OpenBLAS is memory-bound on thin products; plus the
-call overhead per GEMM call. The fixed cost per call (checks, small arrays,
-planning) decides tiny calls.
+packing of both operands into BLAS's panel buffers (read and written once, at the cache
+rate: most of a skinny product's time) and the call overhead per GEMM call. The fixed
+cost per call (checks, small arrays, planning) decides tiny calls.
 
-:data:`~._costs.MACHINE` holds the constants, measured on the development machine
-(2-core AMD EPYC Zen 5 VM, OpenBLAS 0.3 on its Haswell (AVX2) kernels, which that
+By default :data:`~._costs.MACHINE` holds the constants (so every process plans alike;
+``calibrate.set_rates(None)`` measures this machine's rates instead: :mod:`.calibrate`),
+measured on the development machine (2-core AMD EPYC Zen 5 VM, OpenBLAS 0.3 on its Haswell (AVX2) kernels, which that
 machine's environment selects with ``OPENBLAS_CORETYPE``, NumPy 2.4, SciPy 1.17, 2 threads;
 where OpenBLAS runs AVX-512 kernels the GEMM rate is scaled by :data:`~._costs.AVX512_SPEEDUP`):
 large ``sgemm`` calls, ``np.copyto`` and ``np.add`` on 16-64 MiB arrays
