@@ -125,3 +125,29 @@ def test_ordinary_layers_keep_their_plans():
         assert estimate_call(_call((8, 64, 56, 56), (256, 64, 1, 1))).algorithm == "gemm"
         assert estimate_call(_call((8, 512, 7, 7), (512, 512, 3, 3), pad=1)).algorithm == "gemm"
         assert estimate_call(_call((8, 64, 56, 56), (128, 64, 3, 3), stride=2, pad=1)).algorithm == "gemm"
+
+
+@pytest.mark.parametrize("chunk", [None, 512])
+@pytest.mark.parametrize("case", [
+    # x (padded), gy, kernel, stride, dilation, groups
+    ((2, 8, 40), (2, 6, 17), (8,), (2,), (1,), 2),
+    ((3, 4, 12, 11), (3, 6, 5, 9), (3, 3), (2, 1), (1, 1), 1),
+    ((1, 6, 10, 10), (1, 4, 4, 4), (3, 2), (1, 2), (3, 2), 2),
+])
+def test_the_weight_gradient_equals_the_reference_whether_blocks_span_samples_or_not(case, chunk, monkeypatch, rng):
+    x_shape, gy_shape, kernel, stride, dilation, groups = case
+    if chunk is not None:  # blocks within one sample: the output gradient is read in place
+        monkeypatch.setattr(gemm, "WEIGHT_GRAD_CHUNK_BYTES", chunk)
+    xp, gy = rng.standard_normal(x_shape), rng.standard_normal(gy_shape)
+    got = gemm.weight_grad(xp, gy, kernel, stride, dilation, groups)
+    # the reference: the correlation of the input (C_in/g, g*N, *S) with the gradient as the kernel
+    n, c_in = x_shape[:2]
+    nd = len(kernel)
+    c_out, cg, og = gy_shape[1], c_in // groups, gy_shape[1] // groups
+    xt = xp.reshape((n, groups, cg) + x_shape[2:]).transpose((2, 1, 0) + tuple(range(3, 3 + nd)))
+    xt = xt.reshape((cg, groups * n) + x_shape[2:])
+    wt = gy.reshape((n, groups, og) + gy_shape[2:]).transpose((1, 2, 0) + tuple(range(3, 3 + nd)))
+    wt = wt.reshape((c_out, n) + gy_shape[2:])
+    r = reference.conv_general(xt, wt, dilation, ((0, 0),) * nd, stride, (1,) * nd, groups)
+    expected = r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)].swapaxes(0, 1)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -276,13 +276,29 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
         return gw.reshape((c_out, cg) + kernel).astype(dtype, copy=False)  # (C_out, Cg, *K), K all ones
     xcl = np.moveaxis(xp, 1, -1)  # (N, *S_padded, C_in)
     xcl = np.ascontiguousarray(xcl, dtype=dtype)  # (N, *S_padded, C_in)
-    gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
     win = _window_view(xcl, out, kernel, stride, dilation)  # (N, *O, *K, C)
     inner = math.prod(out[1:])
     row_bytes = inner * taps * c_in * dtype.itemsize
     blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, taps * c_in * dtype.itemsize,
                           chunk=WEIGHT_GRAD_CHUNK_BYTES))
     buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * inner * taps * c_in, dtype=dtype)
+    if all(n1 - n0 == 1 for n0, n1, _, _ in blocks):
+        # Blocks within one sample (large samples: a long 1-D signal, a large image): the output gradient's
+        # rows of a block are a strided (C_out, rows) view of the NCHW array, no channels-last copy of it;
+        # per group (Og, rows) @ (rows, K*Cg).
+        gyc = gy.astype(dtype, copy=False)
+        total_t = np.zeros((groups, og, taps * cg), dtype=dtype)
+        part_t = np.empty_like(total_t)
+        for n0, _, r0, r1 in blocks:
+            rows = (r1 - r0) * inner
+            g_rows = gyc[n0, :, r0:r1].reshape(groups, og, rows)  # (G, Og, rows), a view for contiguous gy
+            cols = _gather(buffer, win[n0:n0 + 1, r0:r1], groups, rows)  # (G, rows, K*Cg)
+            np.matmul(g_rows, cols, out=part_t)  # (G, Og, rows) @ (G, rows, K*Cg)
+            total_t += part_t
+        # (G, Og, *K, Cg) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
+        gw = total_t.reshape((groups, og) + kernel + (cg,)).transpose((0, 1, nd + 2) + tuple(range(2, nd + 2)))
+        return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)  # (C_out, Cg, *K)
+    gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
     total = np.zeros((groups, taps * cg, og), dtype=dtype)
     part = np.empty_like(total)
     for n0, n1, r0, r1 in blocks:
