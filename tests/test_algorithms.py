@@ -57,7 +57,9 @@ def primitive_calls(draw, algorithm: str = "any"):
     stride = tuple(1 if winograd else draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(1 if winograd else draw(st.integers(1, 2)) for _ in range(nd))
     input_dilation = tuple(1 if winograd else draw(st.integers(1, 3)) for _ in range(nd))
-    if algorithm in ("subpixel", "col2im") and all(ld == 1 for ld in input_dilation):
+    if algorithm == "depth_to_space":  # phases of stride 1 and dilation 1
+        stride, dilation = (1,) * nd, (1,) * nd
+    if algorithm in ("subpixel", "col2im", "depth_to_space") and all(ld == 1 for ld in input_dilation):
         input_dilation = (2,) + input_dilation[1:]
     if algorithm == "space_to_batch":  # a dilation, stride 1 where dilated, no input dilation
         dilation, input_dilation = (2,) + dilation[1:], (1,) * nd
@@ -463,7 +465,7 @@ def test_empty_calls():
     for algorithm in FAST:
         x = np.ones((0, 3, 5, 5))
         w = np.ones((3, 1, 3, 3))
-        ld = (2, 2) if algorithm == "subpixel" else (1, 1)
+        ld = (2, 2) if algorithm in ("subpixel", "depth_to_space") else (1, 1)
         dil = (2, 2) if algorithm == "space_to_batch" else (1, 1)
         got = ALGORITHMS[algorithm](x, w, (1, 1), ((1, 1), (1, 1)), dil, ld, 3)
         assert got.shape == reference.conv_general(x, w, (1, 1), ((1, 1), (1, 1)), dil, ld, 3).shape

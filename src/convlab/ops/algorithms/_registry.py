@@ -9,7 +9,20 @@ benchmark and the tests all read this list.
 
 from __future__ import annotations
 
-from . import col2im, depthwise, direct, fft, gemm, im2col, matrix, reference, space_to_batch, subpixel, winograd
+from . import (
+    col2im,
+    depth_to_space,
+    depthwise,
+    direct,
+    fft,
+    gemm,
+    im2col,
+    matrix,
+    reference,
+    space_to_batch,
+    subpixel,
+    winograd,
+)
 from ._record import Algorithm
 
 __all__ = ["RECORDS"]
@@ -28,4 +41,5 @@ RECORDS: dict[str, Algorithm] = {record.name: record for record in (
     subpixel.ALGORITHM,
     col2im.ALGORITHM,
     space_to_batch.ALGORITHM,
+    depth_to_space.ALGORITHM,
 )}
