@@ -22,6 +22,10 @@ numpy
 subpixel      input dilation split into phases without inserted zeros          input_dilation > 1
 col2im        one GEMM per input element and tap, then strided adds (Caffe)    every call (made for
                                                                                input_dilation > 1)
+space_to_     dilated: one undilated call on the sub-images stacked on the     dilation > 1 (stride 1
+batch         batch (TensorFlow's atrous convolution)                          there), no input dilation
+depth_to_     input dilation: one call with the phases as output channels,     input_dilation > 1, phases
+space         then depth-to-space (pixel shuffle)                              of stride 1, dilation 1
 ============  ===============================================================  ==========================
 
 Each algorithm is described once, by the ``ALGORITHM`` record at the end of its
