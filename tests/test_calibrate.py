@@ -36,8 +36,8 @@ def test_the_rates_in_use_are_calibrated_at_first_use():
 
 
 def test_the_estimates_use_the_rates_in_use():
-    slow = costs.CONSTANTS._replace(gemm_flops=10e9, stream_bytes=5e9, call_seconds=4e-6)
-    fast = costs.CONSTANTS._replace(gemm_flops=40e9, stream_bytes=20e9, call_seconds=1e-6)
+    slow = costs.CONSTANTS._replace(gemm_flops=10e9, stream_bytes=5e9, cache_bytes=20e9, call_seconds=4e-6)
+    fast = costs.CONSTANTS._replace(gemm_flops=40e9, stream_bytes=20e9, cache_bytes=80e9, call_seconds=1e-6)
     with calibrate.using(slow):
         assert calibrate.source() == "given"
         at_slow = estimate("gemm", ONE_BY_ONE).seconds
@@ -96,3 +96,18 @@ def test_bad_rates_are_refused(value, error, match):
 def test_bad_repeat_is_refused(repeat):
     with pytest.raises(ValueError, match=r"calibrate\.measure: `repeat`"):
         calibrate.measure(repeat=repeat)
+
+
+def test_describe_gives_the_gemm_rate_the_estimates_use():
+    import numpy as np
+
+    from convlab.ops.algorithms._costs import gemm_rate
+
+    with calibrate.using(calibrate.CONSTANTS):
+        d = calibrate.describe()
+        assert d["source"] == "constants" and d["gemm_flops"] == calibrate.CONSTANTS.gemm_flops
+        assert d["gemm_flops_effective"] == gemm_rate(np.dtype(np.float32))  # scaled by the BLAS kernels
+    given = calibrate.CONSTANTS._replace(gemm_flops=1e11)
+    with calibrate.using(given):
+        d = calibrate.describe()
+        assert d["source"] == "given" and d["gemm_flops_effective"] == d["gemm_flops"] == 1e11  # no scaling

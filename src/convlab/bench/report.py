@@ -106,6 +106,9 @@ def _rates_table(report: dict) -> Table | None:
              ("NumPy call", "call_seconds", 1e6, "{:.2f} us"), ("strided row", "row_seconds", 1e9, "{:.1f} ns")]
     rows = [(label, form.format(rates[key] * scale),
              form.format(measured[key] * scale) if key in measured else "-") for label, key, scale, form in units]
+    if rates.get("gemm_flops_effective") not in (None, rates["gemm_flops"]):  # scaled by the BLAS kernels
+        rows[0] = (rows[0][0], f"{rates['gemm_flops_effective'] * 1e-9:.1f} GFLOP/s "
+                               f"({rates['gemm_flops'] * 1e-9:.0f} x BLAS kernels)", rows[0][2])
     kept = measured.get("rejected") or {}
     title = f"Cost model rates (in use: {rates['source']}" + (
         f"; calibration measured in {measured['calibration_seconds'] * 1e3:.0f} ms" if measured else "") + (

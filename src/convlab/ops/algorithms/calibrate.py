@@ -265,10 +265,18 @@ def using(machine: Machine | None) -> Iterator[Machine]:
 
 
 def describe() -> dict[str, object]:
-    """The rates in use and their source, as plain numbers (what ``convlab bench`` prints and writes)."""
+    """The rates in use and their source, as plain numbers (what ``convlab bench`` prints and writes).
+
+    ``gemm_flops_effective`` is the float32 GEMM rate the estimates use (the constants' is scaled by the
+    BLAS kernels NumPy loaded: :func:`~._costs.gemm_rate`).
+    """
+    from ._costs import gemm_rate
+
     machine = rates()
     calibration = _STATE["calibration"]
     out: dict[str, object] = {"source": source(), **machine._asdict()}
+    # the constants' GEMM rate is scaled where OpenBLAS runs AVX-512 kernels: the rate the estimates use
+    out["gemm_flops_effective"] = gemm_rate(np.dtype(np.float32))
     if isinstance(calibration, Calibration):
         out["calibration_seconds"] = round(calibration.seconds, 4)
         out["rejected"] = dict(calibration.rejected)
