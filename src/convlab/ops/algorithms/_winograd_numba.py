@@ -70,6 +70,82 @@ def _combine(out, dst, src, start, step, coefs, n):  # pragma: no cover - compil
             out[_index(dst + c)] = 0
 
 
+@njit(inline="always", nogil=True)
+def _rows6x6(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """:func:`_rows` for a ``(6, 6)`` matrix: the body is straight-line, so the channel loop vectorises."""
+    m00, m01, m02, m03, m04, m05 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3], mat[0, 4], mat[0, 5]
+    m10, m11, m12, m13, m14, m15 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3], mat[1, 4], mat[1, 5]
+    m20, m21, m22, m23, m24, m25 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3], mat[2, 4], mat[2, 5]
+    m30, m31, m32, m33, m34, m35 = mat[3, 0], mat[3, 1], mat[3, 2], mat[3, 3], mat[3, 4], mat[3, 5]
+    m40, m41, m42, m43, m44, m45 = mat[4, 0], mat[4, 1], mat[4, 2], mat[4, 3], mat[4, 4], mat[4, 5]
+    m50, m51, m52, m53, m54, m55 = mat[5, 0], mat[5, 1], mat[5, 2], mat[5, 3], mat[5, 4], mat[5, 5]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        d3 = src[_index(start + 3 * sstep + c)]
+        d4 = src[_index(start + 4 * sstep + c)]
+        d5 = src[_index(start + 5 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3 + m04 * d4 + m05 * d5
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3 + m14 * d4 + m15 * d5
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2 + m23 * d3 + m24 * d4 + m25 * d5
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2 + m33 * d3 + m34 * d4 + m35 * d5
+        out[_index(dst + 4 * ostep + c)] = m40 * d0 + m41 * d1 + m42 * d2 + m43 * d3 + m44 * d4 + m45 * d5
+        out[_index(dst + 5 * ostep + c)] = m50 * d0 + m51 * d1 + m52 * d2 + m53 * d3 + m54 * d4 + m55 * d5
+
+
+@njit(inline="always", nogil=True)
+def _rows4x6(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """:func:`_rows` for a ``(4, 6)`` matrix: the body is straight-line, so the channel loop vectorises."""
+    m00, m01, m02, m03, m04, m05 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3], mat[0, 4], mat[0, 5]
+    m10, m11, m12, m13, m14, m15 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3], mat[1, 4], mat[1, 5]
+    m20, m21, m22, m23, m24, m25 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3], mat[2, 4], mat[2, 5]
+    m30, m31, m32, m33, m34, m35 = mat[3, 0], mat[3, 1], mat[3, 2], mat[3, 3], mat[3, 4], mat[3, 5]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        d3 = src[_index(start + 3 * sstep + c)]
+        d4 = src[_index(start + 4 * sstep + c)]
+        d5 = src[_index(start + 5 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3 + m04 * d4 + m05 * d5
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3 + m14 * d4 + m15 * d5
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2 + m23 * d3 + m24 * d4 + m25 * d5
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2 + m33 * d3 + m34 * d4 + m35 * d5
+
+
+@njit(inline="always", nogil=True)
+def _rows4x4(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """:func:`_rows` for a ``(4, 4)`` matrix: the body is straight-line, so the channel loop vectorises."""
+    m00, m01, m02, m03 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3]
+    m10, m11, m12, m13 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3]
+    m20, m21, m22, m23 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3]
+    m30, m31, m32, m33 = mat[3, 0], mat[3, 1], mat[3, 2], mat[3, 3]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        d3 = src[_index(start + 3 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2 + m23 * d3
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2 + m33 * d3
+
+
+@njit(inline="always", nogil=True)
+def _rows2x4(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """:func:`_rows` for a ``(2, 4)`` matrix: the body is straight-line, so the channel loop vectorises."""
+    m00, m01, m02, m03 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3]
+    m10, m11, m12, m13 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        d3 = src[_index(start + 3 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3
+
+
 @_jit
 def input_transform(x, bt, v, n0, nb, r0, nr, tw, m, ph, pw, hv, wv):  # pragma: no cover - compiled
     """``v[e, t, c] = (B^T d_t B)[e]`` for the tiles of samples ``n0..n0+nb``, tile rows ``r0..r0+nr``.
@@ -112,12 +188,17 @@ def input_transform(x, bt, v, n0, nb, r0, nr, tw, m, ph, pw, hv, wv):  # pragma:
         for col in range(tw):
             t = row * tw + col
             corner = col * m * c_in  # the tile's first element in the band
-            for a in range(alpha):
-                for j in range(alpha):
-                    _combine(tmp, (a * alpha + j) * c_in, band, corner + j * c_in, wp * c_in, bt[a], c_in)
-            for a in range(alpha):
-                for k in range(alpha):
-                    _combine(v, ((a * alpha + k) * tiles + t) * c_in, tmp, a * alpha * c_in, c_in, bt[k], c_in)
+            # tmp[a, j] = sum_i bt[a, i] band[i, col*m + j], then v[a*alpha + k, t] = sum_j bt[k, j] tmp[a, j]
+            if alpha == 6:
+                for j in range(6):
+                    _rows6x6(tmp, j * c_in, 6 * c_in, band, corner + j * c_in, wp * c_in, bt, c_in)
+                for a in range(6):
+                    _rows6x6(v, (a * 6 * tiles + t) * c_in, tiles * c_in, tmp, a * 6 * c_in, c_in, bt, c_in)
+            else:
+                for j in range(4):
+                    _rows4x4(tmp, j * c_in, 4 * c_in, band, corner + j * c_in, wp * c_in, bt, c_in)
+                for a in range(4):
+                    _rows4x4(v, (a * 4 * tiles + t) * c_in, tiles * c_in, tmp, a * 4 * c_in, c_in, bt, c_in)
 
 
 @_jit
@@ -138,21 +219,26 @@ def output_transform(mm, at, y, shape, n0, nb, r0, nr, tw, m, groups, kb, og, k0
         tmp = np.empty(m * alpha * width, dtype=y.dtype)  # (A^T M)[p, b, (grp, k)]
         for col in range(tw):
             t = row * tw + col
+            for b in range(alpha):  # tmp[p, b] = sum_a at[p, a] mm[a*alpha + b, t]
+                if alpha == 6:
+                    _rows4x6(tmp, b * width, 6 * width, mm, (b * tiles + t) * width, 6 * tiles * width, at, width)
+                else:
+                    _rows2x4(tmp, b * width, 4 * width, mm, (b * tiles + t) * width, 4 * tiles * width, at, width)
+            whole = col * m + m <= ow
             for p in range(m):
                 if r * m + p >= oh:
                     continue
-                for b in range(alpha):
-                    _combine(tmp, (p * alpha + b) * width, mm, (b * tiles + t) * width, alpha * tiles * width,
-                             at[p], width)
-            for p in range(m):
-                if r * m + p >= oh:
-                    continue
-                for q in range(m):
-                    if col * m + q >= ow:
+                pixel = ((n * oh + r * m + p) * ow + col * m) * c_out + k0
+                for grp in range(groups):
+                    if whole and alpha == 6:  # y[.., col*m + q] = sum_b at[q, b] tmp[p, b]
+                        _rows4x6(y, pixel + grp * og, c_out, tmp, p * 6 * width + grp * kb, width, at, kb)
                         continue
-                    pixel = ((n * oh + r * m + p) * ow + col * m + q) * c_out + k0
-                    for grp in range(groups):
-                        _combine(y, pixel + grp * og, tmp, p * alpha * width + grp * kb, width, at[q], kb)
+                    if whole:
+                        _rows2x4(y, pixel + grp * og, c_out, tmp, p * 4 * width + grp * kb, width, at, kb)
+                        continue
+                    for q in range(ow - col * m):  # a tile cropped on the right
+                        _combine(y, pixel + q * c_out + grp * og, tmp, p * alpha * width + grp * kb, width, at[q],
+                                 kb)
 
 
 @_jit
