@@ -614,3 +614,24 @@ def test_the_auto_summary_names_the_worst_pass_per_set_of_rates():
 
     table = _auto_table({"auto_fastest": summary})
     assert [row[:3] for row in table.rows] == [("in use", "1.50", "a backward"), ("measured", "1.40", "b forward")]
+
+
+def test_after_tuning_the_first_measurement_chooses_and_a_second_one_judges(monkeypatch):
+    np = pytest.importorskip("numpy")
+    import importlib
+
+    import convlab.functional as F
+    from convlab.ops.algorithms import trace
+
+    with trace() as events:
+        F.conv2d(np.ones((1, 4, 16, 16), np.float32), np.ones((4, 4, 3, 3), np.float32), padding=1)
+    (event,) = events
+    other = next(name for name in ("gemm", "direct", "fft") if name != event.algorithm)
+    # the first measurement has `other` fastest (a load burst hit auto's choice), the second has it 1.5x slower
+    answers = iter([{event.algorithm: 0.004, other: 0.003}, {event.algorithm: 0.002, other: 0.003}])
+    monkeypatch.setattr(importlib.import_module("convlab.ops.algorithms.tune"), "measure_call",
+                        lambda call, role, **kw: (next(answers), {}))
+    found = runner._auto_against_fastest({"forward": [event]}, repeat=1, tuned=True)["forward"]
+    assert found["ratios"]["tuned"] == pytest.approx(1.5)
+    assert found["ratios"]["in use"] == pytest.approx(0.004 / 0.003)
+    assert found["calls"][0]["auto_with"] == {"tuned": other}

@@ -102,6 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default input, against 0.5 s and 100 MB")
     parser.add_argument("--models", default=None, metavar="NAMES",
                         help="comma list of zoo models for --analysis (default: all of convlab.models.list())")
+    parser.add_argument("--tuned", action="store_true",
+                        help="also report auto/fastest after tuning: every primitive call is measured a second "
+                             "time, and the fastest of the first measurement is judged by the second")
     parser.add_argument("--plain", action="store_true",
                         help="Markdown tables and plain progress lines even on a terminal (the default when the "
                              "output is a pipe or a file, or Rich is not installed)")
@@ -536,7 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = _rich_console(args.plain)
     if run_layers:
         with _progress([layer.name for layer in layers], args.plain) as progress:
-            report = run(layers, batch, repeat, args.threads, progress)
+            report = run(layers, batch, repeat, args.threads, progress, tuned=args.tuned)
         report["suite"] = suite
         report["machine_busy"] = machine_verdict(report)[0]  # the verdict the last line prints
         _print_layers(console, report, _header_lines(report, suite, layers, args.threads, args.quick))

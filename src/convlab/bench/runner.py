@@ -231,8 +231,8 @@ def _choices(event, machines: dict[str, object]) -> dict[str, str]:
     return choices
 
 
-def _auto_against_fastest(traced: dict[str, list], repeat: int,
-                          machines: dict[str, object] | None = None) -> dict[str, dict[str, object]]:
+def _auto_against_fastest(traced: dict[str, list], repeat: int, machines: dict[str, object] | None = None,
+                          tuned: bool = False) -> dict[str, dict[str, object]]:
     """Per pass: the seconds of what ``auto`` ran and of the fastest algorithm, per primitive call, and their ratio.
 
     Every algorithm ``auto`` could run on each primitive call of the pass is timed
@@ -240,15 +240,20 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int,
     fastest of ``repeat`` interleaved runs; nothing is remembered). A pass of several calls (the
     backward) sums them: ``auto`` against the fastest choice per call. ``machines`` (label -> rates,
     e.g. ``{'measured': the calibration}``) adds the ratio of what ``auto`` would run with those rates
-    (``ratios[label]``), read from the same timings; ``ratios['in use']`` is ``ratio``.
+    (``ratios[label]``), read from the same timings; ``ratios['in use']`` is ``ratio``. ``tuned``: every
+    call is measured a second time, independently, and ``ratios['tuned']`` is what tuning would choose
+    (the fastest of the first measurement, as :func:`~convlab.ops.algorithms.tune.tune_call` does) against
+    the fastest of the second.
     """
     from ..ops.algorithms.tune import measure_call
 
     machines = machines or {}
     out: dict[str, dict[str, object]] = {}
     measured: dict[tuple, dict[str, float]] = {}
+    again: dict[tuple, dict[str, float]] = {}
     for pass_, events in traced.items():
-        labels = ("in use", *machines)
+        labels = ("in use", *machines) + (("tuned",) if tuned else ())
+        tuned_total = tuned_fastest = 0.0
         totals = dict.fromkeys(labels, 0.0)
         fastest = 0.0
         calls = []
@@ -262,13 +267,24 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int,
             choices = _choices(event, machines)
             best = min(seconds, key=seconds.__getitem__)
             for label in labels:
+                if label == "tuned":
+                    continue
                 # a choice tuning did not time (estimated far slower, or over the budget) counts as the in-use one
                 totals[label] += seconds.get(choices[label], seconds[event.algorithm])
             fastest += seconds[best]
+            if tuned:
+                if key not in again:
+                    again[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0)[0]
+                second = again[key] or seconds
+                choices["tuned"] = best
+                tuned_total += second.get(best, min(second.values()))
+                tuned_fastest += min(second.values())
             calls.append({"role": event.role, "auto": event.algorithm, "fastest": best,
-                          "auto_with": {label: choices[label] for label in machines},
+                          "auto_with": {label: choices[label] for label in labels if label != "in use"},
                           "ms": {name: 1e3 * v for name, v in seconds.items()}})
-        ratios = {label: totals[label] / fastest if fastest > 0 else None for label in labels}
+        ratios = {label: totals[label] / fastest if fastest > 0 else None for label in labels if label != "tuned"}
+        if tuned:
+            ratios["tuned"] = tuned_total / tuned_fastest if tuned_fastest > 0 else None
         out[pass_] = {"ratio": ratios["in use"], "ratios": ratios, "calls": calls}
     return out
 
@@ -318,7 +334,7 @@ def _pass_entry(flops: int, samples: dict[str, list[float]], peaks: dict[str, in
 
 
 def _run_layer(case: _Case, repeat: int, memory: measure.PeakMemory,
-               machines: dict[str, object] | None = None) -> dict[str, object]:
+               machines: dict[str, object] | None = None, tuned: bool = False) -> dict[str, object]:
     layer, calls = case.layer, case.calls
     warm_up, errors, algorithms, failures = _warm_up(calls)
     for pass_, failed in failures.items():
@@ -328,7 +344,7 @@ def _run_layer(case: _Case, repeat: int, memory: measure.PeakMemory,
                      for impl, fn in impls.items()}
              for pass_, impls in calls.items()}
     samples = _interleaved(calls, warm_up, repeat)
-    against_fastest = _auto_against_fastest(dict(_TRACED), repeat, machines)
+    against_fastest = _auto_against_fastest(dict(_TRACED), repeat, machines, tuned)
     forward_flops = measure.conv_flops(layer, case.batch, case.out_size)
     passes = {pass_: _pass_entry(measure.pass_flops(forward_flops, pass_), samples[pass_], peaks[pass_])
               for pass_ in calls}
@@ -448,8 +464,10 @@ def _cost_model(calibration) -> dict[str, object]:
 
 
 def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
-        progress: Callable[[str], None] | None = None) -> dict[str, object]:
+        progress: Callable[[str], None] | None = None, tuned: bool = False) -> dict[str, object]:
     """Time every layer (see the module docstring); return the results as a dict (the JSON).
+
+    ``tuned``: also auto/fastest after tuning (every primitive call measured twice: :func:`_auto_against_fastest`).
 
     ``progress``, when given, is called after each layer with its name and the seconds so far.
     """
@@ -473,7 +491,7 @@ def run(layers: Sequence[Layer], batch: int, repeat: int, threads: int,
         layer_batch = batch if layer.batch is None else min(layer.batch, batch)
         this_layer = measure.OtherCpu()
         case = _prepare(layer, layer_batch, rng)
-        results.append(_run_layer(case, repeat, memory, machines))
+        results.append(_run_layer(case, repeat, memory, machines, tuned))
         results[-1]["other_processes_cpu_share"] = this_layer.share()
         del case
         if progress is not None:
