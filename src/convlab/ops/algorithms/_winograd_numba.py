@@ -241,36 +241,78 @@ def output_transform(mm, at, y, shape, n0, nb, r0, nr, tw, m, groups, kb, og, k0
                                  kb)
 
 
+@njit(inline="always", nogil=True)
+def _rows6x3(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """``out[dst + a*ostep + c] = sum_i mat[a, i] * src[start + i*sstep + c]``, ``mat`` ``(6, 3)``, ``c < n``."""
+    m00, m01, m02 = mat[0, 0], mat[0, 1], mat[0, 2]
+    m10, m11, m12 = mat[1, 0], mat[1, 1], mat[1, 2]
+    m20, m21, m22 = mat[2, 0], mat[2, 1], mat[2, 2]
+    m30, m31, m32 = mat[3, 0], mat[3, 1], mat[3, 2]
+    m40, m41, m42 = mat[4, 0], mat[4, 1], mat[4, 2]
+    m50, m51, m52 = mat[5, 0], mat[5, 1], mat[5, 2]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2
+        out[_index(dst + 4 * ostep + c)] = m40 * d0 + m41 * d1 + m42 * d2
+        out[_index(dst + 5 * ostep + c)] = m50 * d0 + m51 * d1 + m52 * d2
+
+
+@njit(inline="always", nogil=True)
+def _rows4x3(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """``out[dst + a*ostep + c] = sum_i mat[a, i] * src[start + i*sstep + c]``, ``mat`` ``(4, 3)``, ``c < n``."""
+    m00, m01, m02 = mat[0, 0], mat[0, 1], mat[0, 2]
+    m10, m11, m12 = mat[1, 0], mat[1, 1], mat[1, 2]
+    m20, m21, m22 = mat[2, 0], mat[2, 1], mat[2, 2]
+    m30, m31, m32 = mat[3, 0], mat[3, 1], mat[3, 2]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2
+
+
 @_jit
 def weight_transform(w, g, u, og, k0):  # pragma: no cover - compiled
     """``u[a*alpha + b, grp, c, k] = (G w[grp*og + k0 + k, c] G^T)[a, b]`` in float64, rounded once into ``u``.
 
     ``w`` is the weight ``(C_out, C_in/g, 3, 3)`` as given (C-contiguous), ``g`` the ``(alpha, 3)``
-    float64 matrix ``G``, ``u`` ``(alpha^2, G, C_in/g, kb)``: output channels ``k0 .. k0+kb`` of each
-    group (``og`` per group), all of them when ``k0 = 0`` and ``kb = og``. Each task (a group's input
-    channel) gathers its ``kb`` filters' 9 taps into ``(9, kb)`` float64 rows, then every sum is a
-    loop over ``kb`` contiguous filters (vectorised).
+    float64 matrix ``G``, ``u`` ``(alpha^2, G, C_in/g, kb)`` (C-contiguous): output channels
+    ``k0 .. k0+kb`` of each group (``og`` per group), all of them when ``k0 = 0`` and ``kb = og``.
+    Each task (a group's input channel) gathers its ``kb`` filters' 9 taps into ``(9, kb)``
+    float64 rows, then ``G w`` and ``(G w) G^T`` are straight-line sums over ``kb`` contiguous
+    filters (vectorised), in the order ``g_0 w_0 + g_1 w_1 + g_2 w_2``.
     """
     cg, kb = u.shape[2], u.shape[3]
     groups = u.shape[1]
     alpha = g.shape[0]
+    wf = w.reshape(-1)
+    uf = u.reshape(-1)
+    plane = groups * cg * kb  # u's stride between tile elements
     for task in prange(groups * cg):
         grp = task // cg
         c = task - grp * cg
-        taps = np.empty((9, kb), dtype=np.float64)
+        taps = np.empty(9 * kb, dtype=np.float64)  # (3, 3, kb)
         for k in range(kb):
-            o = grp * og + k0 + k
+            first = ((grp * og + k0 + k) * cg + c) * 9
             for i in range(9):
-                taps[i, k] = np.float64(w[o, c, i // 3, i % 3])
-        tmp = np.empty((alpha, 3, kb), dtype=np.float64)  # (G w)[a, j, k]
-        for a in range(alpha):
+                taps[_index(i * kb + k)] = np.float64(wf[_index(first + i)])
+        tmp = np.empty(alpha * 3 * kb, dtype=np.float64)  # (G w)[a, j, k]
+        dst = task * kb
+        if alpha == 6:
+            for j in range(3):  # tmp[a, j] = sum_i g[a, i] w[i, j]
+                _rows6x3(tmp, j * kb, 3 * kb, taps, j * kb, 3 * kb, g, kb)
+            for a in range(6):  # u[a*alpha + b] = sum_j g[b, j] tmp[a, j]
+                _rows6x3(uf, a * 6 * plane + dst, plane, tmp, a * 3 * kb, kb, g, kb)
+        else:
             for j in range(3):
-                for k in range(kb):
-                    tmp[a, j, _index(k)] = (g[a, 0] * taps[j, _index(k)] + g[a, 1] * taps[3 + j, _index(k)]
-                                            + g[a, 2] * taps[6 + j, _index(k)])
-        for a in range(alpha):
-            for b in range(alpha):
-                for k in range(kb):
-                    u[a * alpha + b, grp, c, _index(k)] = (tmp[a, 0, _index(k)] * g[b, 0]
-                                                           + tmp[a, 1, _index(k)] * g[b, 1]
-                                                           + tmp[a, 2, _index(k)] * g[b, 2])
+                _rows4x3(tmp, j * kb, 3 * kb, taps, j * kb, 3 * kb, g, kb)
+            for a in range(4):
+                _rows4x3(uf, a * 4 * plane + dst, plane, tmp, a * 3 * kb, kb, g, kb)
