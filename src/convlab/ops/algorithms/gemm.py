@@ -162,8 +162,7 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     # (G, *K, Cg, Og) order wrote runs of Og, 2.5-6x slower (a weight gradient's correlation, where the
     # "weight" is an output gradient as large as an activation, 1x1 to 112x112 kernels).
     k_axes = tuple(range(3, 3 + nd))
-    w_mat = np.ascontiguousarray(weight.reshape((groups, og, cg) + kernel).transpose((0, 1) + k_axes + (2,)),
-                                 dtype=dtype)  # (G, Og, *K, Cg)
+    w_view = weight.reshape((groups, og, cg) + kernel).transpose((0, 1) + k_axes + (2,))  # (G, Og, *K, Cg)
     y = np.empty((n,) + out + (c_out,), dtype=dtype)  # channels-last output
     inner = math.prod(out[1:])
     pieces = kernel_pieces(n * math.prod(out), taps * c_in * dtype.itemsize, kernel[0])
@@ -174,14 +173,16 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * row_bytes // dtype.itemsize,
                       dtype=dtype)
     part = None
-    for n0, n1, r0, r1 in blocks:
-        rows = (n1 - n0) * (r1 - r0) * inner
-        target = as_view(y[n0:n1, r0:r1], (rows, c_out))  # (rows, C_out)
-        for k0 in range(0, kernel[0], step):
-            k1 = min(kernel[0], k0 + step)
-            # the windows' kernel rows k0:k1 and the weight columns that meet them
+    for k0 in range(0, kernel[0], step):
+        k1 = min(kernel[0], k0 + step)
+        # the weight columns that meet the windows' kernel rows k0:k1, copied one piece at a time (in a
+        # weight gradient's correlation the "weight" is an output gradient, as large as an activation)
+        w_piece = np.ascontiguousarray(w_view[:, :, k0:k1], dtype=dtype).reshape(groups, og, -1)  # (G, Og, k*..*Cg)
+        w_piece = w_piece.transpose(0, 2, 1)  # (G, k*K[1:]*Cg, Og), read transposed in place
+        for n0, n1, r0, r1 in blocks:
+            rows = (n1 - n0) * (r1 - r0) * inner
+            target = as_view(y[n0:n1, r0:r1], (rows, c_out))  # (rows, C_out)
             v = win[n0:n1, r0:r1][(slice(None),) * (1 + nd) + (slice(k0, k1),)]  # (b, r, *O[1:], k, *K[1:], C)
-            w_piece = w_mat[:, :, k0:k1].reshape(groups, og, -1).transpose(0, 2, 1)  # (G, k*K[1:]*Cg, Og)
             cols = _gather(buffer, v, groups, rows)  # (G, rows, k*K[1:]*Cg)
             if k0 == 0:
                 if groups == 1:
@@ -195,6 +196,7 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
                 part = np.empty((groups, rows, og), dtype=dtype)
             res = np.matmul(cols, w_piece, out=part[:, :rows])  # (G, rows, Og)
             target += res[0] if groups == 1 else as_view(res.transpose(1, 0, 2).copy(), (rows, c_out))
+        del w_piece
     return y
 
 
