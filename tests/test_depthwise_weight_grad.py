@@ -204,3 +204,32 @@ def test_auto_reads_it_in_place_where_the_planner_picks_depthwise():
 def test_bad_channel_counts_are_refused():
     with pytest.raises(ValueError, match="multiple of the input channels"):
         depthwise.weight_grad(np.ones((1, 3, 5, 5)), np.ones((1, 4, 5, 5)), ((1, 1),) * 2, (1, 1), (1, 1), (3, 3))
+
+
+def test_auto_counts_the_copies_of_the_correlation_route():
+    # MobileNetV2's 384-channel 3x3 layer at 14x14: the planner's estimate for the correlation alone may
+    # favour another algorithm, but that route pads the input and transposes it and the output gradient
+    # (samples as channels); counted, the in-place kernel wins and auto runs it: no copies of the inputs.
+    pytest.importorskip("numba")
+    from convlab.ops import _conv_common
+    from convlab.ops.algorithms import trace
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 384, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((384, 1, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 384, 14, 14)).astype(np.float32)
+    call = Call((1, 384 * 2, 16, 16), (384, 2, 14, 14), (1, 1), ((0, 0),) * 2, (1, 1), (1, 1), 384,
+                np.dtype(np.float32))
+    assert _conv_common._in_place_wins(call, "direct", x, g)
+    F.conv_vjp(g, x, w, padding=1, groups=384, wrt="weight")  # compile outside the count
+    tracemalloc.start()
+    try:
+        with trace() as events:
+            got = F.conv_vjp(g, x, w, padding=1, groups=384, wrt="weight").weight
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [e.algorithm for e in events if e.role == "weight_grad"] == ["depthwise"]
+    assert peak < 0.25 * x.nbytes, f"{peak:,} bytes"
+    expected = F.conv_vjp(g, x, w, padding=1, groups=384, wrt="weight", algorithm="reference").weight
+    assert_close(got, expected)

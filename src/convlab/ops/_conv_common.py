@@ -339,13 +339,35 @@ def weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primiti
 DEPTHWISE_WEIGHT_GRAD = ("depthwise", "depthwise_numpy")
 
 
+def _in_place_wins(call: Call, chosen: str, x, gy) -> bool:
+    """Whether depthwise, read in place, beats ``chosen`` once ``chosen`` pays the copies of its route.
+
+    The planner prices the correlation ``call`` alone, but any algorithm other than depthwise gets it
+    through :func:`weight_grad_raw`: the zero-padded input, then transposed copies of it and of the
+    output gradient (samples as channels), each read and written once; depthwise reads the arrays where
+    they are. Times are the measured ones where tuning timed both, else the estimates.
+    """
+    from .algorithms._costs import stream
+    from .algorithms.plan import plan_call
+    from .algorithms.tune import lookup
+
+    padded = call.batch * call.c_in * math.prod(call.size) * x.dtype.itemsize  # the padded input: (1, G*N, *S_padded)
+    moved = (x.nbytes + padded) + 2 * padded + 2 * gy.nbytes  # pad (read x, write), transpose both (read, write)
+    tuned = lookup(call, "weight_grad")
+    seconds = tuned.seconds if tuned is not None else plan_call(call, role="weight_grad").estimates
+    if "depthwise" not in seconds or chosen not in seconds:
+        return False
+    return seconds["depthwise"] <= seconds[chosen] + stream(moved)
+
+
 def depthwise_weight_grad(x, gy, pads: Pairs, stride, dilation, groups, kernel, algorithm: Primitive):
     """The weight gradient of a depthwise layer (``groups == C_in``, zero padding) without padded or transposed
     copies (:func:`convlab.ops.algorithms.depthwise.weight_grad`), or None where another algorithm computes it.
 
     It runs where the algorithm is ``depthwise`` or ``depthwise_numpy``, or where the planner picks
     ``depthwise`` for the correlation :func:`weight_grad_raw` would compute (the call traced: the same
-    sum, read in place).
+    sum, read in place), or picks another algorithm that is no faster once the copies of that route
+    are counted (:func:`_in_place_wins`).
     """
     n, c_in = x.shape[:2]
     if groups != c_in or c_in == 0 or n == 0:
@@ -359,8 +381,9 @@ def depthwise_weight_grad(x, gy, pads: Pairs, stride, dilation, groups, kernel, 
         name = algorithm.name
     elif algorithm.name in ("auto", "tune"):
         name = algorithm.select(call, role="weight_grad")[0]
-        if name != "depthwise":
+        if name != "depthwise" and not _in_place_wins(call, name, x, gy):
             return None
+        name = "depthwise"
     else:
         return None
     return algorithm.run_named(name, call, "weight_grad", lambda: depthwise.weight_grad(
