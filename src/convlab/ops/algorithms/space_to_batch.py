@@ -37,7 +37,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import gemm
-from ._costs import fmt, stream
+from ._costs import MACHINE, fmt, stream
 from ._layout import Call, check_applies, empty_result
 from ._record import Algorithm, Estimate, Planner
 
@@ -172,18 +172,20 @@ def _stack(call: Call, x: np.ndarray, phases: tuple[int, ...], lengths: tuple[in
 
 
 def estimate(call: Call, planner: Planner) -> Estimate:
-    """The planner's best estimate of the stacked undilated call, plus the three copies around it.
+    """The planner's best estimate of the stacked undilated call, plus the two copies around it.
 
-    The zero-padded copy of the input, the transposing copy that stacks the
-    phases (each read and written, the second counted twice as a transpose),
-    and the transposing copy that interleaves the outputs.
+    The stacking copy (the zeroed buffer written, the input read with the phase's
+    stride: counted four times the stacked bytes, plus one inner loop per row of a
+    sub-image, which are short: ``L/d`` elements) and the copy that interleaves the
+    outputs (a transpose, counted four times the output bytes).
     """
     sub = sub_call(call)
     name, seconds = planner.best_estimate(sub)
     b = call.dtype.itemsize
     stacked = math.prod(sub.x_shape) * b
     interleaved = math.prod(sub.out_shape) * b
-    copies = stream(2 * math.prod(call.x_shape) * b + 2 * stacked + 4 * stacked + 4 * interleaved)
+    rows = math.prod(sub.x_shape[:-1])  # one strided inner loop per row of a sub-image
+    copies = stream(4 * stacked + 4 * interleaved) + rows * MACHINE.row_seconds
     phases = math.prod(call.dilation)
     return Estimate(seconds + copies, f"{phases} phases stacked on the batch, one undilated call ({name}, "
                                       f"{fmt(seconds)}) + copies {fmt(copies)}")
