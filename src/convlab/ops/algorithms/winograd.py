@@ -521,21 +521,25 @@ def estimate(call: Call, m: int) -> Estimate:
                            elements * call.groups * blocks, call.dtype) / 0.7
     input_bytes = math.prod(call.x_shape) * b
     if uses_numba(call):
-        # Compiled transforms: one pass each, tile by tile. Measured (2-core Xeon, float32, batch 8,
-        # 64-256 channels) at about 1 ns per transformed element per thread, input and output side:
-        # 3 moved elements per transformed one at stream bandwidth. The pad copy reads the input and
-        # writes the padded one; the output is written once. The weight transform (the filters moved
-        # to (C_in/g, 3, 3, C_out), then U computed in float64 and written once) measured 10 ms on one
-        # thread for 512x512 filters in F(4x4), about 1 ns per value of U: twice the stream time of its
-        # float64 and output bytes. It is what makes Winograd lose on 7x7 maps with many channels.
-        blocks = max(1, max(transformed_in, transformed_out) * b // max(COMPILED_BLOCK_BYTES, MIN_TILES * elements
-                                                                         * max(call.c_in, call.c_out) * b))
-        compute = gemm_seconds(elements * tiles * call.c_out * call.cg, call.cg, call.og,
-                               elements * call.groups * blocks, call.dtype) / 0.7
+        # Compiled transforms (:func:`_run_compiled`), measured one thread on a loaded 2-core Xeon
+        # (float32, batch 8, 64-512 channels): the input and output transforms about 0.5-1 ns per
+        # transformed element, 3 moved elements per transformed one at stream bandwidth; the input
+        # read through the bands (alpha/m of its rows twice, transposed), the output written once.
+        # The weight transform (float64 sums, U written in the call's dtype) 0.65 ns per value of
+        # U (6 ms for 512x512 filters in F(4x4)): 4 values' bytes moved. It is what makes Winograd
+        # lose on 7x7 maps with many channels (U is 36/9 = 4 times the weights).
+        tile_block = max(COMPILED_BLOCK_BYTES, MIN_TILES * elements * call.c_in * b)
+        blocks = max(1, -(-transformed_in * b // tile_block))
+        most = -(-tiles // blocks)
+        channel_blocks = len(_channel_blocks(call.og, call.c_in, most, b))
+        kb = -(-call.og // channel_blocks)
+        compute = gemm_seconds(elements * tiles * call.c_out * call.cg, call.cg, kb,
+                               elements * call.groups * blocks * channel_blocks, call.dtype) / 0.7
         transforms = stream(3 * (transformed_in + transformed_out) * b)
-        moved = 2 * input_bytes + call.batch * call.c_out * call.positions * b
-        weights = elements * call.c_out * call.cg * 2 * (b + 8) + call.c_out * call.cg * call.taps * 4 * b
-        seconds = compute + transforms + stream(moved + weights) + 3 * blocks * MACHINE.call_seconds
+        moved = 2 * input_bytes * (alpha / m) ** (nd - 1) + call.batch * call.c_out * call.positions * b
+        weights = 4 * elements * call.c_out * call.cg * b
+        seconds = (compute + transforms + stream(moved + weights)
+                   + 3 * blocks * channel_blocks * MACHINE.call_seconds)
         return Estimate(seconds, f"F({m}) GEMMs {fmt(compute)} on {tiles} tiles + compiled transforms "
                                  f"{fmt(transforms + stream(moved))} + weight transform {fmt(stream(weights))}")
     # B^T d B and A^T M A: one GEMM each with the Kronecker product (inner dimension alpha^d,

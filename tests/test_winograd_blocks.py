@@ -1,0 +1,77 @@
+"""The compiled Winograd path's blocks: output-channel blocks (the weight transform fused into them on
+small maps, or done once), tile blocks, the NCHW input read through per-tile-row bands (no padded
+copy), and crops that must not read what they cut off; each checked against the reference loops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from convlab.ops.algorithms import reference
+from convlab.ops.algorithms import winograd as winograd_module
+
+from .helpers import assert_close
+
+pytest.importorskip("numba")
+
+TILES = pytest.mark.parametrize("m", [2, 4])
+
+
+def _reference(x, w, padding, groups):
+    return reference.conv_general(x.astype(np.float64), w.astype(np.float64), (1, 1), padding, (1, 1), (1, 1),
+                                  groups)
+
+
+def _compiled(x, w, padding, groups, m):
+    return winograd_module.conv_general(x, w, (1, 1), padding, (1, 1), (1, 1), groups, m=m, compiled=True)
+
+
+@TILES
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("one_tile_block", [True, False], ids=["fused", "weights-once"])
+def test_output_channel_blocks_give_the_reference(m, dtype, one_tile_block, monkeypatch):
+    # Blocks of 3 output channels per group (og = 7: blocks of 3, 3 and 1), groups of 2; with one
+    # block of tiles the weight transform runs per channel block, else once for all blocks.
+    monkeypatch.setattr(winograd_module, "CHANNEL_BLOCK_BYTES", 1)
+    monkeypatch.setattr(winograd_module, "MIN_CHANNELS", 3)
+    if not one_tile_block:
+        monkeypatch.setattr(winograd_module, "COMPILED_BLOCK_BYTES", 1)
+        monkeypatch.setattr(winograd_module, "MIN_TILES", 1)
+    blocks = winograd_module._channel_blocks(7, 10, 4, 4)
+    assert blocks[0] == (0, 3) and blocks[-1][1] == 7 and len(blocks) == 3
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 10, 9, 11)).astype(dtype)
+    w = rng.standard_normal((14, 5, 3, 3)).astype(dtype)
+    pads = ((1, 2), (0, 1))
+    got = _compiled(x, w, pads, 2, m)
+    expected = _reference(x, w, pads, 2)
+    assert got.dtype == dtype
+    assert_close(got, expected.astype(dtype), f"F({m}) {dtype.__name__}")
+
+
+@TILES
+def test_crops_do_not_read_what_they_cut(m):
+    # Negative pads crop the input; the cropped rows and columns hold NaN and inf, which no output reads.
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 14, 12))  # padded 11x12: whole tiles overhang both crops
+    x[:, :, 0, :] = np.nan  # cropped by the top pad of -1
+    x[:, :, -2:, :] = np.inf  # cropped by the bottom pad of -2
+    x[:, :, :, -1] = np.nan  # cropped by the right pad of -1
+    w = rng.standard_normal((4, 3, 3, 3))
+    pads = ((-1, -2), (1, -1))
+    got = np.asarray(_compiled(x, w, pads, 1, m))
+    expected = _reference(x[:, :, 1:-2, :-1], w, ((0, 0), (1, 0)), 1)
+    assert np.isfinite(got).all()
+    assert_close(got, expected, f"F({m})")
+
+
+@TILES
+def test_wide_channels_and_a_layer_sized_map(m):
+    # 20 channels in, 72 out (the defaults' channel blocks),
+    # a 30x30 map with partial tiles: the band and straight-line kernels against the reference, float32.
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 20, 30, 29)).astype(np.float32)
+    w = rng.standard_normal((72, 20, 3, 3)).astype(np.float32)
+    pads = ((1, 1), (1, 1))
+    assert_close(_compiled(x, w, pads, 1, m), _reference(x, w, pads, 1).astype(np.float32), f"F({m})")
