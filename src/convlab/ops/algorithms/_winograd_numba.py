@@ -8,17 +8,29 @@ These kernels do each transform in one pass, tile by tile, with the channels
 as the contiguous inner loop (vectorised by LLVM):
 
 :func:`input_transform`
-    ``V[e, t, c] = (B^T d_t B)[e]`` for a block of tiles ``t`` read straight
-    from the padded channels-last input (no gathered copy): first
-    ``B^T d`` (``alpha x alpha`` rows of ``C`` values, in a scratch buffer
-    that stays in L1/L2), then ``(B^T d) B`` into ``V``; zero coefficients of
-    ``B^T`` are skipped, so each output element costs only the non-zero terms.
+    ``V[e, t, c] = (B^T d_t B)[e]`` for a block of tiles read from the NCHW
+    input: each task (a sample's tile row) moves its band of ``alpha`` padded
+    rows to channels-last in a scratch buffer (zeros where the padding is, and
+    where a crop cut the input off), then per tile ``B^T d`` (``alpha x alpha``
+    rows of ``C`` values, in a scratch buffer that stays in L1/L2) and
+    ``(B^T d) B`` into ``V``.
 :func:`output_transform`
-    ``Y = A^T M_t A`` for the block, written straight into the channels-last
-    output (tiles that overhang the output are cropped as they are written).
+    ``Y = A^T M_t A`` for the block and a block of output channels, written
+    straight into the channels-last output (tiles that overhang the output are
+    cropped as they are written).
 :func:`weight_transform`
     ``U = G g G^T`` per filter in float64, rounded once to the output dtype,
-    written into the ``(alpha^2, G, C_in/g, C_out/g)`` layout of the products.
+    written into the ``(alpha^2, G, C_in/g, kb)`` layout of the products, for a
+    block of ``kb`` output channels per group.
+
+The sums of whole tiles run through straight-line kernels, one per matrix
+shape (``_rows6x6``, ``_rows4x6``, ``_rows4x4``, ``_rows2x4``; ``_rows6x3``,
+``_rows4x3`` for ``G``): every row of the matrix at once, so each input run is
+read once and the channel loop has no inner loop left (LLVM vectorises it).
+They add every column in order, zeros included; ``0 * x`` adds an exact zero
+to a finite sum, so the numbers are those of skipping the zeros
+(:func:`_combine`, still used for tiles cropped on the right); a NaN or inf
+spreads over its tile (the record says so: ``nonfinite_exact=False``).
 
 Each transform applies the 1-D transform along one axis then the other
 (``alpha`` terms per sum, twice), a different order of the same sums as the
@@ -49,8 +61,8 @@ __all__ = ["THREADING_LAYER", "exclusive", "input_transform", "output_transform"
 def _combine(out, dst, src, start, step, coefs, n):  # pragma: no cover - compiled
     """``out[dst + c] = sum_i coefs[i] * src[start + i*step + c]`` for ``c < n``; zero coefficients are skipped.
 
-    The one step of every transform: a row of ``B^T`` or ``A^T`` (mostly zeros and ones) combining
-    ``n``-long channel runs; the channel loops are contiguous, so LLVM vectorises them.
+    One row of ``A^T`` combining ``n``-long channel runs, for the outputs of a tile cropped on the right
+    (whole tiles use the straight-line ``_rows*`` kernels, which give the same numbers).
     """
     first = True
     for i in range(coefs.shape[0]):
