@@ -13,7 +13,11 @@ pool, ``NUMBA_NUM_THREADS`` threads).
     padded grid (the ``pitch - OW`` extra columns are dropped at the end), so
     even 7x7 planes give loops of hundreds of elements that LLVM vectorises.
     Up to four taps of a kernel row share one pass over the accumulator, added
-    one after the other in the tap order.
+    one after the other in the tap order. Small planes are stacked: a task takes
+    ``stack`` samples of one channel, their padded planes one under the other,
+    and runs each tap over the whole stack (a 7x7 map's loop of 63 outputs
+    becomes one of hundreds; the rows between two planes' outputs are computed
+    and dropped). Each output's sum is the same whatever the stack.
 
 :func:`direct` (strides and input dilations: the other forward and input-gradient calls)
     Padding and input dilation are virtual: an input index is computed, and a
@@ -236,31 +240,38 @@ def direct(x, w, y, sh, sw, ph, pw, dh, dw, lh, lw, groups):  # pragma: no cover
 
 
 @_jit
-def flat(x, w, y, ph, pw, dh, dw, groups):  # pragma: no cover - compiled
+def flat(x, w, y, ph, pw, dh, dw, groups, stack):  # pragma: no cover - compiled
     n_samples, _, height, width = x.shape
     c_out, cg, kh_size, kw_size = w.shape
     out_h, out_w = y.shape[2], y.shape[3]
     og = c_out // groups
     pitch = out_w + (kw_size - 1) * dw  # the padded row, as wide as the last tap needs
-    rows = out_h + (kh_size - 1) * dh
-    length = out_h * pitch  # outputs computed on the padded grid: pitch - out_w wasted columns per row
+    rows = out_h + (kh_size - 1) * dh  # padded rows of one sample's plane
     # the source rows that land in the buffer (negative pads crop)
     r0, r1 = max(0, -ph), min(height, rows - ph)
     c0, c1 = max(0, -pw), min(width, pitch - pw)
-    for task in prange(n_samples * c_out):
-        n = task // c_out
-        o = task - n * c_out
+    chunks = (n_samples + stack - 1) // stack
+    for task in prange(chunks * c_out):
+        chunk = task // c_out
+        o = task - chunk * c_out
         g = o // og
-        plane = np.zeros((rows + 1) * pitch, dtype=y.dtype)  # one spare row: the last taps' runs stay inside
+        n0 = chunk * stack
+        count = min(stack, n_samples - n0)
+        # ``count`` samples' padded planes one under the other (a period of ``rows`` rows), one spare row:
+        # the last taps' runs stay inside. The outputs are computed on the whole stacked grid, so each tap
+        # is one loop over all of them (the rows between two samples' outputs are computed and dropped).
+        plane = np.zeros((count * rows + 1) * pitch, dtype=y.dtype)
+        length = ((count - 1) * rows + out_h) * pitch
         acc = np.zeros(length, dtype=y.dtype)
         for c in range(cg):
             ci = g * cg + c
             if c > 0:
                 plane[:] = 0
-            for r in range(r0, r1):
-                row = (r + ph) * pitch + c0 + pw
-                for t in range(c1 - c0):
-                    plane[_index(row + t)] = x[n, ci, r, _index(c0 + t)]
+            for k in range(count):
+                for r in range(r0, r1):
+                    row = (k * rows + r + ph) * pitch + c0 + pw
+                    for t in range(c1 - c0):
+                        plane[_index(row + t)] = x[n0 + k, ci, r, _index(c0 + t)]
             for kh in range(kh_size):
                 # Up to four taps of a kernel row per pass over the accumulator, added one after the
                 # other in the tap order (the same sum as one tap per pass, a quarter of the traffic).
@@ -290,9 +301,11 @@ def flat(x, w, y, ph, pw, dh, dw, groups):  # pragma: no cover - compiled
                         for t in range(length):
                             acc[_index(t)] += w0 * plane[_index(s0 + t)]
                     kw += taps
-        for oh in range(out_h):
-            for ow in range(out_w):
-                y[n, o, oh, ow] = acc[oh * pitch + ow]
+        for k in range(count):
+            for oh in range(out_h):
+                base = (k * rows + oh) * pitch
+                for ow in range(out_w):
+                    y[n0 + k, o, oh, _index(ow)] = acc[_index(base + ow)]
 
 
 @_jit

@@ -68,10 +68,9 @@ from ._costs import MACHINE, fmt, stream
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
 
-__all__ = ["ALGORITHM", "ALGORITHM_NUMPY", "BLOCK_BYTES", "NUMBA_MACS", "NUMBA_SMALL_PADDED_MACS", "WEIGHT_GRAD_MACS",
-           "compiled_kernel",
-           "conv_general", "conv_general_numpy", "estimate", "numba_available", "unsupported", "uses_numba",
-           "weight_grad"]
+__all__ = ["ALGORITHM", "ALGORITHM_NUMPY", "BLOCK_BYTES", "FLAT_STACK", "NUMBA_MACS", "NUMBA_SMALL_PADDED_MACS",
+           "WEIGHT_GRAD_MACS", "compiled_kernel", "conv_general", "conv_general_numpy", "estimate", "flat_stack",
+           "numba_available", "unsupported", "uses_numba", "weight_grad"]
 
 #: Accumulator size of one block of (samples, channels): about half the L2 cache.
 BLOCK_BYTES = 512 * 2**10
@@ -210,7 +209,8 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
             numba.set_num_threads(threads)
         if kernel == "flat":
             # Stride 1: long contiguous runs over the padded plane, several taps per pass.
-            kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups)
+            kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups,
+                         flat_stack(call.batch, out, call.kernel if call.nd > 1 else (1,) + call.kernel, dilation))
         elif kernel == "small_output":
             # A tiny output under a large kernel (the weight gradient): vectors along the kernel's rows.
             kernels.small_output(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
@@ -219,6 +219,19 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
             kernels.direct(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
                            dilation[1], input_dilation[0], input_dilation[1], call.groups)
     return y.reshape(call.out_shape)  # (N, C_out, *O): a 1-d call drops its height-1 row
+
+
+#: Elements of one stack of the compiled ``flat`` kernel: the padded planes of several samples of a channel
+#: are stacked until each tap's loop runs over about this many outputs (L1-sized buffers, long vector loops).
+FLAT_STACK = 2048
+
+
+def flat_stack(batch: int, out: Sequence[int], kernel: Sequence[int], dilation: Sequence[int]) -> int:
+    """Samples per task of the ``flat`` kernel: planes of 2-d sizes ``out`` (plus the kernel's extent) stacked
+    to about :data:`FLAT_STACK` elements, from the call's shape only."""
+    rows = out[0] + (kernel[0] - 1) * dilation[0]
+    pitch = out[1] + (kernel[1] - 1) * dilation[1]
+    return max(1, min(batch, FLAT_STACK // max(rows * pitch, 1)))
 
 
 def _correlation_as_weight_grad(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
