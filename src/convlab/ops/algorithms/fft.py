@@ -55,6 +55,7 @@ the tests for the sizes of deep learning. Integers are refused (not exact).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,7 +65,7 @@ from ._layout import Call, block_bytes, budget_bytes, check_applies, empty_resul
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "BLOCK_BYTES", "FFT_PLANE_SECONDS", "WORKERS", "conv_general", "estimate", "fft_lengths",
-           "largest_buffer", "unsupported"]
+           "largest_buffer", "unsupported", "workers"]
 
 def _scipy_fft():
     """``scipy.fft``, imported on first use: it takes about a third of a second, which commands that never
@@ -76,6 +77,15 @@ def _scipy_fft():
 
 #: Threads ``scipy.fft`` may use (its ``workers=``); the benchmark runs both libraries on 2 threads.
 WORKERS = 2
+
+
+def workers() -> int:
+    """:data:`WORKERS`, or fewer where ``OMP_NUM_THREADS`` asks for fewer threads (as it does of BLAS and of the
+    compiled kernels: ``convlab bench --threads 1`` then times one thread on every side)."""
+    try:
+        return max(1, min(WORKERS, int(os.environ["OMP_NUM_THREADS"])))
+    except (KeyError, ValueError):
+        return WORKERS
 
 
 def unsupported(call: Call) -> str | None:
@@ -172,7 +182,7 @@ def conv_general(
         ws = np.ascontiguousarray(spectrum_w.reshape(groups, og, cg, n_freq).transpose(3, 0, 2, 1))  # (F, G, Cg, og)
     for (n0, n1), (g0, g1) in _blocks(call, lengths, spectral.itemsize, elementwise):
         nb, gb = n1 - n0, g1 - g0
-        spectrum_x = forward(source[n0:n1, g0 * cg:g1 * cg], s=lengths, axes=axes, workers=WORKERS)
+        spectrum_x = forward(source[n0:n1, g0 * cg:g1 * cg], s=lengths, axes=axes, workers=workers())
         spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)  # (nb, gb, Cg, F)
         w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)  # (gb, og, Cg, F)
         if cg == 1:
@@ -188,7 +198,7 @@ def conv_general(
             del spectrum_x
             product = np.matmul(xs, ws[:, g0:g1]).transpose(2, 1, 3, 0)  # (nb, gb, og, F)
         product = np.ascontiguousarray(product).reshape((nb, gb * og) + freq)  # (nb, gb*og, *F)
-        full = inverse(product, s=lengths, axes=axes, workers=WORKERS)  # (nb, gb*og, *lengths)
+        full = inverse(product, s=lengths, axes=axes, workers=workers())  # (nb, gb*og, *lengths)
         del product
         result[n0:n1, g0 * og:g1 * og] = _valid(full, starts, call.out_size, call.stride, lengths)
     return result
@@ -252,7 +262,7 @@ def _kernel_spectrum(weight: np.ndarray, dilation: Sequence[int], extent: Sequen
     spectrum = flipped[(slice(None), slice(None)) + (slice(None, None, -1),) * nd]
     for i in reversed(range(nd)):
         transform = _scipy_fft().rfft if (i == nd - 1 and not complex_data) else _scipy_fft().fft
-        spectrum = transform(spectrum, n=lengths[i], axis=2 + i, workers=WORKERS)
+        spectrum = transform(spectrum, n=lengths[i], axis=2 + i, workers=workers())
     return spectrum.astype(spectral, copy=False)
 
 
@@ -279,7 +289,8 @@ def estimate(call: Call) -> Estimate:
     transform) and ``N C_out`` output planes, at twice the rate for planes of
     2^16 points and more (the workers share a plane); the spectral product as
     a complex GEMM (``8 N C_in/g C_out`` flops per frequency) or, with one
-    input channel per group, a streamed elementwise product. A stride is
+    input channel or one filter per group, a streamed elementwise product (and the sum over the group's
+    channels). A stride is
     computed at stride 1: all of it is paid.
     """
     complex_data = call.dtype.kind == "c"
@@ -299,6 +310,11 @@ def estimate(call: Call) -> Estimate:
     if cg == 1:
         product = stream(3 * n * c_out * freq * spectral_item)
         kind = "elementwise product"
+    elif call.og == 1:
+        # One filter per group (a depthwise layer's weight gradient): the input spectrum multiplied in place
+        # (read, written) by the kernel's (read), then summed over the group's channels.
+        product = stream((3 * n * c_in + n * c_out) * freq * spectral_item)
+        kind = "elementwise product and channel sum"
     else:
         rate = gemm_rate(np.dtype(np.complex64 if single else np.complex128))
         gemm_seconds = 8 * n * cg * c_out * freq / rate
