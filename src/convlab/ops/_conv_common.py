@@ -21,7 +21,7 @@ from ..shapes import (
 )
 from ..spec import ConvSpec
 from ._checks import as_array, check_budget, check_same_dtype, compute_dtype, result_dtype, split_batch
-from .algorithms import Call, Primitive, depthwise, gemm, im2col
+from .algorithms import Call, Primitive, depthwise, fft, gemm, im2col, winograd
 from .padding import check_pad_limits
 
 Pairs = tuple[tuple[int, int], ...]
@@ -307,6 +307,13 @@ def weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primiti
     nd = len(kernel)
     cg, og = c_in // groups, c_out // groups
     sp, out = xp.shape[2:], gy.shape[2:]
+    # Winograd (stride-1 3x3, 2-D, compiled) where named, or where auto estimates it faster than the direct GEMM
+    call = Call((cg, groups * n) + sp, (c_out, n) + out, tuple(dilation), ((0, 0),) * nd, tuple(stride),
+                (1,) * nd, groups, np.result_type(xp, gy))
+    tile = winograd.weight_grad_tile(call, algorithm.name, xp, gy)
+    if tile is not None:
+        return algorithm.run_named(f"winograd_f{tile}", call, "weight_grad",
+                                   lambda: winograd.weight_grad(xp, gy, groups, tile))
     if cg >= DIRECT_WEIGHT_GRAD_CHANNELS and algorithm.name in ("auto", "tune", "gemm"):
         # The correlation this computes, as the trace describes it: input (C_in/g, g*N, *S), kernel
         # (g*C_out/g, N, *O), stride and dilation swapped.
@@ -367,7 +374,8 @@ def depthwise_weight_grad(x, gy, pads: Pairs, stride, dilation, groups, kernel, 
     It runs where the algorithm is ``depthwise`` or ``depthwise_numpy``, or where the planner picks
     ``depthwise`` for the correlation :func:`weight_grad_raw` would compute (the call traced: the same
     sum, read in place), or picks another algorithm that is no faster once the copies of that route
-    are counted (:func:`_in_place_wins`).
+    are counted (:func:`_in_place_wins`). Where the algorithm is ``fft``, or the planner picks it for finite
+    data, :func:`convlab.ops.algorithms.fft.depthwise_weight_grad` computes it a block of channels at a time.
     """
     n, c_in = x.shape[:2]
     if groups != c_in or c_in == 0 or n == 0:
@@ -377,15 +385,28 @@ def depthwise_weight_grad(x, gy, pads: Pairs, stride, dilation, groups, kernel, 
     padded = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads, strict=True))
     call = Call((1, groups * n) + padded, (c_out, n) + tuple(out), tuple(dilation), ((0, 0),) * nd, tuple(stride),
                 (1,) * nd, groups, np.result_type(x, gy))
-    if algorithm.name in DEPTHWISE_WEIGHT_GRAD:
+    if algorithm.name in DEPTHWISE_WEIGHT_GRAD or (algorithm.name == "fft" and fft.unsupported(call) is None):
         name = algorithm.name
     elif algorithm.name in ("auto", "tune"):
         name = algorithm.select(call, role="weight_grad")[0]
-        if name != "depthwise" and not _in_place_wins(call, name, x, gy):
+        if name == "fft" and not (_finite_sum(x) and _finite_sum(gy)):
+            name = "depthwise"  # the FFT would spread a NaN or an inf over whole planes; depthwise is exact
+        elif name not in ("depthwise", "fft") and not _in_place_wins(call, name, x, gy):
             return None
-        name = "depthwise"
+        elif name != "fft":
+            name = "depthwise"
     else:
         return None
+    if name == "fft":
+        return algorithm.run_named(name, call, "weight_grad", lambda: fft.depthwise_weight_grad(
+            x, gy, pads, stride, dilation, kernel))
     return algorithm.run_named(name, call, "weight_grad", lambda: depthwise.weight_grad(
         x, gy, pads, stride, dilation, kernel, compiled=name == "depthwise"))
+
+
+def _finite_sum(a: np.ndarray) -> bool:
+    """False where ``a`` holds NaN or inf (also where its sum overflows: then only a slower exact path runs);
+    no temporary array."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.sum(a, dtype=np.float64)))
 

@@ -50,7 +50,8 @@ from numba import uint64 as _index
 
 from ._depthwise_numba import THREADING_LAYER, _jit, exclusive
 
-__all__ = ["THREADING_LAYER", "exclusive", "input_transform", "output_transform", "weight_transform"]
+__all__ = ["THREADING_LAYER", "exclusive", "gradient_transform", "input_transform", "output_transform",
+           "weight_transform"]
 
 
 # Indices of the hot loops are unsigned (see _depthwise_numba: a signed index gets a wraparound
@@ -289,6 +290,99 @@ def _rows4x3(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - 
         out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2
         out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2
         out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2
+
+
+@njit(inline="always", nogil=True)
+def _rows6x4(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """``out[dst + a*ostep + c] = sum_i mat[a, i] * src[start + i*sstep + c]``, ``mat`` ``(6, 4)``, ``c < n``."""
+    m00, m01, m02, m03 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3]
+    m10, m11, m12, m13 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3]
+    m20, m21, m22, m23 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3]
+    m30, m31, m32, m33 = mat[3, 0], mat[3, 1], mat[3, 2], mat[3, 3]
+    m40, m41, m42, m43 = mat[4, 0], mat[4, 1], mat[4, 2], mat[4, 3]
+    m50, m51, m52, m53 = mat[5, 0], mat[5, 1], mat[5, 2], mat[5, 3]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        d2 = src[_index(start + 2 * sstep + c)]
+        d3 = src[_index(start + 3 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2 + m23 * d3
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1 + m32 * d2 + m33 * d3
+        out[_index(dst + 4 * ostep + c)] = m40 * d0 + m41 * d1 + m42 * d2 + m43 * d3
+        out[_index(dst + 5 * ostep + c)] = m50 * d0 + m51 * d1 + m52 * d2 + m53 * d3
+
+
+@njit(inline="always", nogil=True)
+def _rows4x2(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """``out[dst + a*ostep + c] = sum_i mat[a, i] * src[start + i*sstep + c]``, ``mat`` ``(4, 2)``, ``c < n``."""
+    m00, m01 = mat[0, 0], mat[0, 1]
+    m10, m11 = mat[1, 0], mat[1, 1]
+    m20, m21 = mat[2, 0], mat[2, 1]
+    m30, m31 = mat[3, 0], mat[3, 1]
+    for c in range(n):
+        d0 = src[_index(start + 0 * sstep + c)]
+        d1 = src[_index(start + 1 * sstep + c)]
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1
+        out[_index(dst + 3 * ostep + c)] = m30 * d0 + m31 * d1
+
+
+@_jit
+def gradient_transform(gy, a, z, n0, nb, r0, nr, tw):  # pragma: no cover - compiled
+    """``z[e, t, o] = (A dy_t A^T)[e]`` for the output-gradient tiles of samples ``n0..``, tile rows ``r0..``.
+
+    The weight gradient's transform (the adjoint of the output transform): ``gy`` is the NCHW
+    output gradient ``(N, C_out, OH, OW)`` (C-contiguous), ``a`` the ``(alpha, m)`` matrix ``A``,
+    ``z`` ``(alpha^2, T, C_out)`` flattened; tile ``(r, col)`` holds ``gy[..., r*m:(r+1)*m,
+    col*m:(col+1)*m]``, zeros where it overhangs. Each task (a sample's tile row) moves its band of
+    ``m`` rows to channels-last first, like :func:`input_transform`.
+    """
+    c_out, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    gf = gy.reshape(-1)
+    alpha, m = a.shape[0], a.shape[1]
+    tiles = nb * nr * tw
+    wp = tw * m
+    for row in prange(nb * nr):
+        n = n0 + row // nr
+        r = r0 + row % nr
+        band = np.empty(m * wp * c_out, dtype=z.dtype)  # (m, wp, C_out)
+        line = np.empty(16 * ow, dtype=z.dtype)
+        for i in range(m):
+            src = r * m + i
+            base = i * wp * c_out
+            if src >= oh:
+                for k in range(wp * c_out):
+                    band[_index(base + k)] = 0
+                continue
+            for k in range(ow * c_out, wp * c_out):
+                band[_index(base + k)] = 0
+            for c0 in range(0, c_out, 16):
+                c1 = min(c_out, c0 + 16)
+                for c in range(c0, c1):  # contiguous rows of the gradient first, then the transposition in L1
+                    first = ((n * c_out + c) * oh + src) * ow
+                    for j in range(ow):
+                        line[_index((c - c0) * ow + j)] = gf[_index(first + j)]
+                for j in range(ow):
+                    for c in range(c0, c1):
+                        band[_index(base + j * c_out + c)] = line[_index((c - c0) * ow + j)]
+        tmp = np.empty(alpha * m * c_out, dtype=z.dtype)  # (A dy)[p, j, o]
+        for col in range(tw):
+            t = row * tw + col
+            corner = col * m * c_out
+            # tmp[p, j] = sum_i a[p, i] dy[i, j], then z[p*alpha + q, t] = sum_j a[q, j] tmp[p, j]
+            if alpha == 6:
+                for j in range(4):
+                    _rows6x4(tmp, j * c_out, 4 * c_out, band, corner + j * c_out, wp * c_out, a, c_out)
+                for p in range(6):
+                    _rows6x4(z, (p * 6 * tiles + t) * c_out, tiles * c_out, tmp, p * 4 * c_out, c_out, a, c_out)
+            else:
+                for j in range(2):
+                    _rows4x2(tmp, j * c_out, 2 * c_out, band, corner + j * c_out, wp * c_out, a, c_out)
+                for p in range(4):
+                    _rows4x2(z, (p * 4 * tiles + t) * c_out, tiles * c_out, tmp, p * 2 * c_out, c_out, a, c_out)
 
 
 @_jit

@@ -122,7 +122,8 @@ from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "CHANNEL_BLOCK_BYTES", "COMPILED_BLOCK_BYTES",
            "MIN_CHANNELS", "MIN_TILES", "POINTS", "WEIGHT_CHUNK", "conv_general", "conv_general_f2",
-           "conv_general_f4", "error_bound", "estimate", "transforms", "unsupported", "uses_numba"]
+           "conv_general_f4", "error_bound", "estimate", "transforms", "unsupported", "uses_numba",
+           "weight_grad", "weight_grad_estimate", "weight_grad_tile"]
 
 #: Interpolation points (infinity is implied) of F(m, 3) for each output tile size m.
 POINTS: dict[int, tuple[Fraction, ...]] = {
@@ -343,6 +344,131 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
                 kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0, tiles[1], m,
                                          groups, kb, og, k0)
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
+
+
+def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.ndarray:
+    """The weight gradient of a stride-1, undilated 3x3 convolution by Winograd F(m x m, 3x3), compiled (2-D).
+
+    ``xp`` is the padded input ``(N, C_in, H, W)``, ``gy`` the output gradient ``(N, C_out, H-2, W-2)``;
+    the result ``gw[o, c, i, j] = sum_{n, p, q} gy[n, o, p, q] xp[n, g*Cg + c, p + i, q + j]``,
+    ``(C_out, C_in/g, 3, 3)``. The adjoint of the forward's ``y = A^T [U * V] A`` with respect to
+    ``U = G w G^T`` (Lavin & Gray 2016, section 4: the same transforms serve the gradients): with
+    ``Z_t = A dy_t A^T`` (the output-gradient tiles, :func:`._winograd_numba.gradient_transform`),
+
+        dU[e] = sum_t V_t[e]^T Z_t[e]    (alpha^2 GEMMs (C_in/g, tiles) @ (tiles, C_out/g))
+        gw = G^T dU G                    (in float64, rounded once)
+
+    ``V`` is the forward's input transform (:func:`._winograd_numba.input_transform`). Blocks of
+    tiles as in :func:`_run_compiled`; each block's products are added into ``dU`` (in the call's
+    dtype). Needs numba (:func:`uses_numba`); ``xp`` and ``gy`` float32/float64.
+    """
+    import numba
+
+    from .depthwise import _thread_count
+
+    kernels = _load_kernels()
+    if kernels is None:
+        raise RuntimeError("winograd.weight_grad needs numba (the `fast` extra)")
+    if m not in POINTS:
+        raise ValueError(f"weight_grad: Winograd output tile `m` (={m}) must be one of {tuple(POINTS)}")
+    dtype = np.result_type(xp, gy)
+    n, c_in, hp, wp = xp.shape
+    c_out, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    if (oh, ow) != (hp - R + 1, wp - R + 1) or gy.shape[0] != n:
+        raise ValueError(f"weight_grad: grad_output {gy.shape} does not fit the padded input {xp.shape}")
+    cg, og = c_in // groups, c_out // groups
+    a_t, g, b_t = transforms(m)
+    alpha = m + R - 1
+    e = alpha * alpha
+    tiles = (-(-oh // m), -(-ow // m))
+    blocks = _blocks(n, tiles, e * max(c_in, c_out) * dtype.itemsize, COMPILED_BLOCK_BYTES, MIN_TILES)
+    most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * tiles[1]
+    v_buffer = np.empty(e * most * c_in, dtype=dtype)
+    z_buffer = np.empty(e * most * c_out, dtype=dtype)
+    du = np.zeros((e, groups, cg, og), dtype=dtype)
+    part = np.empty_like(du) if len(blocks) > 1 else du
+    bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
+    xc, gc = np.ascontiguousarray(xp, dtype=dtype), np.ascontiguousarray(gy, dtype=dtype)
+    with kernels.exclusive():
+        threads = _thread_count(numba)
+        if numba.get_num_threads() != threads:
+            numba.set_num_threads(threads)
+        for n0, n1, r0, r1 in blocks:
+            count = (n1 - n0) * (r1 - r0) * tiles[1]
+            v = v_buffer[:e * count * c_in]
+            z = z_buffer[:e * count * c_out]
+            kernels.input_transform(xc, bt_d, v, n0, n1 - n0, r0, r1 - r0, tiles[1], m, 0, 0, hp, wp)
+            kernels.gradient_transform(gc, a_d, z, n0, n1 - n0, r0, r1 - r0, tiles[1])
+            # dU[e, g] += V[e, g]^T Z[e, g]: (alpha^2, G, Cg, tiles) @ (alpha^2, G, tiles, Og)
+            np.matmul(v.reshape(e, count, groups, cg).transpose(0, 2, 3, 1),
+                      z.reshape(e, count, groups, og).transpose(0, 2, 1, 3), out=part)
+            if part is not du:
+                du += part
+    # gw[o, c] = G^T dU[:, :, c, o] G, in float64 chunks of filters: (3, alpha) @ (alpha, alpha, F) @ (alpha, 3)
+    filters = groups * cg * og
+    flat = du.reshape(alpha, alpha, filters)
+    gw = np.empty((3, 3, filters), dtype=dtype)
+    for f0 in range(0, filters, WEIGHT_CHUNK):
+        f1 = min(filters, f0 + WEIGHT_CHUNK)
+        left = np.tensordot(g.T, flat[:, :, f0:f1].astype(np.float64), axes=(1, 0))  # (3, alpha, F)
+        gw[:, :, f0:f1] = np.einsum("iaf,aj->ijf", left, g)
+    # (3, 3, G, Cg, Og) -> (G, Og, Cg, 3, 3) -> (C_out, Cg, 3, 3)
+    return gw.reshape(3, 3, groups, cg, og).transpose(2, 4, 3, 0, 1).reshape(c_out, cg, R, R)
+
+
+def weight_grad_tile(call: Call, name: str, xp: np.ndarray | None = None, gy: np.ndarray | None = None) -> int | None:
+    """The tile ``m`` with which :func:`weight_grad` computes the weight gradient ``call`` describes, or None.
+
+    ``call`` is the weight gradient's correlation as the ops describe it (input ``(C_in/g, g*N, *S)``,
+    kernel ``(C_out, N, *O)``, stride and dilation swapped). Winograd applies to 2-D float32/float64
+    gradients of stride-1, undilated 3x3 kernels where numba imports. ``name`` ``'winograd_f2'`` or
+    ``'winograd_f4'`` takes that tile; ``'auto'``/``'tune'`` the tile whose estimate
+    (:func:`weight_grad_estimate`) is below the direct im2col + GEMM gradient's
+    (:func:`.gemm.estimate` of ``call``), on finite ``xp`` and ``gy`` only (a NaN or inf would
+    spread over the tiles' gradients, as in the forward); other names never.
+    """
+    if name not in ("auto", "tune", "winograd_f2", "winograd_f4"):
+        return None
+    kernel = call.out_size  # the correlation's output is the kernel
+    if (call.nd != 2 or kernel != (R, R) or call.dilation != (1, 1) or call.stride != (1, 1)
+            or call.input_dilation != (1, 1) or call.dtype not in _NUMBA_DTYPES or call.is_empty or call.cg == 0
+            or _load_kernels() is None):
+        return None
+    if name.startswith("winograd_f"):
+        return int(name[len("winograd_f"):])
+    from . import gemm
+
+    best = min(POINTS, key=lambda m: weight_grad_estimate(call, m))
+    if weight_grad_estimate(call, best) >= gemm.estimate(call).seconds:
+        return None
+    if xp is not None and not (np.isfinite(xp).all() and np.isfinite(gy).all()):
+        return None
+    return best
+
+
+def weight_grad_estimate(call: Call, m: int) -> float:
+    """Seconds of :func:`weight_grad` F(m) on the correlation ``call`` (see :func:`weight_grad_tile`).
+
+    The forward's compiled estimate with the products turned around: ``alpha^2`` GEMMs
+    ``(C_in/g, tiles) @ (tiles, C_out/g)`` per block of tiles (inner dimension the block's tiles),
+    the input and output-gradient transforms (3 moved elements per transformed one, as in
+    :func:`estimate`), each block's products added into ``dU``, and ``G^T dU G`` in float64.
+    """
+    b = call.dtype.itemsize
+    cg, n = call.x_shape[0], call.x_shape[1] // call.groups  # (C_in/g, g*N, *S): channels per group, batch
+    c_in, c_out, groups = cg * call.groups, call.c_out, call.groups
+    og = c_out // groups
+    elements = (m + R - 1) ** 2
+    out = call.w_shape[2:]  # the forward's output size
+    tiles = n * math.prod(-(-o // m) for o in out)
+    transformed = elements * tiles * (c_in + c_out)
+    tile_block = max(COMPILED_BLOCK_BYTES, MIN_TILES * elements * max(c_in, c_out) * b)
+    blocks = max(1, -(-elements * tiles * max(c_in, c_out) * b // tile_block))
+    compute = gemm_seconds(elements * tiles * cg * og * groups, -(-tiles // blocks), og,
+                           elements * groups * blocks, call.dtype) / 0.7
+    du = elements * groups * cg * og
+    moved = 2 * n * (c_in * math.prod(call.x_shape[2:]) + c_out * math.prod(out)) * b + 3 * blocks * du * b
+    return compute + stream(3 * transformed * b + moved + 3 * du * 8) + 3 * blocks * MACHINE.call_seconds
 
 
 def _channel_blocks(og: int, c_in: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
