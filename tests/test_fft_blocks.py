@@ -65,3 +65,79 @@ def test_the_extra_memory_is_the_output_and_the_kernel_spectrum_plus_blocks(monk
     tracemalloc.stop()
     kernel_spectrum = 64 * 90 * 46 * 8
     assert peak < y.nbytes + kernel_spectrum + 8 * block, (peak, y.nbytes)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding", "dilation", "multiplier"), [
+    ((13, 11), (3, 3), 1, 1, 1, 1),
+    ((9, 17), (7, 7), 1, 3, 1, 2),
+    ((15, 14), (3, 5), 2, (1, 2), 1, 1),
+    ((12, 12), (3, 3), 1, 2, 2, 1),
+    ((20, 19), (9, 9), 1, 4, 1, 1),
+])
+@pytest.mark.parametrize("block", [1, 10**9])
+def test_depthwise_weight_grad_by_blocks_of_channels_equals_torch(monkeypatch, dtype, size, kernel, stride,
+                                                                 padding, dilation, multiplier, block):
+    # The ops route a depthwise layer's weight gradient with algorithm='fft' (or auto's choice of fft) to
+    # fft.depthwise_weight_grad: blocks of channels, no padded or transposed copies of the whole arrays.
+    torch = pytest.importorskip("torch")
+    import convlab.functional as F
+    from convlab.ops.algorithms import trace
+
+    monkeypatch.setattr(fft_module, "BLOCK_BYTES", block)
+    rng = np.random.default_rng(11)
+    c = 5
+    x = rng.standard_normal((3, c) + size).astype(dtype)
+    w = rng.standard_normal((c * multiplier, 1) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    g = rng.standard_normal(F.conv2d(x, w, **kw).shape).astype(dtype)
+    with trace() as events:
+        got = F.conv_vjp(g, x, w, **kw, algorithm="fft", wrt="weight").weight
+    assert [e.algorithm for e in events if e.role == "weight_grad"] == ["fft"]
+    wt = torch.from_numpy(w).requires_grad_(True)
+    torch.nn.functional.conv2d(torch.from_numpy(x), wt, **kw).backward(torch.from_numpy(g))
+    assert_close(got, wt.grad.numpy(), f"fft weight gradient, blocks of {block}")
+    reference_grad = F.conv_vjp(g, x, w, **kw, algorithm="reference", wrt="weight").weight
+    assert_close(got, reference_grad, "against the reference")
+
+
+def test_depthwise_weight_grad_extra_memory_is_a_block(monkeypatch):
+    # RepLKNet-like at a small batch: 31x31 kernel over 28x28 maps. The correlation route pads the input
+    # (4*64*58*58 floats, 3.4 MB) and transposes it and the output gradient; by blocks of channels the
+    # peak is a few blocks of spectra.
+    tracemalloc = pytest.importorskip("tracemalloc")
+    from convlab.ops.algorithms import fft as fft_algorithm
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 64, 28, 28)).astype(np.float32)
+    g = rng.standard_normal((4, 64, 28, 28)).astype(np.float32)
+    args = (((15, 15), (15, 15)), (1, 1), (1, 1), (31, 31))
+    fft_algorithm.depthwise_weight_grad(x[:1, :2], g[:1, :2], *args)
+    tracemalloc.start()
+    try:
+        got = fft_algorithm.depthwise_weight_grad(x, g, *args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    padded = 4 * 64 * 58 * 58 * 4
+    assert peak < padded, f"{peak:,} bytes"
+    assert got.shape == (64, 1, 31, 31)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_auto_never_spreads_nan_through_the_fft_weight_grad(value):
+    # Where auto's planner picks fft for a depthwise weight gradient, data holding NaN or inf runs the exact
+    # depthwise kernel instead: the non-finite values land where the reference puts them.
+    import convlab.functional as F
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 8, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 31, 31)).astype(np.float32)
+    g = rng.standard_normal((2, 8, 28, 28)).astype(np.float32)
+    x[1, 3, 0, 0] = value
+    got = F.conv_vjp(g, x, w, padding=15, groups=8, wrt="weight").weight
+    expected = F.conv_vjp(g, x, w, padding=15, groups=8, wrt="weight", algorithm="reference").weight
+    assert (np.isnan(got) == np.isnan(expected)).all() and (np.isinf(got) == np.isinf(expected)).all()
+    finite = np.isfinite(expected)
+    assert_close(got[finite], expected[finite])

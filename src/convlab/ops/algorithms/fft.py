@@ -64,7 +64,8 @@ from ._costs import MACHINE, fmt, gemm_rate, stream
 from ._layout import Call, block_bytes, budget_bytes, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
 
-__all__ = ["ALGORITHM", "BLOCK_BYTES", "FFT_PLANE_SECONDS", "WORKERS", "conv_general", "estimate", "fft_lengths",
+__all__ = ["ALGORITHM", "BLOCK_BYTES", "FFT_PLANE_SECONDS", "WORKERS", "conv_general", "depthwise_weight_grad",
+           "estimate", "fft_lengths",
            "largest_buffer", "unsupported", "workers"]
 
 def _scipy_fft():
@@ -202,6 +203,46 @@ def conv_general(
         del product
         result[n0:n1, g0 * og:g1 * og] = _valid(full, starts, call.out_size, call.stride, lengths)
     return result
+
+
+def depthwise_weight_grad(x: np.ndarray, grad_output: np.ndarray, padding: Sequence[tuple[int, int]],
+                          stride: Sequence[int], dilation: Sequence[int], kernel: Sequence[int]) -> np.ndarray:
+    """The weight gradient of a depthwise layer (``groups == C_in``, ``C_out = m C_in``) by FFT, a block of
+    channels at a time.
+
+    ``gw[o, 0, *k] = sum_{n, p} grad_output[n, o, *p] * x_pad[n, o // m, *(p*stride + k*dilation)]`` is,
+    per channel, the correlation of the padded input planes with the output gradient's, summed over the
+    samples (:func:`convlab.ops._conv_common.weight_grad_raw` computes it for the whole layer at once:
+    samples as channels, after a padded copy and transposed copies of both arrays). Here each block of
+    channels (about :data:`BLOCK_BYTES` of spectra) is transposed on its own and handed to
+    :func:`conv_general` with the layer's padding, which the transform reads as a shift (no padded copy):
+    the extra memory is a block, not the whole layer twice over. Shape ``(C_out, 1, *K)``.
+    """
+    n, c_in = x.shape[:2]
+    nd = x.ndim - 2
+    c_out = grad_output.shape[1]
+    multiplier = c_out // max(c_in, 1)
+    dtype = np.result_type(x, grad_output)
+    kernel = tuple(kernel)
+    gw = np.zeros((c_out, 1) + kernel, dtype=dtype)
+    if n == 0 or c_in == 0:
+        return gw
+    probe = Call((1, n) + x.shape[2:], (multiplier, n) + grad_output.shape[2:], tuple(dilation), tuple(padding),
+                 tuple(stride), (1,) * nd, 1, dtype)
+    lengths = fft_lengths(probe)
+    freq = math.prod(lengths[:-1]) * (lengths[-1] // 2 + 1 if dtype.kind != "c" else lengths[-1])
+    per_channel = n * (1 + 2 * multiplier) * freq * _spectral_dtype(dtype).itemsize
+    channels = max(1, min(c_in, block_bytes(BLOCK_BYTES) // max(per_channel, 1)))
+    for c0 in range(0, c_in, channels):
+        c1 = min(c_in, c0 + channels)
+        cb = c1 - c0
+        # (N, cb, *S) -> (cb, N, *S) -> (1, cb*N, *S): the block's samples as the channels of its groups
+        xt = np.ascontiguousarray(x[:, c0:c1].swapaxes(0, 1), dtype=dtype).reshape((1, cb * n) + x.shape[2:])
+        # (N, cb*m, *O) -> (cb*m, N, *O): the output gradient as the kernel
+        wt = np.ascontiguousarray(grad_output[:, c0 * multiplier:c1 * multiplier].swapaxes(0, 1), dtype=dtype)
+        r = conv_general(xt, wt, tuple(dilation), tuple(padding), tuple(stride), (1,) * nd, cb)  # (1, cb*m, *K')
+        gw[c0 * multiplier:c1 * multiplier, 0] = r[(0, slice(None)) + tuple(slice(0, k) for k in kernel)]
+    return gw
 
 
 #: Target size of the spectra of one block: the input and output spectra are streamed in blocks of
