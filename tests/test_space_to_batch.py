@@ -106,7 +106,7 @@ def test_ops_equal_reference_and_torch(dtype, size, c_in, c_out, kernel, padding
 def test_auto_runs_it_on_a_deeplab_layer_and_its_input_gradient():
     p = plan((8, 256, 28, 28), (256, 256, 3, 3), padding=2, dilation=2)
     assert p.algorithm == "space_to_batch", str(p)
-    assert "4 phases stacked on the batch" in p.reason
+    assert "4 phases stacked on the batch, 2 undilated calls" in p.reason
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 256, 28, 28)).astype(np.float32)  # deeplab's layer, half the batch
     w = (rng.standard_normal((256, 256, 3, 3)) / 48).astype(np.float32)
@@ -158,8 +158,11 @@ def test_refusals_name_the_reason(args, message):
 
 def test_sub_call_and_empty_calls():
     call = Call.of((8, 256, 28, 28), (256, 256, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2), (1, 1), 1, np.float32)
+    # 16x16 sub-images of 8.4 MB in all, more than the input's 6.4 MB: three phases per call, then one
+    assert space_to_batch.phases_per_call(call) == 3
     sub = space_to_batch.sub_call(call)
-    assert sub.x_shape == (32, 256, 16, 16) and sub.dilation == (1, 1) and sub.out_size == (14, 14)
+    assert sub.x_shape == (24, 256, 16, 16) and sub.dilation == (1, 1) and sub.out_size == (14, 14)
+    assert space_to_batch.sub_call(call, 4).x_shape == (32, 256, 16, 16)
     x, w = np.ones((0, 3, 9, 9)), np.ones((3, 1, 3, 3))
     args = ((1, 1), ((1, 1), (1, 1)), (2, 2), (1, 1), 3)
     assert ALGORITHMS["space_to_batch"](x, w, *args).shape == reference.conv_general(x, w, *args).shape == (0, 3, 7, 7)

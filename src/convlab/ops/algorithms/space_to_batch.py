@@ -63,11 +63,29 @@ def _phase_lengths(call: Call) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return phases, lengths
 
 
-def sub_call(call: Call) -> Call:
-    """The one call without dilation that computes every phase: the sub-images stacked on the batch axis."""
+def phases_per_call(call: Call) -> int:
+    """How many phases one sub-call stacks: their sub-images at most the input's own bytes (at least one).
+
+    Stacking every phase at once holds a padded copy of the whole input (larger
+    than the input: the padding, the extension to whole phases), and the
+    sub-call's algorithm its own buffers for it, beside the output. Measured on
+    DeepLab's layer (float32, batch 8, one thread; tracemalloc): peaks of 34.5,
+    31.0 and 19.2 MiB stacking 4, 3 and 1 phases per call, in the same time
+    (142-144 ms). Fewer phases per call would keep less, but the cost model
+    charges each Winograd call for its weight transform and fixed costs, and
+    would then rank ``gemm`` first where this is faster.
+    """
     phases, lengths = _phase_lengths(call)
+    per_phase = call.batch * call.c_in * math.prod(lengths)
+    return max(1, min(math.prod(phases), math.prod(call.x_shape) // max(per_phase, 1)))
+
+
+def sub_call(call: Call, count: int | None = None) -> Call:
+    """The call without dilation of ``count`` phases (default :func:`phases_per_call`) stacked on the batch."""
+    _, lengths = _phase_lengths(call)
     nd = call.nd
-    return Call((math.prod(phases) * call.batch, call.c_in) + lengths, call.w_shape, call.stride,
+    count = phases_per_call(call) if count is None else count
+    return Call((count * call.batch, call.c_in) + lengths, call.w_shape, call.stride,
                 ((0, 0),) * nd, (1,) * nd, (1,) * nd, call.groups, call.dtype)
 
 
@@ -84,57 +102,61 @@ def conv_general(
 ) -> np.ndarray:
     """Same contract as :func:`convlab.ops.algorithms.reference.conv_general`, for dilated calls.
 
-    ``planner`` chooses and runs the algorithm of the stacked undilated call
-    (the cost model of :mod:`convlab.ops.algorithms.plan`, which the package
-    binds in); without one it runs ``gemm``. Where the planner's choice would
-    spread NaN or inf (Winograd) and the data holds them, the choice among the
-    algorithms that do not is taken instead, so the result has them where the
-    reference does.
+    The phases are computed :func:`phases_per_call` at a time. ``planner``
+    chooses and runs the algorithm of each stacked undilated call (the cost
+    model of :mod:`convlab.ops.algorithms.plan`, which the package binds in);
+    without one it runs ``gemm``. Where the planner's choice would spread NaN
+    or inf (Winograd) and the data holds them, the choice among the algorithms
+    that do not is taken instead, so the result has them where the reference
+    does. The result is channels-last (an NCHW view) where the sub-calls' are.
     """
     call = Call.of(x, weight, stride, padding, dilation, input_dilation, groups)
     check_applies("space_to_batch", unsupported(call))
     if call.is_empty or call.cg == 0:
         return empty_result(call)
-    nd, n = call.nd, call.batch
+    nd, n, dtype = call.nd, call.batch, call.dtype
     phases, lengths = _phase_lengths(call)
-    stacked = _stack(call, x, phases, lengths)  # (prod(d)*N, C, *Ls)
-    w = weight.astype(call.dtype, copy=False)
-    sub = sub_call(call)
-    if planner is None:
-        run = gemm.conv_general
-    else:
-        name = planner.choose(sub)
-        if _spreads(name) and not (_finite(stacked) and _finite(w)):
-            # Named (not through auto, which plans NaN and inf itself), the record promises NaN and inf
-            # where the reference puts them: a transform algorithm (Winograd) would spread them.
-            from .plan import NONFINITE_PLANNER
+    combos = list(itertools.product(*(range(d) for d in phases)))
+    per = phases_per_call(call)
+    w = weight.astype(dtype, copy=False)
+    w_finite = _finite(w)
+    y = None
+    for start in range(0, len(combos), per):
+        chunk = combos[start:start + per]
+        stacked = _stack(call, x, chunk, lengths)  # (len(chunk)*N, C, *Ls)
+        sub = sub_call(call, len(chunk))
+        if planner is None:
+            run = gemm.conv_general
+        else:
+            chooser = planner
+            name = chooser.choose(sub)
+            if _spreads(name) and not (w_finite and _finite(stacked)):
+                # Named (not through auto, which plans NaN and inf itself), the record promises NaN and inf
+                # where the reference puts them: a transform algorithm (Winograd) would spread them.
+                from .plan import NONFINITE_PLANNER
 
-            planner = NONFINITE_PLANNER
-            name = planner.choose(sub)
-        run = planner.primitive(name)
-    ys = run(stacked, w, call.stride, sub.padding, sub.dilation, sub.input_dilation, groups)  # (prod(d)*N, C_out, *T)
-    del stacked
-    t = ys.shape[2:]
-    interleaved = tuple(v for pair in zip(t, phases, strict=True) for v in pair)  # (T1, d1, T2, d2, ...)
-    # (d1, d2, ..., N, C_out, T1, T2, ...) -> (N, C_out, T1, d1, T2, d2, ...): the phases interleaved
-    source = ys.reshape(phases + (n, call.c_out) + t).transpose(
-        (nd, nd + 1) + tuple(v for i in range(nd) for v in (nd + 2 + i, i)))
-    if ys.strides[1] == ys.itemsize and call.c_out > 1:
-        # The sub-call's algorithm returned a channels-last view (gemm, Winograd): interleave into a
-        # channels-last buffer too, so the copy moves runs of C_out contiguous elements (measured 20x
-        # faster than transposing into NCHW), and return its NCHW view, as those algorithms do.
-        buffer = np.empty((n,) + interleaved + (call.c_out,), dtype=call.dtype)  # (N, T1, d1, ..., C_out)
-        y = buffer.transpose((0, 2 * nd + 1) + tuple(range(1, 2 * nd + 1)))  # (N, C_out, T1, d1, ...), a view
-        np.copyto(y, source)
-        y = buffer.reshape((n,) + tuple(ti * d for ti, d in zip(t, phases, strict=True)) + (call.c_out,))
-        y = y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *T*d), a view
-    else:
-        y = np.empty((n, call.c_out) + interleaved, dtype=call.dtype)
-        np.copyto(y, source)
-        y = y.reshape((n, call.c_out) + tuple(ti * d for ti, d in zip(t, phases, strict=True)))  # (N, C_out, *T*d)
-    if y.shape[2:] == call.out_size:
-        return y
-    return y[(slice(None), slice(None)) + tuple(slice(0, o) for o in call.out_size)]  # (N, C_out, *O), a view
+                chooser = NONFINITE_PLANNER
+                name = chooser.choose(sub)
+            run = chooser.primitive(name)
+        ys = run(stacked, w, call.stride, sub.padding, sub.dilation, sub.input_dilation, groups)  # (k*N, C_out, *T)
+        del stacked
+        if y is None:
+            if ys.strides[1] == ys.itemsize and call.c_out > 1:
+                # The sub-call's algorithm returned a channels-last view (gemm, Winograd): interleave into a
+                # channels-last buffer too, so the copies move runs of C_out contiguous elements (measured 20x
+                # faster than transposing into NCHW), and return its NCHW view, as those algorithms do.
+                buffer = np.empty((n,) + call.out_size + (call.c_out,), dtype=dtype)  # (N, *O, C_out)
+                y = buffer.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
+            else:
+                y = np.empty(call.out_shape, dtype=dtype)  # every output belongs to exactly one phase
+        for index, combo in enumerate(chunk):
+            counts = [len(range(r, o, d)) for r, o, d in zip(combo, call.out_size, phases, strict=True)]
+            if min(counts) == 0:
+                continue  # this phase has no outputs (an output shorter than the dilation)
+            dst = y[(slice(None), slice(None)) + tuple(
+                slice(r, r + d * (k - 1) + 1, d) for r, d, k in zip(combo, phases, counts, strict=True))]
+            np.copyto(dst, ys[(slice(index * n, (index + 1) * n), slice(None)) + tuple(slice(0, k) for k in counts)])
+    return y
 
 
 def _spreads(name: str) -> bool:
@@ -148,8 +170,8 @@ def _finite(a: np.ndarray) -> bool:
     return a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
 
 
-def _stack(call: Call, x: np.ndarray, phases: tuple[int, ...], lengths: tuple[int, ...]) -> np.ndarray:
-    """The zero-padded input's sub-images ``x_pad[r::d]`` stacked on the batch axis, in one pass over ``x``.
+def _stack(call: Call, x: np.ndarray, combos: Sequence[tuple[int, ...]], lengths: tuple[int, ...]) -> np.ndarray:
+    """The zero-padded input's sub-images ``x_pad[r::d]`` of the phases ``combos``, stacked on the batch axis.
 
     Sub-image ``r`` holds ``x_pad[r + d*t] = x[r + d*t - lo]``: its first input is
     ``i0 = r + d*t0 - lo`` with ``t0`` the first ``t`` that gives ``i0 >= 0`` (a
@@ -157,38 +179,43 @@ def _stack(call: Call, x: np.ndarray, phases: tuple[int, ...], lengths: tuple[in
     (a negative ``hi`` crops); the rest is padding, zero.
     """
     n, c = call.batch, call.c_in
-    stacked = np.zeros(phases + (n, c) + lengths, dtype=call.dtype)  # (d1, d2, ..., N, C, *Ls)
-    for combo in itertools.product(*(range(d) for d in phases)):
+    stacked = np.zeros((len(combos), n, c) + lengths, dtype=call.dtype)  # (phases, N, C, *Ls)
+    for index, combo in enumerate(combos):
         target, source = [], []
-        for r, d, ls, size, (lo, _) in zip(combo, phases, lengths, call.size, call.padding, strict=True):
+        for r, d, ls, size, (lo, _) in zip(combo, call.dilation, lengths, call.size, call.padding, strict=True):
             t0 = max(0, -((r - lo) // d))  # ceil((lo - r)/d), at least 0
             i0 = r + d * t0 - lo
             count = min(len(range(i0, size, d)), ls - t0) if t0 < ls else 0
             target.append(slice(t0, t0 + max(count, 0)))
             source.append(slice(i0, i0 + d * (max(count, 0) - 1) + 1, d))
         if all(s.stop > s.start for s in target):
-            stacked[combo + (slice(None), slice(None)) + tuple(target)] = x[(slice(None), slice(None)) + tuple(source)]
-    return stacked.reshape((math.prod(phases) * n, c) + lengths)  # (prod(d)*N, C, *Ls)
+            stacked[(index, slice(None), slice(None)) + tuple(target)] = x[(slice(None), slice(None)) + tuple(source)]
+    return stacked.reshape((len(combos) * n, c) + lengths)  # (phases*N, C, *Ls)
 
 
 def estimate(call: Call, planner: Planner) -> Estimate:
-    """The planner's best estimate of the stacked undilated call, plus the two copies around it.
+    """The planner's best estimates of the stacked undilated calls, plus the copies around them.
 
-    The stacking copy (the zeroed buffer written, the input read with the phase's
-    stride: counted four times the stacked bytes, plus one inner loop per row of a
-    sub-image, which are short: ``L/d`` elements) and the copy that interleaves the
-    outputs (a transpose, counted four times the output bytes).
+    The stacking copies (the zeroed buffers written, the input read with the
+    phase's stride: counted four times the stacked bytes, plus one inner loop
+    per row of a sub-image, which are short: ``L/d`` elements) and the copies
+    that interleave the outputs (strided writes, counted four times the output bytes).
     """
-    sub = sub_call(call)
-    name, seconds = planner.best_estimate(sub)
+    total = math.prod(call.dilation)
+    per = phases_per_call(call)
+    full, rest = divmod(total, per)
+    name, seconds = planner.best_estimate(sub_call(call, per))
+    seconds *= full
+    if rest:
+        seconds += planner.best_estimate(sub_call(call, rest))[1]
     b = call.dtype.itemsize
-    stacked = math.prod(sub.x_shape) * b
-    interleaved = math.prod(sub.out_shape) * b
-    rows = math.prod(sub.x_shape[:-1])  # one strided inner loop per row of a sub-image
-    copies = stream(4 * stacked + 4 * interleaved) + rows * MACHINE.row_seconds
-    phases = math.prod(call.dilation)
-    return Estimate(seconds + copies, f"{phases} phases stacked on the batch, one undilated call ({name}, "
-                                      f"{fmt(seconds)}) + copies {fmt(copies)}")
+    _, lengths = _phase_lengths(call)
+    stacked = total * call.batch * call.c_in * math.prod(lengths) * b
+    rows = total * call.batch * call.c_in * math.prod(lengths[:-1])  # one strided inner loop per sub-image row
+    copies = stream(4 * stacked + 4 * math.prod(call.out_shape) * b) + rows * MACHINE.row_seconds
+    calls = full + (1 if rest else 0)
+    return Estimate(seconds + copies, f"{total} phases stacked on the batch, {calls} undilated call"
+                                      f"{'s' if calls > 1 else ''} ({name}, {fmt(seconds)}) + copies {fmt(copies)}")
 
 
 ALGORITHM = Algorithm(
