@@ -389,7 +389,8 @@ def gradient_transform(gy, a, z, n0, nb, r0, nr, tw):  # pragma: no cover - comp
 def weight_transform(w, g, u, og, k0):  # pragma: no cover - compiled
     """``u[a*alpha + b, grp, c, k] = (G w[grp*og + k0 + k, c] G^T)[a, b]`` in float64, rounded once into ``u``.
 
-    ``w`` is the weight ``(C_out, C_in/g, 3, 3)`` as given (C-contiguous), ``g`` the ``(alpha, 3)``
+    ``w`` is the weight ``(C_out, C_in/g, 3, 3)`` as given (any strides: the input gradient's flipped,
+    transposed view is read without a copy), ``g`` the ``(alpha, 3)``
     float64 matrix ``G``, ``u`` ``(alpha^2, G, C_in/g, kb)`` (C-contiguous): output channels
     ``k0 .. k0+kb`` of each group (``og`` per group), all of them when ``k0 = 0`` and ``kb = og``.
     Each task (a group's input channel) gathers its ``kb`` filters' 9 taps into ``(9, kb)``
@@ -399,7 +400,6 @@ def weight_transform(w, g, u, og, k0):  # pragma: no cover - compiled
     cg, kb = u.shape[2], u.shape[3]
     groups = u.shape[1]
     alpha = g.shape[0]
-    wf = w.reshape(-1)
     uf = u.reshape(-1)
     plane = groups * cg * kb  # u's stride between tile elements
     for task in prange(groups * cg):
@@ -407,9 +407,10 @@ def weight_transform(w, g, u, og, k0):  # pragma: no cover - compiled
         c = task - grp * cg
         taps = np.empty(9 * kb, dtype=np.float64)  # (3, 3, kb)
         for k in range(kb):
-            first = ((grp * og + k0 + k) * cg + c) * 9
-            for i in range(9):
-                taps[_index(i * kb + k)] = np.float64(wf[_index(first + i)])
+            o = grp * og + k0 + k
+            for i in range(3):
+                for j in range(3):
+                    taps[_index((i * 3 + j) * kb + k)] = np.float64(w[o, c, i, j])
         tmp = np.empty(alpha * 3 * kb, dtype=np.float64)  # (G w)[a, j, k]
         dst = task * kb
         if alpha == 6:

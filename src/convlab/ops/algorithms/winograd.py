@@ -307,8 +307,9 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
     bt_d, at_d = b_t.astype(dtype), a_t.astype(dtype)
     y_flat, y_shape = y.reshape(-1), np.array(y.shape, dtype=np.int64)
     xc = np.ascontiguousarray(x, dtype=dtype)
-    # (C_out, Cg, 3, 3); the cast is exact (the call's dtype is the result type of x and the weight)
-    wc = np.ascontiguousarray(weight, dtype=dtype)
+    # (C_out, Cg, 3, 3), a view where it is one already (the input gradient's flipped weight); the cast is
+    # exact (the call's dtype is the result type of x and the weight)
+    wc = weight.astype(dtype, copy=False)
     (ph, _), (pw, _) = call.padding
     hv, wv = call.padded_size
     fused = len(blocks) == 1 and len(channel_blocks) > 1
