@@ -141,3 +141,22 @@ def test_auto_never_spreads_nan_through_the_fft_weight_grad(value):
     assert (np.isnan(got) == np.isnan(expected)).all() and (np.isinf(got) == np.isinf(expected)).all()
     finite = np.isfinite(expected)
     assert_close(got[finite], expected[finite])
+
+
+def test_auto_runs_the_blocked_fft_weight_grad_where_it_picks_fft():
+    # A 31x31 depthwise layer over 28x28 maps: auto's planner prices the correlation's FFT below the
+    # depthwise kernel, and the ops then run fft.depthwise_weight_grad (traced as fft) on finite data.
+    torch = pytest.importorskip("torch")
+    import convlab.functional as F
+    from convlab.ops.algorithms import trace
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 8, 28, 28)).astype(np.float32)
+    w = rng.standard_normal((8, 1, 31, 31)).astype(np.float32)
+    g = rng.standard_normal((2, 8, 28, 28)).astype(np.float32)
+    with trace() as events:
+        got = F.conv_vjp(g, x, w, padding=15, groups=8, wrt="weight").weight
+    assert [e.algorithm for e in events if e.role == "weight_grad"] == ["fft"]
+    wt = torch.from_numpy(w).requires_grad_(True)
+    torch.nn.functional.conv2d(torch.from_numpy(x), wt, padding=15, groups=8).backward(torch.from_numpy(g))
+    assert_close(got, wt.grad.numpy(), "auto's fft weight gradient against torch")
