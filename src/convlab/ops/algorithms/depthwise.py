@@ -441,11 +441,13 @@ NUMBA_SMALL_PADDED_MACS = 13e9
 #: The compiled weight-gradient kernel (``_depthwise_numba.weight_grad``), float32, 2 threads (like
 #: :data:`NUMBA_MACS`): multiply-adds per second of its dot products, seconds per element copied into its plane
 #: buffers, and per plane. From one-thread CPU times on the Xeon of the benchmark (batch 8; halved for two
-#: threads): 3x3 at 56x56 (144 channels) 5.2 ms, 7x7 at 56x56 (96) 9.8 ms, 7x7 at 14x14 (384) 3.3 ms,
-#: 3x3 at 7x7 (960) 1.3 ms, 31x31 at 28x28 (256) 117 ms.
-WEIGHT_GRAD_MACS = 30e9
-WEIGHT_GRAD_COPY_SECONDS = 0.35e-9
-WEIGHT_GRAD_PLANE_SECONDS = 40e-9
+#: threads), after the finite test left the copy loop: 3x3 at 56x56 (144 channels) 3.0 ms, 7x7 at 56x56 (96)
+#: 7.3 ms, 3x3 at 14x14 (384) 0.61 ms, 3x3 at 7x7 (960) 0.72 ms, 31x31 at 28x28 (256) 115 ms; the model gives
+#: 3.7, 6.9, 0.82, 0.82 and 131 ms for one thread (7x7 at 14x14, 384 channels, is 1.7x underestimated: 4.1 ms
+#: measured, short dot products).
+WEIGHT_GRAD_MACS = 50e9
+WEIGHT_GRAD_COPY_SECONDS = 0.15e-9
+WEIGHT_GRAD_PLANE_SECONDS = 20e-9
 
 
 def _weight_grad_estimate(call: Call, itemsize: int) -> Estimate:
