@@ -479,7 +479,8 @@ def estimate(call: Call, compiled: bool = True) -> Estimate:
 
     With the compiled kernels (:func:`uses_numba`): the multiply-adds (at stride 1
     over the padded grid) at the rates of :data:`NUMBA_MACS`, plus an overhead
-    per short row when strided, plus reading the input and writing the output.
+    per short row when strided, plus reading the input and writing the output
+    once each (the kernels pad plane by plane in their own buffers).
     With NumPy: ``2 K C_in/g`` passes over the output (multiply, add) at cache
     bandwidth, plus an overhead per contiguous run (stride 1 runs over whole
     padded planes; a strided view has runs of one output row), and ``2 K C_in/g``
@@ -514,7 +515,10 @@ def estimate(call: Call, compiled: bool = True) -> Estimate:
         if kind == "direct" and run < 32:
             short_rows = 15e-9 * call.batch * call.c_out * (positions // max(run, 1)) * call.taps * call.cg
         compute = macs / rate + short_rows
-        seconds = compute + padded + stream(call.batch * call.c_out * call.positions * b)
+        # The kernels pad each plane into a cache-sized buffer of their own: the input is read once and the
+        # output written once, with no padded copy of the whole input (the NumPy loop's).
+        seconds = compute + stream(call.batch * call.c_in * math.prod(call.size) * b) + stream(
+            call.batch * call.c_out * call.positions * b)
         return Estimate(seconds, f"compiled kernel ({kind}): {macs:,} multiply-adds {fmt(compute)}")
     passes = 2 * call.taps * call.cg
     rate = MACHINE.cache_bytes if call.dtype.kind in "fc" else MACHINE.cache_bytes / 2
