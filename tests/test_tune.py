@@ -270,3 +270,13 @@ def test_tune_with_cache_saves_and_reads_back(monkeypatch):
 def test_bad_arguments_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
         tune.tune((1, 4, 8, 8), (4, 4, 3, 3), **kwargs)
+
+
+def test_a_first_candidate_is_timed_before_the_budget_runs_out():
+    names = candidates(CALL)
+    last = names[-1]
+    ran: list[str] = []
+    seconds, skipped = tune.measure_call(CALL, measure=sequence_clock({n: [0.4] for n in names}, ran), repeat=1,
+                                         budget=0.5, first=last)
+    assert ran[:2] == [last, last] and last in seconds  # warm-up and timed run, before the estimated-best
+    assert last not in skipped

@@ -260,7 +260,8 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int, machines: dict[s
         for event in events:
             key = (event.call, event.role)
             if key not in measured:
-                measured[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0)[0]
+                measured[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0,
+                                             first=event.algorithm)[0]
             seconds = measured[key]
             if not seconds or event.algorithm not in seconds:
                 continue
@@ -274,7 +275,8 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int, machines: dict[s
             fastest += seconds[best]
             if tuned:
                 if key not in again:
-                    again[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0)[0]
+                    again[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0,
+                                              first=event.algorithm)[0]
                 second = again[key] or seconds
                 choices["tuned"] = best
                 tuned_total += second.get(best, min(second.values()))

@@ -330,16 +330,22 @@ def estimate(call: Call) -> Estimate:
     channels-last copy of the input, the weight matrix's reordering copy; the
     window gather, ``N P K C_in`` elements written and read (and the per-group
     transposes when grouped); the sums of the pieces' products. A 1x1 kernel:
-    the GEMM and the channels-last copy.
+    the GEMM, the output, and the copies padding or a stride need.
     """
     b = call.dtype.itemsize
     input_bytes = math.prod(call.x_shape) * b
     if all(k == 1 for k in call.kernel):
+        # No copy of the input at stride 1 without padding: an NCHW input is multiplied in place, and the
+        # channels-last view a previous gemm call returned is contiguous once moved back. Padding copies the
+        # padded input; a stride compacts the subsampled positions; the GEMM writes the output.
         compute = gemm_seconds(call.macs, call.cg, call.og, call.groups, call.dtype)
         padded = any(p != (0, 0) for p in call.padding) or any(ld != 1 for ld in call.input_dilation)
-        moved = 4 * input_bytes + (2 * call.batch * call.c_in * math.prod(call.padded_size) * b if padded else 0)
+        moved = 2 * call.batch * call.c_in * math.prod(call.padded_size) * b if padded else 0
+        if any(s > 1 for s in call.stride):
+            moved += 2 * call.batch * call.c_in * call.positions * b
+        moved += math.prod(call.out_shape) * b
         seconds = compute + stream(moved)
-        return Estimate(seconds, f"1x1: GEMM {fmt(compute)} + channels-last copy {fmt(stream(moved))}")
+        return Estimate(seconds, f"1x1: GEMM {fmt(compute)} + copies and output {fmt(stream(moved))}")
     padded = call.batch * call.c_in * math.prod(call.padded_size) * b
     gathered = call.batch * call.positions * call.taps * call.c_in * b
     rows = call.batch * call.positions

@@ -219,12 +219,15 @@ def measure_call(
     repeat: int = 3,
     budget: float = 2.0,
     measure: Measure | None = None,
+    first: str | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The seconds of each candidate of ``call`` (the fastest of ``repeat`` interleaved runs after a warm-up),
     and the candidates not timed with why (see the module docstring).
 
     What :func:`tune_call` measures, without remembering anything (the benchmark's
-    ratio of ``auto`` to the fastest algorithm uses it).
+    ratio of ``auto`` to the fastest algorithm uses it). ``first``: a candidate timed
+    first whatever its estimate (the benchmark's: what ``auto`` ran, so that the budget
+    never leaves it out).
     """
     fn = "tune"
     _check_role(fn, role)
@@ -240,6 +243,9 @@ def measure_call(
     skipped = {name: f"estimated {estimated.estimates[name] / max(best_estimate, 1e-12):.0f}x the best estimate"
                for name in order if estimated.estimates[name] > SKIP_RATIO * best_estimate}
     candidates = [name for name in order if name not in skipped]
+    if first is not None and first in estimated.estimates:
+        skipped.pop(first, None)
+        candidates = [first] + [name for name in candidates if name != first]
     runners = _runners(call, role, candidates, x, weight)
     clock = measure or _perf_counter
     samples: dict[str, list[float]] = {}
