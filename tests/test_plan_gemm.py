@@ -163,3 +163,15 @@ def test_a_stride_1_pointwise_layer_is_one_gemm_without_an_input_copy():
         assert estimate_call(call).algorithm == "gemm"
     assert "copies and output" in plain.terms
     assert strided.seconds > plain.seconds  # the subsampled positions are copied
+
+
+def test_position_blocks_cover_every_position_once_within_the_chunk():
+    shape, position = (2, 3, 5, 7), 16  # (N, D, H, W), bytes per position's windows
+    for chunk in (10_000, 1000, 200, 16):
+        seen = np.zeros(shape, int)
+        for index, rows in gemm._position_blocks(shape, position, chunk):
+            block = seen[index]
+            assert block.size == rows
+            assert rows * position <= max(chunk, position)
+            seen[index] += 1
+        assert (seen == 1).all(), chunk

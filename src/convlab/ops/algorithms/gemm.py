@@ -164,14 +164,12 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
     k_axes = tuple(range(3, 3 + nd))
     w_view = weight.reshape((groups, og, cg) + kernel).transpose((0, 1) + k_axes + (2,))  # (G, Og, *K, Cg)
     y = np.empty((n,) + out + (c_out,), dtype=dtype)  # channels-last output
-    inner = math.prod(out[1:])
     pieces = kernel_pieces(n * math.prod(out), taps * c_in * dtype.itemsize, kernel[0])
     step = -(-kernel[0] // pieces)  # kernel rows per piece
     piece_row = taps // kernel[0] * step * c_in * dtype.itemsize  # bytes of one window-matrix row of a piece
-    row_bytes = inner * piece_row
-    blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, piece_row))
-    buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * row_bytes // dtype.itemsize,
-                      dtype=dtype)
+    chunk = block_bytes(max(CHUNK_BYTES, MIN_ROWS * piece_row))
+    blocks = list(_position_blocks((n,) + out, piece_row, chunk))
+    buffer = np.empty(max(rows for _, rows in blocks) * piece_row // dtype.itemsize, dtype=dtype)
     part = None
     for k0 in range(0, kernel[0], step):
         k1 = min(kernel[0], k0 + step)
@@ -179,10 +177,9 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
         # weight gradient's correlation the "weight" is an output gradient, as large as an activation)
         w_piece = np.ascontiguousarray(w_view[:, :, k0:k1], dtype=dtype).reshape(groups, og, -1)  # (G, Og, k*..*Cg)
         w_piece = w_piece.transpose(0, 2, 1)  # (G, k*K[1:]*Cg, Og), read transposed in place
-        for n0, n1, r0, r1 in blocks:
-            rows = (n1 - n0) * (r1 - r0) * inner
-            target = as_view(y[n0:n1, r0:r1], (rows, c_out))  # (rows, C_out)
-            v = win[n0:n1, r0:r1][(slice(None),) * (1 + nd) + (slice(k0, k1),)]  # (b, r, *O[1:], k, *K[1:], C)
+        for index, rows in blocks:
+            target = as_view(y[index], (rows, c_out))  # (rows, C_out)
+            v = win[index][(slice(None),) * (1 + nd) + (slice(k0, k1),)]  # (b, *O', k, *K[1:], C)
             cols = _gather(buffer, v, groups, rows)  # (G, rows, k*K[1:]*Cg)
             if k0 == 0:
                 if groups == 1:
@@ -198,6 +195,27 @@ def channels_last(xp: np.ndarray, weight: np.ndarray, stride: Sequence[int], dil
             target += res[0] if groups == 1 else as_view(res.transpose(1, 0, 2).copy(), (rows, c_out))
         del w_piece
     return y
+
+
+def _position_blocks(shape: tuple[int, ...], position_bytes: int,
+                     chunk: int) -> Iterator[tuple[tuple[slice, ...], int]]:
+    """Blocks of the output positions ``(N, *O)``, each about ``chunk`` bytes of windows: ``(index, rows)``.
+
+    ``index`` slices a prefix of the axes (samples, then the first output axis, then the next ...):
+    whole samples while they fit, else runs of one sample's first-axis slabs, else of the next axis
+    within one slab (a 3-D call's depth slice of 56x56 positions is 3136 rows, too many for one block).
+    """
+    size = math.prod(shape[1:]) * position_bytes  # one index of the first axis
+    if size <= chunk or len(shape) == 1:
+        per = max(1, chunk // max(size, 1))
+        rows = math.prod(shape[1:])
+        for i0 in range(0, shape[0], per):
+            i1 = min(shape[0], i0 + per)
+            yield (slice(i0, i1),), (i1 - i0) * rows
+        return
+    for i in range(shape[0]):
+        for index, rows in _position_blocks(shape[1:], position_bytes, chunk):
+            yield (slice(i, i + 1),) + index, rows
 
 
 def kernel_pieces(rows: int, row_bytes: int, first: int) -> int:
