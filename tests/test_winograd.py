@@ -1,9 +1,10 @@
 """Winograd's two paths, the compiled transforms (numba, the ``fast`` extra) and the NumPy pipeline,
 equal the reference.
 
-``winograd_f2``/``winograd_f4`` run 2-D float32/float64 calls on the compiled
+``winograd_f2``/``winograd_f4`` run 2-D float32/float64 calls (and 3-D ones with
+one group: tests/test_winograd3d.py) on the compiled
 transforms of :mod:`convlab.ops.algorithms._winograd_numba` when numba
-imports, and everything else (1-D, 3-D, complex, the error bound's run on
+imports, and everything else (1-D, grouped 3-D, complex, the error bound's run on
 absolute values, every call without numba) on the NumPy pipeline;
 ``conv_general(..., compiled=False)`` forces the NumPy one. Each path is
 checked against the reference loops on random 2-D calls (groups, odd sizes
@@ -170,8 +171,10 @@ def test_which_calls_run_compiled():
     assert winograd_module.uses_numba(call((1, 2, 8, 8), np.float32))
     assert winograd_module.uses_numba(call((1, 2, 8, 8), np.float64))
     assert not winograd_module.uses_numba(call((1, 2, 8, 8), np.complex128))
-    assert not winograd_module.uses_numba(call((1, 2, 8), np.float32))  # 1-D and 3-D: the NumPy pipeline
-    assert not winograd_module.uses_numba(call((1, 2, 4, 4, 4), np.float32))
+    assert not winograd_module.uses_numba(call((1, 2, 8), np.float32))  # 1-D: the NumPy pipeline
+    assert winograd_module.uses_numba(call((1, 2, 4, 4, 4), np.float32))  # 3-D, one group: frames (compiled)
+    grouped = Call.of((1, 2, 4, 4, 4), (2, 1, 3, 3, 3), (1,) * 3, ((1, 1),) * 3, (1,) * 3, (1,) * 3, 2, np.float32)
+    assert not winograd_module.uses_numba(grouped)
 
 
 @TILES

@@ -160,7 +160,7 @@ def _rows2x4(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - 
 
 
 @_jit
-def input_transform(x, bt, v, n0, nb, r0, nr, tw, m, ph, pw, hv, wv):  # pragma: no cover - compiled
+def input_transform(x, bt, v, n0, nb, r0, nr, tw, m, ph, pw, hv, wv, vrow=0, voff=0):  # pragma: no cover - compiled
     """``v[e, t, c] = (B^T d_t B)[e]`` for the tiles of samples ``n0..n0+nb``, tile rows ``r0..r0+nr``.
 
     ``x`` is the NCHW input ``(N, C, H, W)`` (C-contiguous), ``bt`` the ``(alpha, alpha)`` matrix
@@ -171,8 +171,13 @@ def input_transform(x, bt, v, n0, nb, r0, nr, tw, m, ph, pw, hv, wv):  # pragma:
     task (a sample's tile row) first moves its band of ``alpha`` padded rows to channels-last
     ``(alpha, W', C)`` in a scratch buffer (L2-sized), 16 channels at a time, then transforms
     the band's tiles from there.
+
+    ``vrow`` (when not 0) is the length of a row of ``v`` and ``voff`` where the ``C`` values start in
+    it: the 3-D path writes three frames' tiles side by side, ``v`` ``(alpha^2, T, 3, C)``. ``x`` may
+    be a strided view (a frame ``x5[:, :, d]`` of a 5-D input).
     """
     c_in, height, width = x.shape[1], x.shape[2], x.shape[3]
+    row_len = vrow if vrow > 0 else c_in
     alpha = bt.shape[0]
     tiles = nb * nr * tw
     wp = (tw - 1) * m + alpha  # the band's width
@@ -206,12 +211,14 @@ def input_transform(x, bt, v, n0, nb, r0, nr, tw, m, ph, pw, hv, wv):  # pragma:
                 for j in range(6):
                     _rows6x6(tmp, j * c_in, 6 * c_in, band, corner + j * c_in, wp * c_in, bt, c_in)
                 for a in range(6):
-                    _rows6x6(v, (a * 6 * tiles + t) * c_in, tiles * c_in, tmp, a * 6 * c_in, c_in, bt, c_in)
+                    _rows6x6(v, (a * 6 * tiles + t) * row_len + voff, tiles * row_len, tmp, a * 6 * c_in, c_in, bt,
+                             c_in)
             else:
                 for j in range(4):
                     _rows4x4(tmp, j * c_in, 4 * c_in, band, corner + j * c_in, wp * c_in, bt, c_in)
                 for a in range(4):
-                    _rows4x4(v, (a * 4 * tiles + t) * c_in, tiles * c_in, tmp, a * 4 * c_in, c_in, bt, c_in)
+                    _rows4x4(v, (a * 4 * tiles + t) * row_len + voff, tiles * row_len, tmp, a * 4 * c_in, c_in, bt,
+                             c_in)
 
 
 @_jit

@@ -256,7 +256,7 @@ def conv_general(
     if call.is_empty or call.cg == 0:
         return empty_result(call)
     if compiled and uses_numba(call):
-        return _run_compiled(call, x, weight, m)
+        return _run_compiled(call, x, weight, m) if call.nd == 2 else _run_compiled_3d(call, x, weight, m)
     return _run(call, x.astype(call.dtype, copy=False), weight, m)
 
 
@@ -284,8 +284,10 @@ def _load_kernels():
 
 
 def uses_numba(call: Call) -> bool:
-    """Whether :func:`conv_general` runs ``call`` with the compiled transforms: 2-D, float32/float64, numba imports."""
-    return call.nd == 2 and call.dtype in _NUMBA_DTYPES and _load_kernels() is not None
+    """Whether :func:`conv_general` runs ``call`` with the compiled transforms: 2-D, or 3-D with one group
+    (:func:`_run_compiled_3d`); float32/float64; numba imports."""
+    return ((call.nd == 2 or (call.nd == 3 and call.groups == 1)) and call.dtype in _NUMBA_DTYPES
+            and _load_kernels() is not None)
 
 
 def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.ndarray:
@@ -358,6 +360,91 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
                 kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0, tiles[1], m,
                                          groups, kb, og, k0)
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
+
+
+def _row_ranges(th: int, block: int, per_row: int) -> list[tuple[int, int]]:
+    """Blocks ``(r0, r1)`` of ``th`` tile rows of ``per_row`` bytes each, about ``block`` bytes (at least one row)."""
+    step = max(1, min(th, block // per_row))
+    return [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
+
+
+def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.ndarray:
+    """F(m x m, 3x3) over frames, summed over the 3 depth taps: a 3x3x3 convolution (one group, compiled).
+
+    Output frame ``od`` is ``sum_kd conv2d(x[:, :, od + kd - pd], w[:, :, kd])``, and in the Winograd
+    domain that sum joins the channel sum: ``M[e] = [V_od[e] V_od+1[e] V_od+2[e]] @ [U_0; U_1; U_2][e]``,
+    one product ``(tiles, 3 C_in) @ (3 C_in, kb)`` per tile element. Per sample and block of tile rows,
+    the frames are walked in order: each input frame is transformed once (by
+    :func:`._winograd_numba.input_transform`, straight from the NCDHW input) into one of three slots
+    of a ring ``(alpha^2, tiles, 3, C_in)`` (zeros for the depth padding), and each output frame's
+    products take the ring as it stands, with the stacked weights rotated to the ring's order (three
+    rotations, transformed once). No padded or gathered copy of the input is made.
+    """
+    import numba
+
+    from .depthwise import _thread_count
+
+    kernels = _load_kernels()
+    n, c_in, c_out, dtype = call.batch, call.c_in, call.c_out, call.dtype
+    a_t, g, b_t = transforms(m)
+    alpha = m + R - 1
+    e = alpha * alpha
+    od_count, oh, ow = call.out_size
+    depth = call.x_shape[2]
+    (pd, _), (ph, _), (pw, _) = call.padding
+    hv, wv = call.padded_size[1:]
+    th, tw = -(-oh // m), -(-ow // m)
+    y = np.empty((n, od_count, oh, ow, c_out), dtype=dtype)  # channels-last
+    row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * 3 * c_in * dtype.itemsize)),
+                             tw * e * 3 * c_in * dtype.itemsize)
+    most = max(r1 - r0 for r0, r1 in row_blocks) * tw
+    channel_blocks = _channel_blocks(c_out, 3 * c_in, most, dtype.itemsize)
+    ring = np.empty(e * most * 3 * c_in, dtype=dtype)
+    m_buffer = np.empty(e * most * max(k1 - k0 for k0, k1 in channel_blocks), dtype=dtype)
+    bt_d, at_d = b_t.astype(dtype), a_t.astype(dtype)
+    y_flat = y.reshape(-1)
+    y_shape = np.array((n * od_count, oh, ow, c_out), dtype=np.int64)
+    xc = x.astype(dtype, copy=False)
+    wc = weight.astype(dtype, copy=False)
+    with kernels.exclusive():
+        threads = _thread_count(numba)
+        if numba.get_num_threads() != threads:
+            numba.set_num_threads(threads)
+        # U of each depth tap, then the three rotations of the stack [U_0; U_1; U_2] that match the ring:
+        # for output frame od, slot s holds padded frame p = od + kd with p % 3 = s, so kd = (s - od) % 3.
+        taps = np.empty((3, e, c_in, c_out), dtype=dtype)
+        for kd in range(3):
+            kernels.weight_transform(wc[:, :, kd], g, taps[kd].reshape(e, 1, c_in, c_out), c_out, 0)
+        rotations = []
+        for r in range(3):
+            stacked = [np.ascontiguousarray(np.concatenate([taps[(s - r) % 3][:, :, k0:k1] for s in range(3)],
+                                                           axis=1)) for k0, k1 in channel_blocks]
+            rotations.append(stacked)  # per channel block: (alpha^2, 3 C_in, kb)
+        del taps
+        for s0 in range(n):
+            for r0, r1 in row_blocks:
+                count = (r1 - r0) * tw
+                v = ring[:e * count * 3 * c_in]
+                slots = v.reshape(e, count, 3, c_in)
+                for p in range(od_count + 2):  # padded frames, in order
+                    frame = p - pd
+                    if 0 <= frame < depth:
+                        kernels.input_transform(xc[:, :, frame], bt_d, v, s0, 1, r0, r1 - r0, tw, m, ph, pw, hv, wv,
+                                                3 * c_in, (p % 3) * c_in)
+                    else:
+                        slots[:, :, p % 3, :] = 0
+                    if p < 2:
+                        continue
+                    od = p - 2
+                    stacked = v.reshape(e, count, 3 * c_in)
+                    for index, (k0, k1) in enumerate(channel_blocks):
+                        kb = k1 - k0
+                        prod = m_buffer[:e * count * kb]
+                        # (alpha^2, tiles, 3 C_in) @ (alpha^2, 3 C_in, kb) -> (alpha^2, tiles, kb)
+                        np.matmul(stacked, rotations[od % 3][index], out=prod.reshape(e, count, kb))
+                        kernels.output_transform(prod, at_d, y_flat, y_shape, s0 * od_count + od, 1, r0, r1 - r0,
+                                                 tw, m, 1, kb, c_out, k0)
+    return y.transpose(0, 4, 1, 2, 3)  # (N, C_out, OD, OH, OW), a view
 
 
 def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.ndarray:
@@ -689,6 +776,8 @@ def estimate(call: Call, m: int) -> Estimate:
     compute = gemm_seconds(elements * tiles * call.c_out * call.cg, call.cg, call.og,
                            elements * call.groups * blocks, call.dtype) / 0.7
     input_bytes = math.prod(call.x_shape) * b
+    if uses_numba(call) and nd == 3:
+        return _estimate_3d(call, m)
     if uses_numba(call):
         # Compiled transforms (:func:`_run_compiled`), measured one thread on a loaded 2-core Xeon
         # (float32, batch 8, 64-512 channels): the input and output transforms about 0.5-1 ns per
@@ -721,6 +810,39 @@ def estimate(call: Call, m: int) -> Estimate:
     seconds = compute + transforms + stream(moved + weights) + 4 * blocks * MACHINE.call_seconds
     return Estimate(seconds, f"F({m}) GEMMs {fmt(compute)} on {tiles} tiles + transforms "
                              f"{fmt(transforms + stream(moved))} + weight transform {fmt(stream(weights))}")
+
+
+def _estimate_3d(call: Call, m: int) -> Estimate:
+    """Seconds of :func:`_run_compiled_3d`: 2-D tiles of every output frame, products over ``3 C_in``.
+
+    ``alpha^2`` GEMMs ``(tiles, 3 C_in) @ (3 C_in, kb)`` per output frame, block of tile rows and block
+    of output channels; each input frame transformed once per block of tile rows and each output tile
+    once (the compiled transforms' rates of :func:`estimate`: 3 moved elements per transformed one),
+    the input read through the bands (``alpha/m`` of its rows), the output written once; the weight
+    transform of the three depth taps and its three rotations.
+    """
+    b = call.dtype.itemsize
+    alpha = m + R - 1
+    e = alpha * alpha
+    od, oh, ow = call.out_size
+    th, tw = -(-oh // m), -(-ow // m)
+    k = 3 * call.c_in
+    tile_bytes = e * k * b
+    rows = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * tile_bytes)), tw * tile_bytes)
+    most = max(r1 - r0 for r0, r1 in rows) * tw
+    channel_blocks = len(_channel_blocks(call.c_out, k, most, b))
+    kb = -(-call.c_out // channel_blocks)
+    tiles = call.batch * od * th * tw
+    calls = call.batch * od * len(rows) * channel_blocks
+    compute = gemm_seconds(e * tiles * call.c_out * k, k, kb, e * calls, call.dtype) / 0.7
+    in_tiles = call.batch * call.x_shape[2] * th * tw
+    transforms = stream(3 * e * (in_tiles * call.c_in + tiles * call.c_out) * b)
+    moved = 2 * math.prod(call.x_shape) * b * alpha / m + call.batch * call.c_out * call.positions * b
+    weights = (4 + 6) * e * call.c_out * k * b  # U of the three taps, then its three rotations copied
+    seconds = compute + transforms + stream(moved + weights) + 3 * calls * MACHINE.call_seconds
+    return Estimate(seconds, f"F({m}) GEMMs {fmt(compute)} on {tiles} frame tiles (3 depth taps as channels) + "
+                             f"compiled transforms {fmt(transforms + stream(moved))} + weight transform "
+                             f"{fmt(stream(weights))}")
 
 
 def _record(m: int, primitive, summary: str) -> Algorithm:
