@@ -127,3 +127,75 @@ def test_estimate_counts_frames_and_taps():
     assert seconds(4, 64) > 2 * seconds(4, 32)
     assert "depth taps" in winograd_module.estimate(
         Call.of((1, 2, 3, 8, 8), (2, 2, 3, 3, 3), ONE, ((1, 1),) * 3, ONE, ONE, 1, np.float32), 4).terms
+
+
+# --------------------------------------------------------------------------- the weight gradient (3-D)
+
+
+def _weight_grad_reference(xp, gy):
+    """``gw[o, c, a, b, d] = sum gy[n, o, p, q, r] xp[n, c, p + a, q + b, r + d]`` in float64, by the taps."""
+    od, oh, ow = gy.shape[2:]
+    gw = np.zeros((gy.shape[1], xp.shape[1], 3, 3, 3))
+    for a in range(3):
+        for b in range(3):
+            for d in range(3):
+                window = xp[:, :, a:a + od, b:b + oh, d:d + ow].astype(np.float64)
+                gw[:, :, a, b, d] = np.einsum("nopqr,ncpqr->oc", gy.astype(np.float64), window)
+    return gw
+
+
+@TILES
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, c_out", [((2, 5, 6, 9, 11), 7), ((1, 3, 3, 7, 8), 4), ((1, 1, 4, 3, 6), 1)])
+def test_weight_grad_equals_the_reference(m, dtype, shape, c_out):
+    rng = np.random.default_rng(sum(shape) + c_out)
+    xp = rng.standard_normal(shape).astype(dtype)
+    gy = rng.standard_normal((shape[0], c_out) + tuple(s - 2 for s in shape[2:])).astype(dtype)
+    got = winograd_module.weight_grad(xp, gy, 1, m)
+    assert got.dtype == dtype
+    assert_close(got, _weight_grad_reference(xp, gy).astype(dtype), f"F({m}) {np.dtype(dtype).name}")
+
+
+@TILES
+def test_weight_grad_over_blocks_of_tile_rows(m, monkeypatch):
+    monkeypatch.setattr(winograd_module, "COMPILED_BLOCK_BYTES", 1)
+    monkeypatch.setattr(winograd_module, "MIN_TILES", 1)
+    rng = np.random.default_rng(8)
+    xp = rng.standard_normal((2, 3, 5, 13, 10))
+    gy = rng.standard_normal((2, 4, 3, 11, 8))
+    assert_close(winograd_module.weight_grad(xp, gy, 1, m), _weight_grad_reference(xp, gy))
+
+
+@TILES
+def test_conv_vjp_3d_with_winograd_named_uses_it_and_equals_torch(m):
+    torch = pytest.importorskip("torch")
+    from convlab.ops.algorithms.trace import trace
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 4, 5, 9, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((2, 6, 5, 9, 6)).astype(np.float32)
+    with trace() as events:
+        got = F.conv_vjp(gy, x, w, padding=1, algorithm=f"winograd_f{m}", wrt="weight").weight
+    assert any(e.role == "weight_grad" and e.algorithm == f"winograd_f{m}" for e in events)
+    xt = torch.from_numpy(x).double()
+    expected = torch.nn.grad.conv3d_weight(xt, w.shape, torch.from_numpy(gy).double(), padding=1)
+    assert_close(got, expected.numpy().astype(np.float32))
+
+
+def test_weight_grad_3d_auto_on_finite_data_only():
+    # A 32-channel 3x3x3 layer at 6x24x24: auto's estimate prefers Winograd to the direct GEMM; a NaN keeps it off.
+    call = Call((32, 2, 8, 26, 26), (32, 2, 6, 24, 24), ONE, ((0, 0),) * 3, ONE, ONE, 1, np.dtype(np.float32))
+    assert winograd_module.weight_grad_tile(call, "auto") in (2, 4)
+    grouped = Call((16, 4, 8, 26, 26), (32, 2, 6, 24, 24), ONE, ((0, 0),) * 3, ONE, ONE, 2, np.dtype(np.float32))
+    assert winograd_module.weight_grad_tile(grouped, "winograd_f4") is None  # 3-D: one group only
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 32, 6, 24, 24)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((2, 32, 6, 24, 24)).astype(np.float32)
+    x[1, 3, 2, 5, 6] = np.nan
+    xp = np.pad(x, ((0, 0), (0, 0)) + ((1, 1),) * 3)
+    assert winograd_module.weight_grad_tile(call, "auto", xp, gy) is None
+    got = F.conv_vjp(gy, x, w, padding=1, algorithm="auto", wrt="weight").weight
+    nan = np.isnan(got)
+    assert nan[:, 3].all() and not nan[:, :3].any() and not nan[:, 4:].any()  # only channel 3's weights see it

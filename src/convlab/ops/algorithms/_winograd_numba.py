@@ -338,7 +338,7 @@ def _rows4x2(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - 
 
 
 @_jit
-def gradient_transform(gy, a, z, n0, nb, r0, nr, tw):  # pragma: no cover - compiled
+def gradient_transform(gy, a, z, n0, nb, r0, nr, tw, frame_row=0, frame_rows=0):  # pragma: no cover - compiled
     """``z[e, t, o] = (A dy_t A^T)[e]`` for the output-gradient tiles of samples ``n0..``, tile rows ``r0..``.
 
     The weight gradient's transform (the adjoint of the output transform): ``gy`` is the NCHW
@@ -346,8 +346,13 @@ def gradient_transform(gy, a, z, n0, nb, r0, nr, tw):  # pragma: no cover - comp
     ``z`` ``(alpha^2, T, C_out)`` flattened; tile ``(r, col)`` holds ``gy[..., r*m:(r+1)*m,
     col*m:(col+1)*m]``, zeros where it overhangs. Each task (a sample's tile row) moves its band of
     ``m`` rows to channels-last first, like :func:`input_transform`.
+
+    With ``frame_rows`` > 0, ``gy`` holds frames stacked along its rows (a 5-D gradient
+    ``(N, C_out, D, OH, OW)`` seen as ``(N, C_out, D*OH, OW)``) and the tiles are those of the
+    ``frame_rows`` rows from row ``frame_row`` (one frame).
     """
-    c_out, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    c_out, all_rows, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    oh = frame_rows if frame_rows > 0 else all_rows
     gf = gy.reshape(-1)
     alpha, m = a.shape[0], a.shape[1]
     tiles = nb * nr * tw
@@ -369,7 +374,7 @@ def gradient_transform(gy, a, z, n0, nb, r0, nr, tw):  # pragma: no cover - comp
             for c0 in range(0, c_out, 16):
                 c1 = min(c_out, c0 + 16)
                 for c in range(c0, c1):  # contiguous rows of the gradient first, then the transposition in L1
-                    first = ((n * c_out + c) * oh + src) * ow
+                    first = ((n * c_out + c) * all_rows + frame_row + src) * ow
                     for j in range(ow):
                         line[_index((c - c0) * ow + j)] = gf[_index(first + j)]
                 for j in range(ow):
