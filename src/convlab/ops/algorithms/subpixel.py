@@ -144,7 +144,11 @@ def conv_general(
     else:
         names = [planner.choose(phase_call(call, combo)) for combo in combos]
     y = np.zeros((call.batch,) + call.out_size + (call.c_out,), dtype=call.dtype)  # channels-last
-    shared = [combo for combo, name in zip(combos, names, strict=True) if name == "gemm"]
+    # A 1x1 phase (a 2x2 stride-2 transposed layer's) runs through gemm's own entry point, which multiplies
+    # the NCHW input in place, as gemm's estimate of that call assumes; the others gather windows from one
+    # shared padded channels-last copy.
+    shared = [combo for combo, name in zip(combos, names, strict=True)
+              if name == "gemm" and any(p.taps != 1 for p in combo)]
     if shared:
         # One padded channels-last copy of x serves every GEMM phase: pad by the most any phase needs,
         # and give each phase the window of that buffer its own padding describes.
@@ -155,7 +159,7 @@ def conv_general(
         sub_weight = np.ascontiguousarray(weight[(slice(None), slice(None)) + tuple(
             slice(p.first_tap, p.first_tap + (p.taps - 1) * p.tap_step + 1, p.tap_step) for p in combo)])
         target = (slice(None),) + tuple(slice(p.phase, None, p.period) for p in combo) + (slice(None),)
-        if name == "gemm":
+        if name == "gemm" and combo in shared:
             window = (slice(None),) + tuple(
                 slice(lo[i] - p.padding[0], lo[i] - p.padding[0] + s + p.padding[0] + p.padding[1])
                 for i, (p, s) in enumerate(zip(combo, call.size, strict=True))) + (slice(None),)
@@ -163,7 +167,8 @@ def conv_general(
                                            tuple(p.dilation for p in combo), tuple(p.outputs for p in combo),
                                            groups)
             continue
-        part = planner.primitive(name)(x, sub_weight, tuple(p.stride for p in combo), tuple(p.padding for p in combo),
+        run = gemm.conv_general if name == "gemm" else planner.primitive(name)
+        part = run(x, sub_weight, tuple(p.stride for p in combo), tuple(p.padding for p in combo),
                    tuple(p.dilation for p in combo), (1,) * nd, groups)  # (N, C_out, *T)
         y[target] = np.moveaxis(part, 1, -1)  # (N, *T, C_out)
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
