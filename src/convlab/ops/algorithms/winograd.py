@@ -70,9 +70,10 @@ weight transform, 6 ms of layer4's 16.5, is bounded by writing ``U``.
 tiles of the frames: output frame ``od`` is the sum over the depth taps ``kd`` of
 2-D 3x3 convolutions of input frames ``od + kd - pd``, and in the Winograd
 domain that sum joins the channel sum (``3 C_in`` stacked channels, one product
-per tile element). Each input frame is transformed once, into a ring of three
-frame slots; the weights of the three taps are transformed once, in the ring's
-three rotations. Per output and input channel that is ``3 alpha^2 / m^2``
+per tile element). Each input frame is transformed into a ring of frame slots
+(mirrored, so an output frame's three input frames are always adjacent slots: a
+strided matrix for the products); the weights of the three taps are transformed
+once. Per output and input channel that is ``3 alpha^2 / m^2``
 multiplications (6.75 for F(4x4), against 27 direct and 3.4 in F(4x4x4) tiles),
 with 2-D transforms instead of Kronecker products over 216-element tiles and no
 padded copy: measured on a 3x3x3 64->64 layer (batch 2, 8 frames of 56x56, one thread,
@@ -388,11 +389,12 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
     Output frame ``od`` is ``sum_kd conv2d(x[:, :, od + kd - pd], w[:, :, kd])``, and in the Winograd
     domain that sum joins the channel sum: ``M[e] = [V_od[e] V_od+1[e] V_od+2[e]] @ [U_0; U_1; U_2][e]``,
     one product ``(tiles, 3 C_in) @ (3 C_in, kb)`` per tile element. Per sample and block of tile rows,
-    the frames are walked in order: each input frame is transformed once (by
-    :func:`._winograd_numba.input_transform`, straight from the NCDHW input) into one of three slots
-    of a ring ``(alpha^2, tiles, 3, C_in)`` (zeros for the depth padding), and each output frame's
-    products take the ring as it stands, with the stacked weights rotated to the ring's order (three
-    rotations, transformed once). No padded or gathered copy of the input is made.
+    the padded frames are walked in order: frame ``p`` is transformed (by
+    :func:`._winograd_numba.input_transform`, straight from the NCDHW input; zeros for the depth
+    padding) into slot ``p % 3`` of a ring ``(alpha^2, tiles, 6, C_in)`` and, for ``p % 3 < 2``, into
+    its mirror ``p % 3 + 3`` too, so the three frames of output frame ``od`` are always the three
+    adjacent slots from ``od % 3``: a strided ``(tiles, 3 C_in)`` matrix, and the stacked weights
+    ``U`` are transformed once in tap order (no rotations, no gathered or padded copy of the input).
     """
     import numba
 
@@ -408,54 +410,52 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
     (pd, _), (ph, _), (pw, _) = call.padding
     hv, wv = call.padded_size[1:]
     th, tw = -(-oh // m), -(-ow // m)
+    k = 3 * c_in
     y = np.empty((n, od_count, oh, ow, c_out), dtype=dtype)  # channels-last
-    row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * 3 * c_in * dtype.itemsize)),
-                             tw * e * 3 * c_in * dtype.itemsize)
+    row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize)),
+                             tw * e * k * dtype.itemsize)
     most = max(r1 - r0 for r0, r1 in row_blocks) * tw
-    channel_blocks = _channel_blocks(c_out, 3 * c_in, most, dtype.itemsize)
-    ring = np.empty(e * most * 3 * c_in, dtype=dtype)
+    channel_blocks = _channel_blocks(c_out, k, most, dtype.itemsize)
+    ring = np.empty(e * most * 6 * c_in, dtype=dtype)
     m_buffer = np.empty(e * most * max(k1 - k0 for k0, k1 in channel_blocks), dtype=dtype)
     bt_d, at_d = b_t.astype(dtype), a_t.astype(dtype)
     y_flat = y.reshape(-1)
     y_shape = np.array((n * od_count, oh, ow, c_out), dtype=np.int64)
     xc = x.astype(dtype, copy=False)
-    wc = weight.astype(dtype, copy=False)
+    # (3 * C_out, C_in, 3, 3): the depth taps as the weight transform's groups, so U comes out (alpha^2, 3, C_in, kb)
+    taps = weight.astype(dtype, copy=False).transpose(2, 0, 1, 3, 4).reshape(3 * c_out, c_in, R, R)
     with kernels.exclusive():
         threads = _thread_count(numba)
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
-        # U of each depth tap, then the three rotations of the stack [U_0; U_1; U_2] that match the ring:
-        # for output frame od, slot s holds padded frame p = od + kd with p % 3 = s, so kd = (s - od) % 3.
-        taps = np.empty((3, e, c_in, c_out), dtype=dtype)
-        for kd in range(3):
-            kernels.weight_transform(wc[:, :, kd], g, taps[kd].reshape(e, 1, c_in, c_out), c_out, 0)
-        rotations = []
-        for r in range(3):
-            stacked = [np.ascontiguousarray(np.concatenate([taps[(s - r) % 3][:, :, k0:k1] for s in range(3)],
-                                                           axis=1)) for k0, k1 in channel_blocks]
-            rotations.append(stacked)  # per channel block: (alpha^2, 3 C_in, kb)
-        del taps
+        u_blocks = []
+        for k0, k1 in channel_blocks:  # U = [U_0; U_1; U_2] per block of output channels: (alpha^2, 3 C_in, kb)
+            u = np.empty((e, 3, c_in, k1 - k0), dtype=dtype)
+            kernels.weight_transform(taps, g, u, c_out, k0)
+            u_blocks.append(u.reshape(e, k, k1 - k0))
         for s0 in range(n):
             for r0, r1 in row_blocks:
                 count = (r1 - r0) * tw
-                v = ring[:e * count * 3 * c_in]
-                slots = v.reshape(e, count, 3, c_in)
+                v = ring[:e * count * 6 * c_in]
+                slots = v.reshape(e, count, 6, c_in)
                 for p in range(od_count + 2):  # padded frames, in order
                     frame = p - pd
-                    if 0 <= frame < depth:
-                        kernels.input_transform(xc[:, :, frame], bt_d, v, s0, 1, r0, r1 - r0, tw, m, ph, pw, hv, wv,
-                                                3 * c_in, (p % 3) * c_in)
-                    else:
-                        slots[:, :, p % 3, :] = 0
+                    for slot in ((p % 3, p % 3 + 3) if p % 3 < 2 else (p % 3,)):
+                        if 0 <= frame < depth:
+                            kernels.input_transform(xc[:, :, frame], bt_d, v, s0, 1, r0, r1 - r0, tw, m, ph, pw,
+                                                    hv, wv, 6 * c_in, slot * c_in)
+                        else:
+                            slots[:, :, slot, :] = 0
                     if p < 2:
                         continue
                     od = p - 2
-                    stacked = v.reshape(e, count, 3 * c_in)
-                    for index, (k0, k1) in enumerate(channel_blocks):
+                    first = od % 3
+                    window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in), strided
+                    for (k0, k1), u in zip(channel_blocks, u_blocks, strict=True):
                         kb = k1 - k0
                         prod = m_buffer[:e * count * kb]
                         # (alpha^2, tiles, 3 C_in) @ (alpha^2, 3 C_in, kb) -> (alpha^2, tiles, kb)
-                        np.matmul(stacked, rotations[od % 3][index], out=prod.reshape(e, count, kb))
+                        np.matmul(window, u, out=prod.reshape(e, count, kb))
                         kernels.output_transform(prod, at_d, y_flat, y_shape, s0 * od_count + od, 1, r0, r1 - r0,
                                                  tw, m, 1, kb, c_out, k0)
     return y.transpose(0, 4, 1, 2, 3)  # (N, C_out, OD, OH, OW), a view
@@ -540,10 +540,10 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     """The weight gradient of a stride-1 3x3x3 convolution (one group): the adjoint of :func:`_run_compiled_3d`.
 
     ``xp`` ``(N, C_in, Dp, Hp, Wp)`` padded, ``gy`` ``(N, C_out, Dp-2, Hp-2, Wp-2)``. Per output frame
-    ``od`` the ring holds the transformed input frames ``od .. od+2`` (each transformed once) side by
-    side, and ``dU_r[e] += [V_od V_od+1 V_od+2][e]^T Z_od[e]``, ``(3 C_in, tiles) @ (tiles, C_out)``,
-    accumulated per rotation ``r = od % 3`` of the ring; depth tap ``kd`` is slot ``(r + kd) % 3`` of
-    rotation ``r``, so ``dU[kd] = sum_r dU_r[slot]``, and ``gw[:, :, kd] = G^T dU[kd] G`` in float64.
+    ``od`` the mirrored ring of :func:`_run_compiled_3d` holds the transformed input frames
+    ``od .. od+2`` (each transformed once, twice for a mirrored slot) in adjacent slots, and
+    ``dU[e] += [V_od V_od+1 V_od+2][e]^T Z_od[e]``, ``(3 C_in, tiles) @ (tiles, C_out)``; then
+    ``gw[:, :, kd] = G^T dU[kd] G`` in float64.
     """
     import numba
 
@@ -563,10 +563,10 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize)),
                              tw * e * k * dtype.itemsize)
     most = max(r1 - r0 for r0, r1 in row_blocks) * tw
-    ring = np.empty(e * most * k, dtype=dtype)
+    ring = np.empty(e * most * 6 * c_in, dtype=dtype)
     z_buffer = np.empty(e * most * c_out, dtype=dtype)
-    du = np.zeros((3, e, k, c_out), dtype=dtype)  # per rotation of the ring
-    part = np.empty((e, k, c_out), dtype=dtype)
+    du = np.zeros((e, k, c_out), dtype=dtype)
+    part = np.empty_like(du)
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc = xp.astype(dtype, copy=False)
     gc = np.ascontiguousarray(gy, dtype=dtype).reshape(n, c_out, od_count * oh, ow)  # frames stacked by rows
@@ -577,26 +577,28 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
         for s0 in range(n):
             for r0, r1 in row_blocks:
                 count = (r1 - r0) * tw
-                v = ring[:e * count * k]
+                v = ring[:e * count * 6 * c_in]
+                slots = v.reshape(e, count, 6, c_in)
                 z = z_buffer[:e * count * c_out]
                 for p in range(dp):  # padded frames, in order
-                    kernels.input_transform(xc[:, :, p], bt_d, v, s0, 1, r0, r1 - r0, tw, m, 0, 0, hp, wp, k,
-                                            (p % 3) * c_in)
+                    for slot in ((p % 3, p % 3 + 3) if p % 3 < 2 else (p % 3,)):
+                        kernels.input_transform(xc[:, :, p], bt_d, v, s0, 1, r0, r1 - r0, tw, m, 0, 0, hp, wp,
+                                                6 * c_in, slot * c_in)
                     if p < 2:
                         continue
                     od = p - 2
+                    first = od % 3
                     kernels.gradient_transform(gc, a_d, z, s0, 1, r0, r1 - r0, tw, od * oh, oh)
+                    window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in)
                     # (alpha^2, 3 C_in, tiles) @ (alpha^2, tiles, C_out) -> (alpha^2, 3 C_in, C_out)
-                    np.matmul(v.reshape(e, count, k).transpose(0, 2, 1), z.reshape(e, count, c_out), out=part)
-                    du[od % 3] += part
-    # dU[kd] = sum_r dU_r[slot (r + kd) % 3], then gw[o, c, kd] = G^T dU[kd][:, c, o] G in float64
-    slots = du.reshape(3, alpha, alpha, 3, c_in, c_out)
+                    np.matmul(window.transpose(0, 2, 1), z.reshape(e, count, c_out), out=part)
+                    du += part
+    # gw[o, c, kd] = G^T dU[:, kd, c, o] G in float64
+    taps = du.reshape(alpha, alpha, 3, c_in, c_out)
     gw = np.empty((c_out, c_in, 3, R, R), dtype=dtype)
     for kd in range(3):
-        total = sum(slots[r, :, :, (r + kd) % 3].astype(np.float64) for r in range(3))  # (alpha, alpha, C_in, C_out)
-        left = np.tensordot(g.T, total, axes=(1, 0))  # (3, alpha, C_in, C_out)
-        taps = np.einsum("iacf,aj->ijcf", left, g)  # (3, 3, C_in, C_out)
-        gw[:, :, kd] = taps.transpose(3, 2, 0, 1)
+        left = np.tensordot(g.T, taps[:, :, kd].astype(np.float64), axes=(1, 0))  # (3, alpha, C_in, C_out)
+        gw[:, :, kd] = np.einsum("iacf,aj->ijcf", left, g).transpose(3, 2, 0, 1)  # (C_out, C_in, 3, 3)
     return gw
 
 
@@ -689,10 +691,10 @@ def _weight_grad_estimate_3d(call: Call, m: int) -> float:
     calls = n * od * len(rows)
     tiles = n * od * th * tw
     compute = gemm_seconds(e * tiles * k * c_out, -(-tiles // calls), c_out, e * calls, call.dtype) / 0.7
-    transformed = e * n * th * tw * (dp * c_in + od * c_out)
+    transformed = e * n * th * tw * (dp * c_in * 5 // 3 + od * c_out)  # mirrored slots: two frames of three twice
     du = e * k * c_out
     moved = 2 * n * (c_in * dp * hp * wp * alpha / m + c_out * od * oh * ow) * b + 3 * calls * du * b
-    return compute + stream(3 * transformed * b + moved + 9 * du * 8 // 3) + 3 * calls * MACHINE.call_seconds
+    return compute + stream(3 * transformed * b + moved + 3 * du * 8) + 3 * calls * MACHINE.call_seconds
 
 
 def _channel_blocks(og: int, c_in: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
@@ -946,10 +948,10 @@ def _estimate_3d(call: Call, m: int) -> Estimate:
     tiles = call.batch * od * th * tw
     calls = call.batch * od * len(rows) * channel_blocks
     compute = gemm_seconds(e * tiles * call.c_out * k, k, kb, e * calls, call.dtype) / 0.7
-    in_tiles = call.batch * call.x_shape[2] * th * tw
+    in_tiles = call.batch * call.x_shape[2] * th * tw * 5 // 3  # two of three frames written twice (mirrored slots)
     transforms = stream(3 * e * (in_tiles * call.c_in + tiles * call.c_out) * b)
     moved = 2 * math.prod(call.x_shape) * b * alpha / m + call.batch * call.c_out * call.positions * b
-    weights = (4 + 6) * e * call.c_out * k * b  # U of the three taps, then its three rotations copied
+    weights = 4 * e * call.c_out * k * b  # U of the three taps, written once
     seconds = compute + transforms + stream(moved + weights) + 3 * calls * MACHINE.call_seconds
     return Estimate(seconds, f"F({m}) GEMMs {fmt(compute)} on {tiles} frame tiles (3 depth taps as channels) + "
                              f"compiled transforms {fmt(transforms + stream(moved))} + weight transform "
