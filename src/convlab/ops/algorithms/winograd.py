@@ -506,7 +506,8 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
     v_buffer = np.empty(e * most * c_in, dtype=dtype)
     z_buffer = np.empty(e * most * c_out, dtype=dtype)
     du = np.zeros((e, groups, cg, og), dtype=dtype)
-    part = np.empty_like(du) if len(blocks) > 1 else du
+    # each block's products, alpha tile elements at a time (a sixth of dU in F(4x4), not a second dU)
+    part = np.empty((alpha,) + du.shape[1:], dtype=dtype) if len(blocks) > 1 else None
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc, gc = np.ascontiguousarray(xp, dtype=dtype), np.ascontiguousarray(gy, dtype=dtype)
     with kernels.exclusive():
@@ -520,10 +521,14 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
             kernels.input_transform(xc, bt_d, v, n0, n1 - n0, r0, r1 - r0, tiles[1], m, 0, 0, hp, wp)
             kernels.gradient_transform(gc, a_d, z, n0, n1 - n0, r0, r1 - r0, tiles[1])
             # dU[e, g] += V[e, g]^T Z[e, g]: (alpha^2, G, Cg, tiles) @ (alpha^2, G, tiles, Og)
-            np.matmul(v.reshape(e, count, groups, cg).transpose(0, 2, 3, 1),
-                      z.reshape(e, count, groups, og).transpose(0, 2, 1, 3), out=part)
-            if part is not du:
-                du += part
+            vt = v.reshape(e, count, groups, cg).transpose(0, 2, 3, 1)
+            zt = z.reshape(e, count, groups, og).transpose(0, 2, 1, 3)
+            if part is None:
+                np.matmul(vt, zt, out=du)
+                continue
+            for e0 in range(0, e, alpha):
+                np.matmul(vt[e0:e0 + alpha], zt[e0:e0 + alpha], out=part)
+                du[e0:e0 + alpha] += part
     # gw[o, c] = G^T dU[:, :, c, o] G, in float64 chunks of filters: (3, alpha) @ (alpha, alpha, F) @ (alpha, 3)
     filters = groups * cg * og
     flat = du.reshape(alpha, alpha, filters)
@@ -566,7 +571,7 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     ring = np.empty(e * most * 6 * c_in, dtype=dtype)
     z_buffer = np.empty(e * most * c_out, dtype=dtype)
     du = np.zeros((e, k, c_out), dtype=dtype)
-    part = np.empty_like(du)
+    part = np.empty((alpha, k, c_out), dtype=dtype)  # the products of alpha tile elements at a time
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc = xp.astype(dtype, copy=False)
     gc = np.ascontiguousarray(gy, dtype=dtype).reshape(n, c_out, od_count * oh, ow)  # frames stacked by rows
@@ -591,8 +596,10 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
                     kernels.gradient_transform(gc, a_d, z, s0, 1, r0, r1 - r0, tw, od * oh, oh)
                     window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in)
                     # (alpha^2, 3 C_in, tiles) @ (alpha^2, tiles, C_out) -> (alpha^2, 3 C_in, C_out)
-                    np.matmul(window.transpose(0, 2, 1), z.reshape(e, count, c_out), out=part)
-                    du += part
+                    vt, zt = window.transpose(0, 2, 1), z.reshape(e, count, c_out)
+                    for e0 in range(0, e, alpha):
+                        np.matmul(vt[e0:e0 + alpha], zt[e0:e0 + alpha], out=part)
+                        du[e0:e0 + alpha] += part
     # gw[o, c, kd] = G^T dU[:, kd, c, o] G in float64
     taps = du.reshape(alpha, alpha, 3, c_in, c_out)
     gw = np.empty((c_out, c_in, 3, R, R), dtype=dtype)
