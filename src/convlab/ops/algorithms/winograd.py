@@ -146,6 +146,7 @@ from numpy.lib.stride_tricks import as_strided
 from ._common import load_kernels
 from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
+from ._products import matmul_stack, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "CHANNEL_BLOCK_BYTES", "COMPILED_BLOCK_BYTES",
@@ -349,8 +350,8 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
         kernels.weight_transform(wc, g, u, og, k0)
         return u
 
-    with kernels.exclusive():
-        threads = _thread_count(numba)
+    threads = _thread_count(numba)
+    with kernels.exclusive(), split_products(threads):
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
         if fused:
@@ -371,7 +372,7 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
                     u = u_blocks[index]
                 prod = m_buffer[:e * count * groups * kb]
                 # M[e, g] = V[e, g] @ U[e, g]: (alpha^2, G, tiles, Cg) @ (alpha^2, G, Cg, kb) -> (alpha^2, G, tiles, kb)
-                np.matmul(v_view, u, out=prod.reshape(e, count, groups, kb).transpose(0, 2, 1, 3))
+                matmul_stack(v_view, u, prod.reshape(e, count, groups, kb).transpose(0, 2, 1, 3), threads)
                 kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0, tiles[1], m,
                                          groups, kb, og, k0)
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
@@ -424,8 +425,8 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
     xc = x.astype(dtype, copy=False)
     # (3 * C_out, C_in, 3, 3): the depth taps as the weight transform's groups, so U comes out (alpha^2, 3, C_in, kb)
     taps = weight.astype(dtype, copy=False).transpose(2, 0, 1, 3, 4).reshape(3 * c_out, c_in, R, R)
-    with kernels.exclusive():
-        threads = _thread_count(numba)
+    threads = _thread_count(numba)
+    with kernels.exclusive(), split_products(threads):
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
         u_blocks = []
@@ -455,7 +456,7 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
                         kb = k1 - k0
                         prod = m_buffer[:e * count * kb]
                         # (alpha^2, tiles, 3 C_in) @ (alpha^2, 3 C_in, kb) -> (alpha^2, tiles, kb)
-                        np.matmul(window, u, out=prod.reshape(e, count, kb))
+                        matmul_stack(window, u, prod.reshape(e, count, kb), threads)
                         kernels.output_transform(prod, at_d, y_flat, y_shape, s0 * od_count + od, 1, r0, r1 - r0,
                                                  tw, m, 1, kb, c_out, k0)
     return y.transpose(0, 4, 1, 2, 3)  # (N, C_out, OD, OH, OW), a view
@@ -510,8 +511,8 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
     part = np.empty((alpha,) + du.shape[1:], dtype=dtype) if len(blocks) > 1 else None
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc, gc = np.ascontiguousarray(xp, dtype=dtype), np.ascontiguousarray(gy, dtype=dtype)
-    with kernels.exclusive():
-        threads = _thread_count(numba)
+    threads = _thread_count(numba)
+    with kernels.exclusive(), split_products(threads):
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
         for n0, n1, r0, r1 in blocks:
@@ -524,10 +525,10 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
             vt = v.reshape(e, count, groups, cg).transpose(0, 2, 3, 1)
             zt = z.reshape(e, count, groups, og).transpose(0, 2, 1, 3)
             if part is None:
-                np.matmul(vt, zt, out=du)
+                matmul_stack(vt, zt, du, threads)
                 continue
             for e0 in range(0, e, alpha):
-                np.matmul(vt[e0:e0 + alpha], zt[e0:e0 + alpha], out=part)
+                matmul_stack(vt[e0:e0 + alpha], zt[e0:e0 + alpha], part, threads)
                 du[e0:e0 + alpha] += part
     # gw[o, c] = G^T dU[:, :, c, o] G, in float64 chunks of filters: (3, alpha) @ (alpha, alpha, F) @ (alpha, 3)
     filters = groups * cg * og
@@ -575,8 +576,8 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc = xp.astype(dtype, copy=False)
     gc = np.ascontiguousarray(gy, dtype=dtype).reshape(n, c_out, od_count * oh, ow)  # frames stacked by rows
-    with kernels.exclusive():
-        threads = _thread_count(numba)
+    threads = _thread_count(numba)
+    with kernels.exclusive(), split_products(threads):
         if numba.get_num_threads() != threads:
             numba.set_num_threads(threads)
         for s0 in range(n):
@@ -598,7 +599,7 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
                     # (alpha^2, 3 C_in, tiles) @ (alpha^2, tiles, C_out) -> (alpha^2, 3 C_in, C_out)
                     vt, zt = window.transpose(0, 2, 1), z.reshape(e, count, c_out)
                     for e0 in range(0, e, alpha):
-                        np.matmul(vt[e0:e0 + alpha], zt[e0:e0 + alpha], out=part)
+                        matmul_stack(vt[e0:e0 + alpha], zt[e0:e0 + alpha], part, threads)
                         du[e0:e0 + alpha] += part
     # gw[o, c, kd] = G^T dU[:, kd, c, o] G in float64
     taps = du.reshape(alpha, alpha, 3, c_in, c_out)
