@@ -78,6 +78,10 @@ CASES = [
     pytest.param("lenet", "adam", np.float32, 1e-4, id="lenet-adam-float32"),
     pytest.param("resnet", "sgd", np.float64, 1e-10, id="resnet-sgd-float64"),
     pytest.param("resnet", "adam", np.float64, 1e-10, id="resnet-adam-float64"),
+    # float32 ResNet: one step. At the second step's forward a ReLU input sits at 1.9e-7 of its layer's largest
+    # value (seeds 1-4 of the loader all give 2-3e-7), inside float32 rounding, so which side of zero it lands on
+    # depends on the summation order: a change of GEMM blocking flips its mask, the step's weight gradient moves
+    # by whole units' contributions and the third loss by 1e-4 (float64 engines, 3 steps, agree to 1e-10)
     pytest.param("resnet", "sgd", np.float32, 1e-4, id="resnet-sgd-float32"),
     # (no float32 Adam on the ResNet: torch float32 itself differs from torch float64 by 3e-2 there after 3 steps,
     # Adam's m / sqrt(v) turns rounding in near-zero gradients into whole steps)
@@ -91,7 +95,7 @@ def test_both_engines_take_the_same_steps(mini, small_images, arch, optimizer, d
                    weight_decay=1e-4, schedule="cosine", warmup=1, total_steps=4)
     ours, theirs = make(dtype), make(dtype)
     numpy_engine, torch_engine = NumpyEngine(ours, **options), TorchEngine(theirs, **options)
-    steps = 3
+    steps = 1 if (arch, dtype) == ("resnet", np.float32) else 3
     expected = train_steps(numpy_engine, data, dtype, steps, batch)
     got = train_steps(torch_engine, data, dtype, steps, batch)
     for e, g in zip(expected, got, strict=True):
