@@ -307,18 +307,16 @@ def weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primiti
     nd = len(kernel)
     cg, og = c_in // groups, c_out // groups
     sp, out = xp.shape[2:], gy.shape[2:]
-    # Winograd (stride-1 3x3, 2-D, compiled) where named, or where auto estimates it faster than the direct GEMM
+    # The correlation this computes, as the trace describes it: input (C_in/g, g*N, *S), kernel
+    # (g*C_out/g, N, *O), stride and dilation swapped.
     call = Call((cg, groups * n) + sp, (c_out, n) + out, tuple(dilation), ((0, 0),) * nd, tuple(stride),
                 (1,) * nd, groups, np.result_type(xp, gy))
+    # Winograd (stride-1 3x3, compiled) where named, or where auto estimates it faster than the direct GEMM
     tile = winograd.weight_grad_tile(call, algorithm.name, xp, gy)
     if tile is not None:
         return algorithm.run_named(f"winograd_f{tile}", call, "weight_grad",
                                    lambda: winograd.weight_grad(xp, gy, groups, tile))
     if cg >= DIRECT_WEIGHT_GRAD_CHANNELS and algorithm.name in ("auto", "tune", "gemm"):
-        # The correlation this computes, as the trace describes it: input (C_in/g, g*N, *S), kernel
-        # (g*C_out/g, N, *O), stride and dilation swapped.
-        call = Call((cg, groups * n) + sp, (c_out, n) + out, tuple(dilation), ((0, 0),) * nd, tuple(stride),
-                    (1,) * nd, groups, np.result_type(xp, gy))
         if algorithm.direct_weight_grad(call):  # unless tuning measured another algorithm faster on it
             return algorithm.run_named("gemm", call, "weight_grad",
                                        lambda: gemm.weight_grad(xp, gy, kernel, stride, dilation, groups))

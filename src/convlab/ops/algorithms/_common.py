@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 from collections.abc import Sequence
 from types import ModuleType
 
@@ -12,7 +14,7 @@ from numpy.lib.stride_tricks import as_strided
 from ...shapes import output_length
 from ..padding import pad_pairs
 
-__all__ = ["dilate_and_pad", "primitive_output_size", "sliding_windows"]
+__all__ = ["dilate_and_pad", "load_kernels", "numba_threads", "primitive_output_size", "sliding_windows"]
 
 
 def dilate_and_pad(
@@ -75,3 +77,13 @@ def load_kernels(cached: ModuleType | bool | None, module: str) -> ModuleType | 
         except ImportError:
             cached = False
     return cached
+
+
+def numba_threads(numba_module) -> int:
+    """The threads the compiled kernels run on: numba's own setting (``NUMBA_NUM_THREADS``), or
+    ``OMP_NUM_THREADS`` when only that is set, like BLAS."""
+    threads = numba_module.config.NUMBA_NUM_THREADS
+    if "NUMBA_NUM_THREADS" not in os.environ:
+        with contextlib.suppress(KeyError, ValueError):
+            threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
+    return threads

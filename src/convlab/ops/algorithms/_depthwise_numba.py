@@ -98,6 +98,8 @@ import numpy as np
 from numba import njit, prange
 from numba import uint64 as _index
 
+from ._common import numba_threads
+
 #: Threading layers that Numba documents as thread safe: concurrent launches from Python threads need no lock.
 THREADSAFE_LAYERS = ("tbb", "omp")
 
@@ -147,6 +149,17 @@ def exclusive() -> contextlib.AbstractContextManager:
     if numba.threading_layer() in THREADSAFE_LAYERS:
         return contextlib.nullcontext()
     return _launch_lock
+
+
+@contextlib.contextmanager
+def launch():
+    """The context of every kernel launch: :func:`exclusive` held and numba set to the thread count the
+    compiled kernels run on (:func:`._common.numba_threads`, per calling thread in numba); yields it."""
+    with exclusive():
+        threads = numba_threads(numba)
+        if numba.get_num_threads() != threads:
+            numba.set_num_threads(threads)
+        yield threads
 
 
 def _new_lock_in_child() -> None:

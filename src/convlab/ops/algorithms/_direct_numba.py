@@ -49,9 +49,9 @@ import numpy as np
 from numba import prange
 from numba import uint64 as _index
 
-from ._depthwise_numba import THREADING_LAYER, _jit, exclusive
+from ._depthwise_numba import THREADING_LAYER, _jit, exclusive, launch
 
-__all__ = ["THREADING_LAYER", "exclusive", "flat", "rows", "weight_grad"]
+__all__ = ["THREADING_LAYER", "exclusive", "flat", "launch", "rows", "weight_grad"]
 
 
 @_jit

@@ -48,10 +48,17 @@ import numpy as np
 from numba import njit, prange
 from numba import uint64 as _index
 
-from ._depthwise_numba import THREADING_LAYER, _jit, exclusive
+from ._depthwise_numba import THREADING_LAYER, _jit, exclusive, launch
 
-__all__ = ["THREADING_LAYER", "exclusive", "gradient_transform", "input_transform", "output_transform",
-           "weight_transform"]
+__all__ = [
+    "THREADING_LAYER",
+    "exclusive",
+    "gradient_transform",
+    "input_transform",
+    "launch",
+    "output_transform",
+    "weight_transform",
+]
 
 
 # Indices of the hot loops are unsigned (see _depthwise_numba: a signed index gets a wraparound

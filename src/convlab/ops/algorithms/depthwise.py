@@ -56,9 +56,7 @@ and from several threads.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -121,15 +119,6 @@ def uses_numba(call: Call) -> bool:
     return _numba_handles(call) and numba_available()
 
 
-def _thread_count(numba_module) -> int:
-    """Numba's own setting (``NUMBA_NUM_THREADS``), or ``OMP_NUM_THREADS`` when only that is set, like BLAS."""
-    threads = numba_module.config.NUMBA_NUM_THREADS
-    if "NUMBA_NUM_THREADS" not in os.environ:
-        with contextlib.suppress(KeyError, ValueError):
-            threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
-    return threads
-
-
 # --------------------------------------------------------------------------- the primitive
 
 
@@ -185,7 +174,6 @@ def compiled_kernel(call: Call) -> str:
 def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The call on the compiled kernels (2-d planes; a 1-d call is one of height 1)."""
     kernels = _load_kernels()
-    import numba
 
     dtype = call.dtype
     xc = np.ascontiguousarray(x, dtype=dtype)
@@ -203,10 +191,7 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     y = np.empty((call.batch, call.c_out) + out, dtype=dtype)  # (N, C_out, OH, OW)
     # One launch at a time where the threading layer is not thread safe (workqueue, the fork-safe
     # layer chosen by _depthwise_numba); the thread count is per calling thread in Numba.
-    with kernels.exclusive():
-        threads = _thread_count(numba)
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch():
         if kernel == "flat":
             # Stride 1: long contiguous runs over the padded plane, several taps per pass.
             kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups,
@@ -300,7 +285,6 @@ def _weight_grad_compiled(x, g, padding, dilation, stride, multiplier, kernel) -
     ``stride`` and ``dilation`` are the layer's (the correlation of :func:`_correlation_as_weight_grad` swaps them).
     """
     kernels = _load_kernels()
-    import numba
 
     nd = x.ndim - 2
     if nd == 1:  # (N, C, W) -> (N, C, 1, W)
@@ -312,10 +296,7 @@ def _weight_grad_compiled(x, g, padding, dilation, stride, multiplier, kernel) -
     chunks = _weight_grad_chunks(n, c_out)
     stack = max(1, min(-(-n // chunks), WEIGHT_GRAD_STACK // ((rows + 1) * cols)))
     partial = np.empty((chunks, c_out) + tuple(kernel), dtype=g.dtype)  # (chunks, C_out, KH, KW): tiny
-    with kernels.exclusive():
-        threads = _thread_count(numba)
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch():
         kernels.weight_grad(x, g, partial, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
                             dilation[1], multiplier, chunks, stack)
     total = partial[0] if chunks == 1 else partial.sum(axis=0)  # (C_out, KH, KW)

@@ -34,9 +34,7 @@ channels per group, or where the planner chooses ``direct`` for it).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,15 +87,6 @@ def compiled_kernel(call: Call) -> str:
     return "rows"
 
 
-def _thread_count(numba_module) -> int:
-    """Numba's own setting (``NUMBA_NUM_THREADS``), or ``OMP_NUM_THREADS`` when only that is set, like BLAS."""
-    threads = numba_module.config.NUMBA_NUM_THREADS
-    if "NUMBA_NUM_THREADS" not in os.environ:
-        with contextlib.suppress(KeyError, ValueError):
-            threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
-    return threads
-
-
 def _five_d(a: np.ndarray) -> np.ndarray:
     """``(N, C, *S)`` with 1-3 spatial dimensions as ``(N, C, D, H, W)`` (leading sizes 1), a view."""
     return a.reshape(a.shape[:2] + (1,) * (5 - a.ndim) + a.shape[2:])
@@ -140,7 +129,6 @@ def _padded(call: Call, x: np.ndarray) -> np.ndarray:
 
 def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     kernels = _load_kernels()
-    import numba
 
     dtype = call.dtype
     w = np.ascontiguousarray(weight, dtype=dtype)
@@ -150,10 +138,7 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
         # The weight_grad loop multiplies zeros with input elements the reference never reads: only
         # the exact loops put a NaN or an inf where the reference does.
         kind = "rows"
-    with kernels.exclusive():
-        threads = _thread_count(numba)
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch():
         if kind == "weight_grad":
             x4 = xp.reshape((xp.shape[0], xp.shape[1], 1) + xp.shape[2:]) if call.nd == 1 else xp
             pitch = x4.shape[3]

@@ -317,9 +317,6 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
     block of tiles (small maps) the weights are transformed per block of output channels, just before
     its products, so ``U`` never exists whole; otherwise ``U`` is transformed once, block by block.
     """
-    import numba
-
-    from .depthwise import _thread_count
 
     kernels = _load_kernels()
     n, groups, cg, og, c_in, c_out, dtype = call.batch, call.groups, call.cg, call.og, call.c_in, call.c_out, call.dtype
@@ -350,10 +347,7 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
         kernels.weight_transform(wc, g, u, og, k0)
         return u
 
-    threads = _thread_count(numba)
-    with kernels.exclusive(), split_products(threads):
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch() as threads, split_products(threads):
         if fused:
             u_scratch = np.empty(e * groups * cg * widest, dtype=dtype)
             u_blocks = None
@@ -397,9 +391,6 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
     adjacent slots from ``od % 3``: a strided ``(tiles, 3 C_in)`` matrix, and the stacked weights
     ``U`` are transformed once in tap order (no rotations, no gathered or padded copy of the input).
     """
-    import numba
-
-    from .depthwise import _thread_count
 
     kernels = _load_kernels()
     n, c_in, c_out, dtype = call.batch, call.c_in, call.c_out, call.dtype
@@ -425,10 +416,7 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
     xc = x.astype(dtype, copy=False)
     # (3 * C_out, C_in, 3, 3): the depth taps as the weight transform's groups, so U comes out (alpha^2, 3, C_in, kb)
     taps = weight.astype(dtype, copy=False).transpose(2, 0, 1, 3, 4).reshape(3 * c_out, c_in, R, R)
-    threads = _thread_count(numba)
-    with kernels.exclusive(), split_products(threads):
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch() as threads, split_products(threads):
         u_blocks = []
         for k0, k1 in channel_blocks:  # U = [U_0; U_1; U_2] per block of output channels: (alpha^2, 3 C_in, kb)
             u = np.empty((e, 3, c_in, k1 - k0), dtype=dtype)
@@ -478,9 +466,6 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
     tiles as in :func:`_run_compiled`; each block's products are added into ``dU`` (in the call's
     dtype). Needs numba (:func:`uses_numba`); ``xp`` and ``gy`` float32/float64.
     """
-    import numba
-
-    from .depthwise import _thread_count
 
     kernels = _load_kernels()
     if kernels is None:
@@ -511,10 +496,7 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
     part = np.empty((alpha,) + du.shape[1:], dtype=dtype) if len(blocks) > 1 else None
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc, gc = np.ascontiguousarray(xp, dtype=dtype), np.ascontiguousarray(gy, dtype=dtype)
-    threads = _thread_count(numba)
-    with kernels.exclusive(), split_products(threads):
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch() as threads, split_products(threads):
         for n0, n1, r0, r1 in blocks:
             count = (n1 - n0) * (r1 - r0) * tiles[1]
             v = v_buffer[:e * count * c_in]
@@ -551,9 +533,6 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     ``dU[e] += [V_od V_od+1 V_od+2][e]^T Z_od[e]``, ``(3 C_in, tiles) @ (tiles, C_out)``; then
     ``gw[:, :, kd] = G^T dU[kd] G`` in float64.
     """
-    import numba
-
-    from .depthwise import _thread_count
 
     kernels = _load_kernels()
     dtype = np.result_type(xp, gy)
@@ -576,10 +555,7 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc = xp.astype(dtype, copy=False)
     gc = np.ascontiguousarray(gy, dtype=dtype).reshape(n, c_out, od_count * oh, ow)  # frames stacked by rows
-    threads = _thread_count(numba)
-    with kernels.exclusive(), split_products(threads):
-        if numba.get_num_threads() != threads:
-            numba.set_num_threads(threads)
+    with kernels.launch() as threads, split_products(threads):
         for s0 in range(n):
             for r0, r1 in row_blocks:
                 count = (r1 - r0) * tw
