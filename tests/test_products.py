@@ -77,3 +77,33 @@ def test_a_forked_child_gets_a_pool_of_its_own():
     child.join(60)
     assert child.exitcode == 0
     assert queue.get(timeout=5) == 8 * 16 * 4.0
+
+
+def test_run_shares_runs_every_task_once_on_several_threads_and_raises_their_error():
+    import threading
+
+    seen = []
+    lock = threading.Lock()
+
+    def task(i):
+        with lock:
+            seen.append((i, threading.get_ident()))
+
+    _products.run_shares([lambda i=i: task(i) for i in range(3)], 3)
+    assert sorted(i for i, _ in seen) == [0, 1, 2]
+    assert seen[[i for i, _ in seen].index(0)][1] == threading.get_ident()  # the first on this thread
+    assert len({ident for _, ident in seen}) > 1
+
+    def fail():
+        raise ValueError("share 1")
+
+    with pytest.raises(ValueError, match="share 1"):
+        _products.run_shares([lambda: None, fail], 2)
+
+
+def test_run_shares_keeps_the_callers_errstate():
+    a = np.full((2, 2), np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(invalid="ignore"):
+            _products.run_shares([lambda: a * 0, lambda: a * 0], 2)

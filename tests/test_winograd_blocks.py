@@ -75,3 +75,58 @@ def test_wide_channels_and_a_layer_sized_map(m):
     w = rng.standard_normal((72, 20, 3, 3)).astype(np.float32)
     pads = ((1, 1), (1, 1))
     assert_close(_compiled(x, w, pads, 1, m), _reference(x, w, pads, 1).astype(np.float32), f"F({m})")
+
+
+def _pipelined(x, w, padding, groups, m, threads):
+    """conv_general's one-tile-block path with ``threads`` per-thread pipelines (whatever numba's count)."""
+    from convlab.ops.algorithms import _products
+    from convlab.ops.algorithms._layout import Call
+
+    call = Call.of(x, w, (1, 1), padding, (1, 1), (1, 1), groups)
+    kernels = winograd_module._load_kernels()
+    tiles = tuple(-(-o // m) for o in call.out_size)
+    count = call.batch * tiles[0] * tiles[1]
+    y = np.empty((call.batch,) + call.out_size + (call.c_out,), dtype=call.dtype)
+    blocks = winograd_module._channel_blocks(call.og, call.c_in, count, call.dtype.itemsize)
+    with _products.split_products(threads):
+        winograd_module._pipelines(kernels, call, np.ascontiguousarray(x), w, y, m, threads, blocks, count)
+    return y.transpose(0, 3, 1, 2)
+
+
+@TILES
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_thread_pipelines_give_the_reference_and_the_one_thread_numbers(m, threads, groups, dtype, monkeypatch):
+    # Small maps (one block of tiles) on several threads: each thread transforms, multiplies and writes its
+    # own output channels. Channel blocks of 3 (og = 7: 3, 3, 1) so shares differ in width; NaN and inf
+    # included: they spread over their tiles exactly as in the one-thread loop, which gives the same numbers.
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(winograd_module, "CHANNEL_BLOCK_BYTES", 1)
+    monkeypatch.setattr(winograd_module, "MIN_CHANNELS", 3)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 10, 9, 11)).astype(dtype)
+    w = rng.standard_normal((7 * groups, 10 // groups, 3, 3)).astype(dtype)
+    pads = ((1, 1), (1, 0))
+    got = _pipelined(x, w, pads, groups, m, threads)
+    assert_close(got, _reference(x, w, pads, groups).astype(dtype), f"F({m}) {threads} threads")
+    x[0, 3, 4, 5], x[1, 0, 0, 0] = np.nan, np.inf
+    with np.errstate(invalid="ignore"):  # inf * 0 in the products
+        got = _pipelined(x, w, pads, groups, m, threads)
+        serial = winograd_module.conv_general(x, w, (1, 1), pads, (1, 1), (1, 1), groups, m=m)
+        monkeypatch.setattr(winograd_module, "products_available", lambda: False)  # the one-thread loop
+        loop = winograd_module.conv_general(x, w, (1, 1), pads, (1, 1), (1, 1), groups, m=m)
+    np.testing.assert_array_equal(got, loop)
+    np.testing.assert_array_equal(serial, loop)
+    assert np.isnan(got).any() and np.isfinite(got).any()
+
+
+@TILES
+def test_fewer_channel_blocks_than_threads_are_split(m):
+    # One channel block by the defaults (8 output channels), three threads: split into three shares.
+    pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 4, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    got = _pipelined(x, w, ((1, 1), (1, 1)), 1, m, 3)
+    assert_close(got, _reference(x, w, ((1, 1), (1, 1)), 1).astype(np.float32), f"F({m})")

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["blas_single_thread", "matmul_stack", "split_products"]
+__all__ = ["blas_single_thread", "matmul_stack", "run_shares", "split_products"]
 
 _LOCK = threading.Lock()
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
@@ -111,3 +111,31 @@ def matmul_stack(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int) ->
     for future in futures:
         future.result()
     return out
+
+
+def run_shares(tasks, threads: int) -> None:
+    """Run the callables ``tasks`` at once, one per thread (the first on this thread), and wait for all.
+
+    For work that releases the GIL (NumPy's matmul, ``nogil`` compiled kernels): the compiled Winograd
+    path's per-thread pipelines (:func:`.winograd._run_compiled`). Each runs in a copy of the caller's
+    context (``np.errstate`` holds there); the first exception raised is raised here, after all ended.
+    """
+    tasks = list(tasks)
+    if threads <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task()
+        return
+    pool = _pool(min(threads, len(tasks)))  # the size matmul_stack asks for, so the pool is kept
+    futures = [pool.submit(contextvars.copy_context().run, task) for task in tasks[1:]]
+    error = None
+    try:
+        tasks[0]()
+    except BaseException as exc:  # re-raised once the others ended
+        error = exc
+    for future in futures:
+        try:
+            future.result()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error

@@ -44,6 +44,8 @@ not thread safe (:func:`._depthwise_numba.exclusive`).
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 from numba import uint64 as _index
@@ -57,7 +59,9 @@ __all__ = [
     "input_transform",
     "launch",
     "output_transform",
+    "output_transform_serial",
     "weight_transform",
+    "weight_transform_serial",
 ]
 
 
@@ -442,3 +446,24 @@ def weight_transform(w, g, u, og, k0):  # pragma: no cover - compiled
                 _rows4x3(tmp, j * kb, 3 * kb, taps, j * kb, 3 * kb, g, kb)
             for a in range(4):
                 _rows4x3(uf, a * 4 * plane + dst, plane, tmp, a * 3 * kb, kb, g, kb)
+
+
+def _serial(kernel, name: str):
+    """``kernel`` compiled again without ``parallel`` (its ``prange`` a plain loop), under its own name.
+
+    For the per-thread pipelines of :func:`.winograd._run_compiled`, where each of the threads runs its
+    own share serially. The copy has its own qualified name, so numba's cache keeps the two apart.
+    """
+    fn = kernel.py_func
+    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = name
+    copy.__doc__ = fn.__doc__
+    try:
+        return njit(cache=True, nogil=True)(copy)
+    except RuntimeError:  # no cache directory is writable
+        return njit(nogil=True)(copy)
+
+
+#: Serial copies of the kernels (see :func:`_serial`).
+weight_transform_serial = _serial(weight_transform, "weight_transform_serial")
+output_transform_serial = _serial(output_transform, "output_transform_serial")

@@ -135,6 +135,7 @@ with the tile (F(6x6,3x3) measured 1.5e-5, which is why it is not offered).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from fractions import Fraction
@@ -146,7 +147,8 @@ from numpy.lib.stride_tricks import as_strided
 from ._common import load_kernels
 from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
-from ._products import matmul_stack, split_products
+from ._products import available as products_available
+from ._products import matmul_stack, run_shares, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "CHANNEL_BLOCK_BYTES", "COMPILED_BLOCK_BYTES",
@@ -348,6 +350,9 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
         return u
 
     with kernels.launch() as threads, split_products(threads):
+        if len(blocks) == 1 and threads > 1 and products_available():
+            _pipelines(kernels, call, xc, wc, y, m, threads, channel_blocks, most)
+            return y.transpose(0, 3, 1, 2)
         if fused:
             u_scratch = np.empty(e * groups * cg * widest, dtype=dtype)
             u_blocks = None
@@ -370,6 +375,53 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
                 kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0, tiles[1], m,
                                          groups, kb, og, k0)
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
+
+
+def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarray, m: int, threads: int,
+               channel_blocks: list[tuple[int, int]], count: int) -> None:
+    """One block of tiles (small maps) on ``threads`` threads: the input transform (all threads), then one
+    pipeline per thread over its own share of the output channels.
+
+    Each thread transforms its channels' weights, multiplies (``alpha^2`` GEMMs on one BLAS thread) and
+    writes those channels' outputs, serially (:func:`._winograd_numba.weight_transform_serial`, ...), so
+    the threads meet once after the input transform and once at the end. Splitting the stack of
+    ``alpha^2`` products instead (:func:`.matmul_stack`) put a barrier after every phase of every channel
+    block, and the weight transform, a large share of the work on small maps, between them. The blocks
+    are those of :func:`_channel_blocks`, at least ``threads`` of them (equal when they divide ``og``);
+    every GEMM and transform is the one the single-thread loop runs, so the numbers are the same.
+    """
+    n, groups, cg, og, c_in, dtype = call.batch, call.groups, call.cg, call.og, call.c_in, call.dtype
+    a_t, g, b_t = transforms(m)
+    e = (m + R - 1) ** 2
+    tiles = tuple(-(-o // m) for o in call.out_size)
+    (ph, _), (pw, _) = call.padding
+    hv, wv = call.padded_size
+    if len(channel_blocks) < threads:
+        kb = -(-og // threads)
+        channel_blocks = [(k0, min(og, k0 + kb)) for k0 in range(0, og, kb)]
+    widest = max(k1 - k0 for k0, k1 in channel_blocks)
+    v = np.empty(e * count * c_in, dtype=dtype)
+    kernels.input_transform(xc, b_t.astype(dtype), v, 0, n, 0, tiles[0], tiles[1], m, ph, pw, hv, wv)
+    v_view = v.reshape(e, count, groups, cg).transpose(0, 2, 1, 3)  # (alpha^2, G, tiles, Cg)
+    at_d = a_t.astype(dtype)
+    y_flat, y_shape = y.reshape(-1), np.array(y.shape, dtype=np.int64)
+
+    def pipeline(share: list[tuple[int, int]]) -> None:
+        u_scratch = np.empty(e * groups * cg * widest, dtype=dtype)
+        m_scratch = np.empty(e * count * groups * widest, dtype=dtype)
+        for k0, k1 in share:
+            kb = k1 - k0
+            u = u_scratch[:e * groups * cg * kb].reshape(e, groups, cg, kb)
+            kernels.weight_transform_serial(wc, g, u, og, k0)
+            prod = m_scratch[:e * count * groups * kb]
+            np.matmul(v_view, u, out=prod.reshape(e, count, groups, kb).transpose(0, 2, 1, 3))
+            kernels.output_transform_serial(prod, at_d, y_flat, y_shape, 0, n, 0, tiles[0], tiles[1], m, groups,
+                                            kb, og, k0)
+
+    # contiguous shares of about equal width
+    bounds = [len(channel_blocks) * i // threads for i in range(threads + 1)]
+    shares = [channel_blocks[s:t] for s, t in itertools.pairwise(bounds) if t > s]
+    run_shares([lambda share=share: pipeline(share) for share in shares], threads)
 
 
 def _row_ranges(th: int, block: int, per_row: int) -> list[tuple[int, int]]:
