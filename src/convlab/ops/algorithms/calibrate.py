@@ -5,8 +5,18 @@ flops over the GEMM rate, plus bytes moved over the memory bandwidth, plus
 NumPy calls times their overhead (and FFT flops over the FFT rate). Those
 rates depend on the CPU, its vector width, the BLAS kernels NumPy loaded and
 the number of threads. :func:`measure` measures them here (about 10-30 ms on a
-quiet machine) instead of taking constants from one machine; ``set_rates(None)``
-makes the cost model measure them at its next use and use them from then on.
+quiet machine, plus importing numba for the compiled kernel's rate) instead of
+taking constants from one machine; ``set_rates(None)`` makes the cost model
+measure them at its next use and use them from then on.
+
+Threads: the GEMM, the FFT and the compiled kernels run on the threads in
+effect (:func:`~._costs.threads_in_effect`: OpenBLAS's count, scipy.fft's
+workers, numba's threads), and are measured on them; the rates are kept per
+thread count, and a count not met before is measured when the cost model
+first prices a call at it (``threadpoolctl.threadpool_limits(1)`` around a
+training loop gets one-thread rates, measured). The constants describe two
+threads (:attr:`~._costs.Machine.threads`) and are scaled to the count in
+effect (:func:`~._costs.thread_factor`).
 
 By default the cost model uses the documented constants (:data:`~._costs.CONSTANTS`,
 scaled by the BLAS kernels NumPy loaded), not a measurement: rates measured
@@ -27,6 +37,10 @@ fft_flops     ``scipy.fft.rfft2`` of 16 planes of 128 x 128 float32: ``2.5 n log
               the workers :mod:`.fft` uses
 call_seconds  a loop of 200 ``np.add`` calls on 4-element views
 row_seconds   ``np.add`` on a (32768, 2) strided view: one inner loop per row
+kernel_macs   the compiled direct kernel (:mod:`.direct`, ``flat``) on LeNet's second layer, batch 32
+              (numba, the ``fast`` extra; without it the constant stays): multiply-adds per second
+threads       the BLAS threads in effect; ``fft_flops`` and ``kernel_macs`` are stored for that many
+              workers (measured on their own count, scaled by the ratio where it differs)
 ============  ==========================================================================
 
 A measurement that fails, or lands more than :data:`PLAUSIBLE` times away
@@ -60,7 +74,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._costs import CONSTANTS, Machine
+from ._costs import CONSTANTS, Machine, threads_in_effect
 
 __all__ = ["CONSTANTS", "PLAUSIBLE", "Calibration", "describe", "measure", "rates", "set_rates", "source", "using",
            "version"]
@@ -128,6 +142,20 @@ def _fft_flops(repeat: int) -> float:
     return planes * 2.5 * points * math.log2(points) / seconds
 
 
+def _kernel_macs(repeat: int) -> float:
+    from . import direct
+    from ._layout import Call
+
+    x = np.random.default_rng(0).standard_normal((32, 6, 14, 14), dtype=np.float32)
+    w = np.random.default_rng(1).standard_normal((16, 6, 5, 5), dtype=np.float32)
+    args = ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
+    call = Call.of(x, w, *args)
+    if not direct.uses_numba(call):
+        raise RuntimeError("numba is not installed (the `fast` extra): the compiled kernels do not run")
+    kind = direct.compiled_kernel(call)
+    return direct._kernel_macs(call, kind) / _best(lambda: direct.conv_general(x, w, *args), repeat)
+
+
 def _call_seconds(repeat: int) -> float:
     a = np.ones(64, np.float32)
     views = [a[i:i + 4] for i in range(0, 64, 4)]
@@ -162,12 +190,19 @@ def measure(repeat: int = 3) -> Calibration:
     start = time.perf_counter()
     measured: dict[str, float] = {}
     rejected: dict[str, str] = {}
+    blas, fft_workers, kernels = threads_in_effect()
+    # the GEMM is measured on ``blas`` threads (the machine's ``threads``); the FFT and the kernels on their own
+    # counts, stored for ``blas`` threads so that _costs.thread_factor recovers them at any count
     steps = (("gemm_flops", lambda: _gemm_flops(repeat)), ("stream_bytes", lambda: _stream_bytes(repeat)),
-             ("cache_bytes", lambda: _cache_bytes(repeat)), ("fft_flops", lambda: _fft_flops(repeat)),
+             ("cache_bytes", lambda: _cache_bytes(repeat)),
+             ("fft_flops", lambda: _fft_flops(repeat) * blas / fft_workers),
              ("call_seconds", lambda: _call_seconds(repeat)),
-             ("row_seconds", lambda: _row_seconds(repeat, measured.get("call_seconds", CONSTANTS.call_seconds))))
+             ("row_seconds", lambda: _row_seconds(repeat, measured.get("call_seconds", CONSTANTS.call_seconds))),
+             ("kernel_macs", lambda: _kernel_macs(repeat) * blas / kernels))
     for name, step in steps:
         constant = getattr(CONSTANTS, name)
+        if name in ("gemm_flops", "fft_flops", "kernel_macs"):
+            constant = constant * blas / CONSTANTS.threads  # the constants describe two threads
         try:
             value = float(step())
         except Exception as exc:  # a missing SciPy, a broken BLAS: the constant stays
@@ -179,25 +214,45 @@ def measure(repeat: int = 3) -> Calibration:
             rejected[name] = f"measured {value:.3g}, over {PLAUSIBLE:g}x away from the constant {constant:.3g}"
         else:
             measured[name] = value
-    machine = CONSTANTS._replace(**measured)
+    kept = {name: getattr(CONSTANTS, name) * blas / CONSTANTS.threads for name in rejected
+            if name in ("gemm_flops", "fft_flops", "kernel_macs")}  # a constant kept, at this thread count
+    machine = CONSTANTS._replace(**kept, **measured, threads=blas)
     return Calibration(machine, time.perf_counter() - start, rejected)
 
 
 # --------------------------------------------------------------------------- the rates in use
 
 _LOCK = threading.Lock()
-_STATE: dict[str, object] = {"machine": CONSTANTS, "source": "constants", "version": 0, "calibration": None}
+_STATE: dict[str, object] = {"machine": CONSTANTS, "source": "constants", "version": 0, "calibration": None,
+                             "threads": None}
+#: Calibrations per thread count in effect (:func:`~._costs.threads_in_effect`), while calibrated rates are in use.
+_BY_THREADS: dict[tuple[int, int, int], tuple[Machine, Calibration | None]] = {}
 
 
 def rates() -> Machine:
     """The rates the cost model uses: the constants, unless :func:`set_rates` gave others or asked for a measurement.
 
-    Thread-safe: concurrent first calls measure once. If the measurement raises,
-    the constants are used and a warning says why.
+    Calibrated rates are those measured at the thread count in effect: a count not met
+    before is measured now. Thread-safe: concurrent first calls measure once. If the
+    measurement raises, the constants are used and a warning says why.
     """
     machine = _STATE["machine"]
     if machine is not None:
-        return machine  # type: ignore[return-value]
+        if _STATE["source"] != "calibrated":
+            return machine  # type: ignore[return-value]
+        key = threads_in_effect()
+        if key == _STATE["threads"]:
+            return machine  # type: ignore[return-value]
+        with _LOCK:
+            if _STATE["source"] == "calibrated" and key != _STATE["threads"]:
+                found = _BY_THREADS.get(key)
+                if found is None:
+                    _STATE["machine"] = None  # measured below, at this count
+                else:
+                    _STATE.update(machine=found[0], calibration=found[1], threads=key,
+                                  version=int(_STATE["version"]) + 1)
+        if _STATE["machine"] is not None:
+            return _STATE["machine"]  # type: ignore[return-value]
     with _LOCK:
         if _STATE["machine"] is None:
             try:
@@ -212,11 +267,18 @@ def rates() -> Machine:
                                   + "; ".join(f"{k} ({why})" for k, why in result.rejected.items()),
                                   RuntimeWarning, stacklevel=2)
                 _install(result.machine, "calibrated", result)
+                key = threads_in_effect()
+                _STATE["threads"] = key
+                _BY_THREADS[key] = (result.machine, result)
     return _STATE["machine"]  # type: ignore[return-value]
 
 
-def _install(machine: Machine | None, origin: str | None, calibration: Calibration | None) -> None:
-    _STATE.update(machine=machine, source=origin, calibration=calibration, version=int(_STATE["version"]) + 1)
+def _install(machine: Machine | None, origin: str | None, calibration: Calibration | None,
+             threads: tuple[int, int, int] | None = None) -> None:
+    if origin != "calibrated":
+        _BY_THREADS.clear()  # measured again when calibration is asked again
+    _STATE.update(machine=machine, source=origin, calibration=calibration, threads=threads,
+                  version=int(_STATE["version"]) + 1)
 
 
 def source() -> str:
@@ -255,13 +317,16 @@ def using(machine: Machine | None) -> Iterator[Machine]:
     """
     rates()
     with _LOCK:
-        saved = (_STATE["machine"], _STATE["source"], _STATE["calibration"])
+        saved = (_STATE["machine"], _STATE["source"], _STATE["calibration"], _STATE["threads"])
+        saved_counts = dict(_BY_THREADS)
     set_rates(machine)
     try:
         yield rates()
     finally:
         with _LOCK:
             _install(*saved)  # type: ignore[arg-type]
+            if saved[1] == "calibrated":
+                _BY_THREADS.update(saved_counts)
 
 
 def describe() -> dict[str, object]:
@@ -274,7 +339,7 @@ def describe() -> dict[str, object]:
 
     machine = rates()
     calibration = _STATE["calibration"]
-    out: dict[str, object] = {"source": source(), **machine._asdict()}
+    out: dict[str, object] = {"source": source(), **machine._asdict(), "threads_in_effect": list(threads_in_effect())}
     # the constants' GEMM rate is scaled where OpenBLAS runs AVX-512 kernels: the rate the estimates use
     out["gemm_flops_effective"] = gemm_rate(np.dtype(np.float32))
     if isinstance(calibration, Calibration):

@@ -62,7 +62,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._common import load_kernels
-from ._costs import MACHINE, fmt, stream
+from ._costs import MACHINE, fmt, kernel_speed, stream
 from ._layout import Call, block_bytes, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
 
@@ -449,8 +449,8 @@ def _weight_grad_estimate(call: Call, itemsize: int) -> Estimate:
     macs = planes * math.prod(out) * grid
     rate = WEIGHT_GRAD_MACS / (2 if itemsize == 8 else 1)
     copied = planes * (rows * cols + (grid if flat else 0))
-    compute = macs / rate
-    copies = copied * WEIGHT_GRAD_COPY_SECONDS + planes * WEIGHT_GRAD_PLANE_SECONDS
+    compute = macs / rate / kernel_speed()  # the rates describe two threads: at the kernels' threads now
+    copies = (copied * WEIGHT_GRAD_COPY_SECONDS + planes * WEIGHT_GRAD_PLANE_SECONDS) / kernel_speed()
     return Estimate(compute + copies, f"compiled kernel (weight_grad): {macs:,} multiply-adds {fmt(compute)} + "
                                       f"{copied:,} elements copied {fmt(copies)}")
 
@@ -495,7 +495,7 @@ def estimate(call: Call, compiled: bool = True) -> Estimate:
         short_rows = 0.0
         if kind == "direct" and run < 32:
             short_rows = 15e-9 * call.batch * call.c_out * (positions // max(run, 1)) * call.taps * call.cg
-        compute = macs / rate + short_rows
+        compute = (macs / rate + short_rows) / kernel_speed()  # the rates describe two threads: at the kernels' now
         # The kernels pad each plane into a cache-sized buffer of their own: the input is read once and the
         # output written once, with no padded copy of the whole input (the NumPy loop's).
         seconds = compute + stream(call.batch * call.c_in * math.prod(call.size) * b) + stream(

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._common import load_kernels
-from ._costs import MACHINE, fmt, gemm_seconds, stream
+from ._costs import MACHINE, fmt, gemm_seconds, kernel_speed, kernel_threads, l2_bytes, stream
 from ._layout import Call, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
 
@@ -211,6 +211,27 @@ def _kernel_macs(call: Call, kind: str) -> int:
     return call.macs
 
 
+def _flat_spill(call: Call, itemsize: int) -> float:
+    """Seconds of the ``flat`` loop's memory traffic where its accumulator outgrows the L2 cache.
+
+    Each task (an output channel, a block of samples) runs one pass over its accumulator
+    (read and written) and the input's span (read) per pair of kernel columns. Where the
+    two do not fit in the L2 cache (:func:`~._costs.l2_bytes`), every pass streams them
+    from memory (a single-channel 1024x1024 image: 4 MiB planes, 66 passes for 11x11),
+    on each of the kernels' threads at the memory rate.
+    """
+    volume = math.prod(call.padded_size[-2:])
+    block = max(1, min(call.batch, FLAT_BLOCK_ELEMENTS // max(volume, 1)))
+    length = (block - 1) * volume + (call.out_size[-2] - 1) * call.padded_size[-1] + call.out_size[-1] \
+        if call.nd > 1 else block * call.padded_size[-1]
+    if 2 * length * itemsize <= l2_bytes():
+        return 0.0
+    tasks = call.c_out * math.ceil(call.batch / block) * (call.out_size[0] if call.nd == 3 else 1)
+    passes = call.cg * math.prod(call.kernel[:-1]) * math.ceil(call.kernel[-1] / 2)
+    threads = min(kernel_threads(), tasks)
+    return tasks * passes * 3 * length * itemsize / (MACHINE.stream_bytes * threads)
+
+
 def estimate(call: Call) -> Estimate:
     """The compiled kernel's multiply-adds at :data:`NUMBA_MACS`, the padded copy, and the output.
 
@@ -227,9 +248,12 @@ def estimate(call: Call) -> Estimate:
         rows = 0.0
         if kind == "rows" and call.out_size[-1] < 32:  # one short inner loop per output row and tap
             rows = 15e-9 * call.batch * call.c_out * (call.positions // max(call.out_size[-1], 1)) * call.cg * call.taps
-        compute = macs / rate + rows
-        return Estimate(compute + padded + output + LAUNCH_SECONDS,
-                        f"compiled ({kind}): {macs:,} multiply-adds {fmt(compute)}")
+        compute = (macs / rate + rows) / kernel_speed()
+        spill = _flat_spill(call, b) if kind == "flat" else 0.0
+        terms = f"compiled ({kind}): {macs:,} multiply-adds {fmt(compute)}"
+        if spill > compute:
+            terms += f"; its planes outgrow the L2 cache: {fmt(spill)} of memory traffic"
+        return Estimate(max(compute, spill) + padded + output + LAUNCH_SECONDS, terms)
     per_tap = gemm_seconds(call.macs // max(call.taps, 1), call.cg, call.og, 1, call.dtype)
     passes = stream(3 * call.batch * call.c_out * call.positions * b) + MACHINE.call_seconds * 4
     seconds = call.taps * (per_tap + passes) + padded

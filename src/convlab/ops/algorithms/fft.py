@@ -60,7 +60,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._costs import MACHINE, fmt, gemm_rate, stream
+from ._costs import MACHINE, fft_threads, fmt, gemm_rate, stream, thread_factor
 from ._layout import Call, block_bytes, budget_bytes, check_applies, empty_result, padded_channels_first
 from ._record import Algorithm, Estimate
 
@@ -316,8 +316,9 @@ FFT_PLANE_SECONDS = 25e-9
 
 def _fft_seconds(points: int, planes: float, complex_data: bool) -> float:
     per = (5.0 if complex_data else 2.5) * points * math.log2(max(points, 2))
-    # Large planes split over the workers (measured about twice the rate from 2**16 points up).
-    rate = MACHINE.fft_flops * (2 if points >= 2**16 else 1)
+    # Large planes split over the workers (measured about twice the rate from 2**16 points up, on two
+    # workers); the rate is at the workers in effect (_costs.thread_factor).
+    rate = MACHINE.fft_flops * thread_factor(fft_threads()) * (2 if points >= 2**16 else 1)
     return planes * (per / rate + FFT_PLANE_SECONDS)
 
 

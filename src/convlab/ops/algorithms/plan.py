@@ -52,7 +52,7 @@ import numpy as np
 
 from ...spec import MAX_INT, ConvSpec, as_shape, as_tuple, padding_pairs
 from . import calibrate
-from ._costs import MACHINE, Machine, fmt
+from ._costs import MACHINE, Machine, fmt, threads_in_effect
 from ._layout import Call, budget_bytes
 from ._record import Algorithm, Estimate
 from ._registry import RECORDS
@@ -155,14 +155,14 @@ def plan_call(call: Call, finite: bool = True, role: str | None = None) -> Plan:
     ``role`` None: in any role) is answered by its measurement (``source='measured'``);
     the others by the cost model (:func:`estimate_call`).
     """
-    estimated = _plan_cached(call, budget_bytes(), finite, calibrate.version())
+    estimated = _plan_cached(call, budget_bytes(), finite, _rates_key())
     tuned = lookup(call, role)
     if tuned is None or tuned.algorithm not in estimated.estimates:
         return estimated
     name = tuned.algorithm
     nonfinite = name
     if finite and (not RECORDS[name].nonfinite_exact or RECORDS[name].composite):
-        nonfinite = _plan_cached(call, budget_bytes(), False, calibrate.version()).algorithm
+        nonfinite = _plan_cached(call, budget_bytes(), False, _rates_key()).algorithm
     timed = ", ".join(f"{other} {fmt(s)}" for other, s in sorted(tuned.seconds.items(), key=lambda i: i[1])
                       if other != name)
     reason = f"measured {fmt(tuned.seconds.get(name, math.nan))} on this machine ({tuned.role})"
@@ -175,11 +175,17 @@ def plan_call(call: Call, finite: bool = True, role: str | None = None) -> Plan:
 
 def estimate_call(call: Call, finite: bool = True) -> Plan:
     """The cost model's choice for ``call``, whatever tuning measured (see :func:`plan_call`)."""
-    return _plan_cached(call, budget_bytes(), finite, calibrate.version())
+    return _plan_cached(call, budget_bytes(), finite, _rates_key())
+
+
+def _rates_key() -> tuple[int, tuple[int, int, int]]:
+    """What the estimates depend on besides the call: the rates in use and the threads in effect."""
+    version = calibrate.version()  # first: a calibration measures at the threads in effect
+    return version, threads_in_effect()
 
 
 @lru_cache(maxsize=4096)
-def _plan_cached(call: Call, budget: int, finite: bool, rates_version: int) -> Plan:
+def _plan_cached(call: Call, budget: int, finite: bool, rates_version: tuple) -> Plan:
     if call.is_empty or call.cg == 0:
         # Nothing to compute (gemm returns the zeros at once, as every algorithm would): no record is asked,
         # so sizes that only an empty array can have (a huge padding of no samples or no channels) never
