@@ -22,7 +22,9 @@ import ctypes
 import functools
 import os
 
-__all__ = ["AVX512_CORES", "openblas_core", "openblas_threads"]
+import numpy as np
+
+__all__ = ["AVX512_CORES", "gemm_add", "openblas_core", "openblas_threads"]
 
 #: OpenBLAS core names whose kernels use 512-bit vectors.
 AVX512_CORES = frozenset({"skylakex", "cooperlake", "sapphirerapids"})
@@ -80,3 +82,56 @@ def openblas_threads() -> int | None:
         return None
     fn.restype = ctypes.c_int
     return int(fn())
+
+
+def _fortran_operand(m: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """``(array, trans)`` with ``op(array) == m`` for a Fortran BLAS call, without a copy; None where ``m``
+    is neither C- nor Fortran-contiguous (f2py would copy it)."""
+    if m.flags.f_contiguous:
+        return m, 0
+    if m.flags.c_contiguous:
+        return m.T, 1
+    return None
+
+
+def gemm_add(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c += a @ b`` for 2-d arrays, in place: BLAS ``gemm`` with ``beta = 1``, no temporary product.
+
+    ``np.matmul`` has no accumulating form, so ``c += a @ b`` holds a second array
+    of ``c``'s size; a weight gradient summed over blocks of windows held two copies
+    of the gradient that way. Here SciPy's ``?gemm`` (:mod:`scipy.linalg.blas`)
+    writes into ``c`` itself when ``c`` is C- or Fortran-contiguous, ``a`` and ``b``
+    either too (a transposed operand is read in place: ``trans``), and the dtype is
+    float32 or float64; otherwise it is ``c += np.matmul(a, b)``. Returns ``c``.
+
+    >>> import numpy as np
+    >>> c = np.ones((2, 2), dtype=np.float32)
+    >>> gemm_add(c, np.eye(2, dtype=np.float32), np.full((2, 2), 2, dtype=np.float32))
+    array([[3., 3.],
+           [3., 3.]], dtype=float32)
+    """
+    if a.shape[1] == 0 or c.size == 0:
+        return c
+    dtype = c.dtype
+    if dtype not in (np.float32, np.float64) or a.dtype != dtype or b.dtype != dtype:
+        c += np.matmul(a, b)
+        return c
+    # C-contiguous c: compute c^T (Fortran-contiguous) = b^T a^T; Fortran-contiguous c: c = a b
+    if c.flags.f_contiguous:
+        target, first, second = c, a, b
+    elif c.flags.c_contiguous:
+        target, first, second = c.T, b.T, a.T
+    else:
+        c += np.matmul(a, b)
+        return c
+    fa, fb = _fortran_operand(first), _fortran_operand(second)
+    if fa is None or fb is None:
+        c += np.matmul(a, b)
+        return c
+    from scipy.linalg import blas  # SciPy is a core dependency; imported on first use
+
+    fn = blas.sgemm if dtype == np.float32 else blas.dgemm
+    r = fn(1.0, fa[0], fb[0], beta=1.0, c=target, trans_a=fa[1], trans_b=fb[1], overwrite_c=True)
+    if not np.shares_memory(r, target):  # f2py copied the target after all
+        target[...] = r
+    return c

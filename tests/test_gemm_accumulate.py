@@ -1,0 +1,169 @@
+"""gemm's weight gradient with its products added in place (BLAS beta = 1) and its per-sample blocks.
+
+Every path is compared with the reference algorithm (and the ResNet-shaped cases with torch), NaN and inf
+included; the extra memory of the paths that exist to save it is checked with tracemalloc (NumPy reports
+its allocations there), never a time.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import convlab.functional as F
+from convlab.ops.algorithms import _blas, gemm, reference
+from tests.helpers import assert_close
+
+# NaN and inf inputs make the products warn (0 * inf), as NumPy does
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["cc", "fc", "cf", "ff"])
+@pytest.mark.parametrize("c_order", ["C", "F"])
+def test_gemm_add_adds_the_product_in_place_for_every_contiguous_layout(dtype, layout, c_order):
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((5, 9)).astype(dtype)
+    b = rng.standard_normal((9, 4)).astype(dtype)
+    a = np.asfortranarray(a) if layout[0] == "f" else a
+    b = np.asfortranarray(b) if layout[1] == "f" else b
+    c0 = rng.standard_normal((5, 4)).astype(dtype)
+    c = np.array(c0, order=c_order)
+    address = c.__array_interface__["data"][0]
+    assert _blas.gemm_add(c, a, b) is c
+    assert c.__array_interface__["data"][0] == address
+    np.testing.assert_allclose(c, c0 + a.astype(np.float64) @ b, rtol=10 * np.finfo(dtype).eps * 9)
+
+
+def test_gemm_add_falls_back_on_strided_operands_integers_and_mixed_dtypes():
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((6, 10))[:, ::2]  # not contiguous: f2py would copy it
+    b = rng.standard_normal((5, 3))
+    c = np.zeros((6, 3))
+    np.testing.assert_allclose(_blas.gemm_add(c, a, b), a @ b, rtol=1e-12)
+    ci = np.ones((2, 2), dtype=np.int64)
+    _blas.gemm_add(ci, np.arange(4).reshape(2, 2), np.arange(4).reshape(2, 2))
+    np.testing.assert_array_equal(ci, 1 + np.arange(4).reshape(2, 2) @ np.arange(4).reshape(2, 2))
+    cf = np.zeros((2, 2), dtype=np.float32)
+    _blas.gemm_add(cf, np.eye(2), np.ones((2, 2), dtype=np.float32))  # float64 @ float32 into float32
+    np.testing.assert_array_equal(cf, np.ones((2, 2), dtype=np.float32))
+    empty = np.full((2, 2), 3.0)
+    _blas.gemm_add(empty, np.zeros((2, 0)), np.zeros((0, 2)))
+    np.testing.assert_array_equal(empty, np.full((2, 2), 3.0))
+
+
+def test_gemm_add_propagates_nan_and_inf():
+    c = np.zeros((2, 2), dtype=np.float32)
+    a = np.array([[np.nan, 0.0], [np.inf, 1.0]], dtype=np.float32)
+    b = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    _blas.gemm_add(c, a, b)
+    expected = np.zeros((2, 2), dtype=np.float32)
+    expected += a @ b
+    np.testing.assert_array_equal(c, expected)  # NaN where NaN, inf where inf, 0*inf = NaN as in matmul
+
+
+def _reference_weight_grad(xp, gy, kernel, stride, dilation, groups):
+    """The correlation of the input (C_in/g, g*N, *S) with the output gradient as the kernel, by the reference."""
+    n, c_in = xp.shape[:2]
+    nd = len(kernel)
+    c_out, cg, og = gy.shape[1], c_in // groups, gy.shape[1] // groups
+    sp = tuple(range(3, 3 + nd))
+    xt = xp.reshape((n, groups, cg) + xp.shape[2:]).transpose((2, 1, 0) + sp).reshape((cg, groups * n) + xp.shape[2:])
+    wt = gy.reshape((n, groups, og) + gy.shape[2:]).transpose((1, 2, 0) + sp).reshape((c_out, n) + gy.shape[2:])
+    r = reference.conv_general(xt, wt, dilation, ((0, 0),) * nd, stride, (1,) * nd, groups)
+    return r[(slice(None), slice(None)) + tuple(slice(0, k) for k in kernel)].swapaxes(0, 1)
+
+
+def _with_nonfinite(a, rng):
+    a = a.copy()
+    flat = a.reshape(-1)
+    idx = rng.choice(flat.size, 3, replace=False)
+    flat[idx] = [np.nan, np.inf, -np.inf]
+    return a
+
+
+@pytest.mark.parametrize("nonfinite", [False, True])
+@pytest.mark.parametrize("case", [
+    # x (padded), gy, kernel, stride, dilation, groups: gradients larger than the window block (in place)
+    ((2, 4, 4, 4), (2, 32, 2, 2), (3, 3), (1, 1), (1, 1), 1),
+    ((2, 8, 6, 6), (2, 48, 2, 2), (3, 3), (2, 2), (1, 1), 2),
+    ((3, 4, 9), (3, 40, 3), (3,), (2,), (2,), 1),
+    ((2, 4, 3, 4, 4), (2, 24, 1, 2, 2), (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),
+])
+def test_the_weight_gradient_added_in_place_equals_the_reference(case, nonfinite):
+    x_shape, gy_shape, kernel, stride, dilation, groups = case
+    rng = np.random.default_rng(sum(x_shape) + sum(gy_shape))
+    xp, gy = rng.standard_normal(x_shape), rng.standard_normal(gy_shape)
+    if nonfinite:
+        xp, gy = _with_nonfinite(xp, rng), _with_nonfinite(gy, rng)
+    # the in-place path is the one taken: the gradient of one group is at least the window block
+    cg, og = x_shape[1] // groups, gy_shape[1] // groups
+    rows = gy_shape[0] * int(np.prod(gy_shape[2:]))
+    assert int(np.prod(kernel)) * cg * og >= rows * int(np.prod(kernel)) * x_shape[1]
+    expected = _reference_weight_grad(xp, gy, kernel, stride, dilation, groups)
+    assert_close(gemm.weight_grad(xp, gy, kernel, stride, dilation, groups), expected, "weight gradient")
+    got32 = gemm.weight_grad(xp.astype(np.float32), gy.astype(np.float32), kernel, stride, dilation, groups)
+    assert_close(got32, expected.astype(np.float32), "weight gradient, float32")
+
+
+@pytest.mark.parametrize("nonfinite", [False, True])
+@pytest.mark.parametrize("case", [
+    ((3, 6, 10, 10), (3, 5, 8, 8), (3, 3), (1, 1), (1, 1), 1),  # 64 positions a sample
+    ((2, 6, 21, 21), (2, 4, 10, 10), (3, 3), (2, 2), (1, 1), 2),  # strided, grouped
+    ((2, 3, 70), (2, 5, 33), (5,), (2,), (1,), 1),  # 1-d, 3 channels
+])
+def test_per_sample_blocks_read_the_output_gradient_in_place_and_equal_the_reference(case, nonfinite, monkeypatch):
+    x_shape, gy_shape, kernel, stride, dilation, groups = case
+    monkeypatch.setattr(gemm, "MIN_ROWS", 16)  # a sample's positions are enough rows: blocks within a sample
+    rng = np.random.default_rng(sum(gy_shape))
+    xp, gy = rng.standard_normal(x_shape), rng.standard_normal(gy_shape)
+    if nonfinite:
+        xp, gy = _with_nonfinite(xp, rng), _with_nonfinite(gy, rng)
+    expected = _reference_weight_grad(xp, gy, kernel, stride, dilation, groups)
+    assert_close(gemm.weight_grad(xp, gy, kernel, stride, dilation, groups), expected, "weight gradient")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_pointwise_weight_gradient_sums_samples_in_place(dtype, stride):
+    rng = np.random.default_rng(3 + stride)
+    xp = rng.standard_normal((4, 6, 7, 7)).astype(dtype)
+    out = (7 - 1) // stride + 1
+    gy = rng.standard_normal((4, 5, out, out)).astype(dtype)
+    xp, gy = _with_nonfinite(xp, rng), _with_nonfinite(gy, rng)
+    expected = _reference_weight_grad(xp.astype(np.float64), gy.astype(np.float64), (1, 1), (stride,) * 2, (1, 1), 1)
+    assert_close(gemm.weight_grad(xp, gy, (1, 1), (stride,) * 2, (1, 1), 1), expected.astype(dtype), "1x1")
+
+
+def test_resnet_shaped_weight_gradients_match_torch_and_hold_no_second_gradient():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    # ResNet-50's 1x1 1024->256 layer at 7x7 (batch 4): the per-sample products are added into one gradient
+    x = rng.standard_normal((4, 1024, 7, 7), dtype=np.float32)
+    gy = rng.standard_normal((4, 256, 7, 7), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        got = F.conv_weight_grad(x, (256, 1024, 1, 1), gy, algorithm="gemm")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * got.nbytes  # the gradient and small temporaries, no (N, 256, 1024) stack
+    expected = torch.nn.grad.conv2d_weight(torch.from_numpy(x).double(), (256, 1024, 1, 1),
+                                           torch.from_numpy(gy).double()).numpy()
+    assert_close(got, expected.astype(np.float32), "1x1 weight gradient")
+    # a 3x3 512->512 layer at 5x5: the gradient (9 MiB) is larger than the window block, added in place
+    x = rng.standard_normal((2, 512, 5, 5), dtype=np.float32)
+    gy = rng.standard_normal((2, 512, 5, 5), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        got = F.conv_weight_grad(x, (512, 512, 3, 3), gy, padding=1, algorithm="gemm")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the (K*C, C_out) sum, its transposed copy (the result) and the inputs' copies: no third gradient
+    assert peak < 2.5 * got.nbytes
+    expected = torch.nn.grad.conv2d_weight(torch.from_numpy(x).double(), (512, 512, 3, 3),
+                                           torch.from_numpy(gy).double(), padding=1).numpy()
+    assert_close(got, expected.astype(np.float32), "3x3 weight gradient")
