@@ -167,3 +167,25 @@ def test_resnet_shaped_weight_gradients_match_torch_and_hold_no_second_gradient(
     expected = torch.nn.grad.conv2d_weight(torch.from_numpy(x).double(), (512, 512, 3, 3),
                                            torch.from_numpy(gy).double(), padding=1).numpy()
     assert_close(got, expected.astype(np.float32), "3x3 weight gradient")
+
+
+@pytest.mark.parametrize("nonfinite", [False, True])
+def test_an_rgb_stem_s_weight_gradient_runs_gemm_directly_and_equals_the_reference_and_torch(nonfinite):
+    torch = pytest.importorskip("torch")
+    from convlab.ops.algorithms import trace
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 20, 20))
+    w_shape = (8, 3, 7, 7)
+    kw = dict(stride=2, padding=3)
+    gy = rng.standard_normal(F.conv(x, np.zeros(w_shape), **kw).shape)
+    if nonfinite:
+        x, gy = _with_nonfinite(x, rng), _with_nonfinite(gy, rng)
+    with trace() as events:
+        got = F.conv_weight_grad(x, w_shape, gy, **kw)
+    assert [(e.role, e.algorithm) for e in events] == [("weight_grad", "gemm")]
+    expected = F.conv_vjp(gy, x, np.zeros(w_shape), algorithm="reference", **kw).weight
+    assert_close(got, expected, "3-channel weight gradient")
+    if not nonfinite:
+        t = torch.nn.grad.conv2d_weight(torch.from_numpy(x), w_shape, torch.from_numpy(gy), **kw).numpy()
+        assert_close(got, t, "3-channel weight gradient against torch")
