@@ -107,3 +107,16 @@ def test_run_shares_keeps_the_callers_errstate():
         warnings.simplefilter("error")
         with np.errstate(invalid="ignore"):
             _products.run_shares([lambda: a * 0, lambda: a * 0], 2)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("chunk", [1, 2, 6])
+def test_matmul_accumulate_adds_every_product_once(threads, chunk):
+    rng = np.random.default_rng(threads * 10 + chunk)
+    a = rng.standard_normal((7, 5, 9))
+    b = rng.standard_normal((7, 9, 4))
+    out = rng.standard_normal((7, 5, 4))
+    expected = out + np.matmul(a, b)
+    with _products.split_products(threads):
+        _products.matmul_accumulate(a, b, out, threads, chunk)
+    np.testing.assert_array_equal(out, expected)  # the same product, then one addition: the same numbers

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["blas_single_thread", "matmul_stack", "run_shares", "split_products"]
+__all__ = ["blas_single_thread", "matmul_accumulate", "matmul_stack", "run_shares", "split_products"]
 
 _LOCK = threading.Lock()
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
@@ -139,3 +139,27 @@ def run_shares(tasks, threads: int) -> None:
             error = error or exc
     if error is not None:
         raise error
+
+
+def matmul_accumulate(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int, chunk: int) -> np.ndarray:
+    """``out += a @ b`` over the stacked first axis, split among ``threads`` threads like :func:`matmul_stack`.
+
+    Each thread multiplies its share ``chunk`` matrices at a time into a scratch buffer of its own
+    (``chunk`` of ``out``'s matrices) and adds that into ``out`` at once, while it is in the cache; the
+    additions run on the threads too (NumPy's add releases the GIL). Call it inside
+    :func:`blas_single_thread` where ``threads > 1``.
+    """
+    count = a.shape[0]
+    workers = min(threads, count) if available() else 1
+    chunk = max(1, chunk)
+
+    def share(s: int, t: int) -> None:
+        part = np.empty((min(chunk, t - s),) + out.shape[1:], dtype=out.dtype)
+        for c0 in range(s, t, chunk):
+            c1 = min(t, c0 + chunk)
+            np.matmul(a[c0:c1], b[c0:c1], out=part[:c1 - c0])
+            np.add(out[c0:c1], part[:c1 - c0], out=out[c0:c1])
+
+    bounds = [count * i // workers for i in range(workers + 1)]
+    run_shares([lambda s=s, t=t: share(s, t) for s, t in itertools.pairwise(bounds) if t > s], workers)
+    return out

@@ -60,6 +60,7 @@ __all__ = [
     "launch",
     "output_transform",
     "output_transform_serial",
+    "weight_gradient_transform",
     "weight_transform",
     "weight_transform_serial",
 ]
@@ -446,6 +447,76 @@ def weight_transform(w, g, u, og, k0):  # pragma: no cover - compiled
                 _rows4x3(tmp, j * kb, 3 * kb, taps, j * kb, 3 * kb, g, kb)
             for a in range(4):
                 _rows4x3(uf, a * 4 * plane + dst, plane, tmp, a * 3 * kb, kb, g, kb)
+
+
+@njit(inline="always", nogil=True)
+def _rows3x6(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """``out[dst + a*ostep + c] = sum_i mat[a, i] * src[start + i*sstep + c]``, ``mat`` ``(3, 6)``, ``c < n``."""
+    m00, m01, m02, m03, m04, m05 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3], mat[0, 4], mat[0, 5]
+    m10, m11, m12, m13, m14, m15 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3], mat[1, 4], mat[1, 5]
+    m20, m21, m22, m23, m24, m25 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3], mat[2, 4], mat[2, 5]
+    for c in range(n):
+        d0 = np.float64(src[_index(start + 0 * sstep + c)])
+        d1 = np.float64(src[_index(start + 1 * sstep + c)])
+        d2 = np.float64(src[_index(start + 2 * sstep + c)])
+        d3 = np.float64(src[_index(start + 3 * sstep + c)])
+        d4 = np.float64(src[_index(start + 4 * sstep + c)])
+        d5 = np.float64(src[_index(start + 5 * sstep + c)])
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3 + m04 * d4 + m05 * d5
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3 + m14 * d4 + m15 * d5
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2 + m23 * d3 + m24 * d4 + m25 * d5
+
+
+@njit(inline="always", nogil=True)
+def _rows3x4(out, dst, ostep, src, start, sstep, mat, n):  # pragma: no cover - compiled
+    """``out[dst + a*ostep + c] = sum_i mat[a, i] * src[start + i*sstep + c]``, ``mat`` ``(3, 4)``, ``c < n``."""
+    m00, m01, m02, m03 = mat[0, 0], mat[0, 1], mat[0, 2], mat[0, 3]
+    m10, m11, m12, m13 = mat[1, 0], mat[1, 1], mat[1, 2], mat[1, 3]
+    m20, m21, m22, m23 = mat[2, 0], mat[2, 1], mat[2, 2], mat[2, 3]
+    for c in range(n):
+        d0 = np.float64(src[_index(start + 0 * sstep + c)])
+        d1 = np.float64(src[_index(start + 1 * sstep + c)])
+        d2 = np.float64(src[_index(start + 2 * sstep + c)])
+        d3 = np.float64(src[_index(start + 3 * sstep + c)])
+        out[_index(dst + 0 * ostep + c)] = m00 * d0 + m01 * d1 + m02 * d2 + m03 * d3
+        out[_index(dst + 1 * ostep + c)] = m10 * d0 + m11 * d1 + m12 * d2 + m13 * d3
+        out[_index(dst + 2 * ostep + c)] = m20 * d0 + m21 * d1 + m22 * d2 + m23 * d3
+
+
+@_jit
+def weight_gradient_transform(du, gt, gw):  # pragma: no cover - compiled
+    """``gw[grp*og + o, c, i, j] = (G^T dU[:, grp, c, o] G)[i, j]`` in float64, rounded once into ``gw``.
+
+    The last step of the Winograd weight gradient (:func:`.winograd.weight_grad`): ``du`` is
+    ``(alpha^2, G, C_in/g, C_out/g)`` (C-contiguous), ``gt`` the ``(3, alpha)`` float64 matrix ``G^T``,
+    ``gw`` the ``(C_out, C_in/g, 3, 3)`` result. Each task (a group's input channel) reads its
+    ``alpha^2`` rows of ``og`` contiguous values, sums ``G^T dU`` then ``(G^T dU) G`` over them
+    (straight-line, vectorised over the output channels), and writes its ``og`` filters' 9 taps.
+    """
+    groups, cg, og = du.shape[1], du.shape[2], du.shape[3]
+    alpha = gt.shape[1]
+    duf = du.reshape(-1)
+    plane = groups * cg * og
+    for task in prange(groups * cg):
+        grp = task // cg
+        c = task - grp * cg
+        base = task * og
+        tmp = np.empty(3 * alpha * og, dtype=np.float64)  # (G^T dU)[i, b, o]
+        res = np.empty(9 * og, dtype=np.float64)  # [i*3 + j, o]
+        if alpha == 6:
+            for b in range(6):  # tmp[i, b] = sum_a gt[i, a] dU[a*alpha + b]
+                _rows3x6(tmp, b * og, 6 * og, duf, base + b * plane, 6 * plane, gt, og)
+            for i in range(3):  # res[i, j] = sum_b gt[j, b] tmp[i, b]
+                _rows3x6(res, i * 3 * og, og, tmp, i * 6 * og, og, gt, og)
+        else:
+            for b in range(4):
+                _rows3x4(tmp, b * og, 4 * og, duf, base + b * plane, 4 * plane, gt, og)
+            for i in range(3):
+                _rows3x4(res, i * 3 * og, og, tmp, i * 4 * og, og, gt, og)
+        for o in range(og):
+            for i in range(3):
+                for j in range(3):
+                    gw[grp * og + o, c, i, j] = res[_index((i * 3 + j) * og + o)]
 
 
 def _serial(kernel, name: str):

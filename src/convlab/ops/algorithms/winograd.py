@@ -148,7 +148,7 @@ from ._common import load_kernels
 from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
 from ._products import available as products_available
-from ._products import matmul_stack, run_shares, split_products
+from ._products import matmul_accumulate, matmul_stack, run_shares, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "CHANNEL_BLOCK_BYTES", "COMPILED_BLOCK_BYTES",
@@ -543,13 +543,11 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
     most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * tiles[1]
     v_buffer = np.empty(e * most * c_in, dtype=dtype)
     z_buffer = np.empty(e * most * c_out, dtype=dtype)
-    du = np.zeros((e, groups, cg, og), dtype=dtype)
-    # each block's products, alpha tile elements at a time (a sixth of dU in F(4x4), not a second dU)
-    part = np.empty((alpha,) + du.shape[1:], dtype=dtype) if len(blocks) > 1 else None
+    du = np.empty((e, groups, cg, og), dtype=dtype)
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc, gc = np.ascontiguousarray(xp, dtype=dtype), np.ascontiguousarray(gy, dtype=dtype)
     with kernels.launch() as threads, split_products(threads):
-        for n0, n1, r0, r1 in blocks:
+        for index, (n0, n1, r0, r1) in enumerate(blocks):
             count = (n1 - n0) * (r1 - r0) * tiles[1]
             v = v_buffer[:e * count * c_in]
             z = z_buffer[:e * count * c_out]
@@ -558,22 +556,14 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, groups: int, m: int = 4) -> np.n
             # dU[e, g] += V[e, g]^T Z[e, g]: (alpha^2, G, Cg, tiles) @ (alpha^2, G, tiles, Og)
             vt = v.reshape(e, count, groups, cg).transpose(0, 2, 3, 1)
             zt = z.reshape(e, count, groups, og).transpose(0, 2, 1, 3)
-            if part is None:
+            if index == 0:
                 matmul_stack(vt, zt, du, threads)
-                continue
-            for e0 in range(0, e, alpha):
-                matmul_stack(vt[e0:e0 + alpha], zt[e0:e0 + alpha], part, threads)
-                du[e0:e0 + alpha] += part
-    # gw[o, c] = G^T dU[:, :, c, o] G, in float64 chunks of filters: (3, alpha) @ (alpha, alpha, F) @ (alpha, 3)
-    filters = groups * cg * og
-    flat = du.reshape(alpha, alpha, filters)
-    gw = np.empty((3, 3, filters), dtype=dtype)
-    for f0 in range(0, filters, WEIGHT_CHUNK):
-        f1 = min(filters, f0 + WEIGHT_CHUNK)
-        left = np.tensordot(g.T, flat[:, :, f0:f1].astype(np.float64), axes=(1, 0))  # (3, alpha, F)
-        gw[:, :, f0:f1] = np.einsum("iaf,aj->ijf", left, g)
-    # (3, 3, G, Cg, Og) -> (G, Og, Cg, 3, 3) -> (C_out, Cg, 3, 3)
-    return gw.reshape(3, 3, groups, cg, og).transpose(2, 4, 3, 0, 1).reshape(c_out, cg, R, R)
+            else:  # each block's products added in, alpha tile elements at a time (not a second dU)
+                matmul_accumulate(vt, zt, du, threads, -(-alpha // threads))
+        # gw[o, c] = G^T dU[:, g, c, o] G in float64, rounded once
+        gw = np.empty((c_out, cg, R, R), dtype=dtype)
+        kernels.weight_gradient_transform(du, np.ascontiguousarray(g.T), gw)
+    return gw
 
 
 def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
@@ -602,8 +592,8 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     most = max(r1 - r0 for r0, r1 in row_blocks) * tw
     ring = np.empty(e * most * 6 * c_in, dtype=dtype)
     z_buffer = np.empty(e * most * c_out, dtype=dtype)
-    du = np.zeros((e, k, c_out), dtype=dtype)
-    part = np.empty((alpha, k, c_out), dtype=dtype)  # the products of alpha tile elements at a time
+    du = np.empty((e, k, c_out), dtype=dtype)
+    first_product = True
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc = xp.astype(dtype, copy=False)
     gc = np.ascontiguousarray(gy, dtype=dtype).reshape(n, c_out, od_count * oh, ow)  # frames stacked by rows
@@ -626,16 +616,16 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
                     window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in)
                     # (alpha^2, 3 C_in, tiles) @ (alpha^2, tiles, C_out) -> (alpha^2, 3 C_in, C_out)
                     vt, zt = window.transpose(0, 2, 1), z.reshape(e, count, c_out)
-                    for e0 in range(0, e, alpha):
-                        matmul_stack(vt[e0:e0 + alpha], zt[e0:e0 + alpha], part, threads)
-                        du[e0:e0 + alpha] += part
-    # gw[o, c, kd] = G^T dU[:, kd, c, o] G in float64
-    taps = du.reshape(alpha, alpha, 3, c_in, c_out)
-    gw = np.empty((c_out, c_in, 3, R, R), dtype=dtype)
-    for kd in range(3):
-        left = np.tensordot(g.T, taps[:, :, kd].astype(np.float64), axes=(1, 0))  # (3, alpha, C_in, C_out)
-        gw[:, :, kd] = np.einsum("iacf,aj->ijcf", left, g).transpose(3, 2, 0, 1)  # (C_out, C_in, 3, 3)
-    return gw
+                    if first_product:
+                        matmul_stack(vt, zt, du, threads)
+                        first_product = False
+                    else:  # added in alpha tile elements at a time (not a second dU)
+                        matmul_accumulate(vt, zt, du, threads, -(-alpha // threads))
+        # gw[o, kd*C_in + c] = G^T dU[:, kd*C_in + c, o] G in float64: the depth taps as input channels
+        taps = np.empty((c_out, k, R, R), dtype=dtype)
+        kernels.weight_gradient_transform(du.reshape(e, 1, k, c_out), np.ascontiguousarray(g.T), taps)
+    # (C_out, 3, C_in, 3, 3) -> (C_out, C_in, 3, 3, 3)
+    return np.ascontiguousarray(taps.reshape(c_out, 3, c_in, R, R).transpose(0, 2, 1, 3, 4))
 
 
 def _grad_block_bytes(tile_bytes: int, input_bytes: int) -> int:
@@ -704,8 +694,11 @@ def weight_grad_estimate(call: Call, m: int) -> float:
     compute = gemm_seconds(elements * tiles * cg * og * groups, -(-tiles // blocks), og,
                            elements * groups * blocks, call.dtype) / 0.7
     du = elements * groups * cg * og
-    moved = 2 * n * (c_in * math.prod(call.x_shape[2:]) + c_out * math.prod(out)) * b + 3 * blocks * du * b
-    return compute + stream(3 * transformed * b + moved + 3 * du * 8) + 3 * blocks * MACHINE.call_seconds
+    # the first block's products written into dU, each later block's added in (dU read and written); then
+    # G^T dU G compiled (dU read once, the 9 taps written)
+    moved = (2 * n * (c_in * math.prod(call.x_shape[2:]) + c_out * math.prod(out)) * b + 3 * (blocks - 1) * du * b
+             + du * b + 9 * groups * cg * og * b)
+    return compute + stream(3 * transformed * b + moved) + 3 * blocks * MACHINE.call_seconds
 
 
 def _weight_grad_estimate_3d(call: Call, m: int) -> float:
@@ -729,8 +722,10 @@ def _weight_grad_estimate_3d(call: Call, m: int) -> float:
     compute = gemm_seconds(e * tiles * k * c_out, -(-tiles // calls), c_out, e * calls, call.dtype) / 0.7
     transformed = e * n * th * tw * (dp * c_in * 5 // 3 + od * c_out)  # mirrored slots: two frames of three twice
     du = e * k * c_out
-    moved = 2 * n * (c_in * dp * hp * wp * alpha / m + c_out * od * oh * ow) * b + 3 * calls * du * b
-    return compute + stream(3 * transformed * b + moved + 3 * du * 8) + 3 * calls * MACHINE.call_seconds
+    # products added into dU after the first (read and written), then G^T dU G compiled
+    moved = (2 * n * (c_in * dp * hp * wp * alpha / m + c_out * od * oh * ow) * b + 3 * (calls - 1) * du * b
+             + du * b + 9 * k * c_out * b)
+    return compute + stream(3 * transformed * b + moved) + 3 * calls * MACHINE.call_seconds
 
 
 def _channel_blocks(og: int, c_in: int, tiles: int, itemsize: int) -> list[tuple[int, int]]:
