@@ -47,19 +47,20 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._blas import gemm_add
-from ._costs import MACHINE, fmt, gemm_seconds, stream
+from ._costs import MACHINE, fmt, gemm_seconds, l2_bytes, stream
 from ._layout import Call, as_view, block_bytes, empty_result, padded_channels_first, padded_channels_last
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "kernel_pieces",
            "unsupported"]
 
-#: Target size of one gathered window-matrix block: it stays in the last-level
-#: cache while it is multiplied (measured on a 2-core Zen 5: 2-8 MiB within a
-#: few percent of each other, 32-64 MiB 20-40% slower). A block has at least
-#: :data:`MIN_ROWS` rows, so the GEMMs of calls with huge kernels and few
-#: outputs (weight gradients) are not cut into thin slices.
-CHUNK_BYTES = 4 * 2**20
+#: Target size of one gathered window-matrix block: twice the L2 cache of a core (sysfs, :func:`._costs.l2_bytes`),
+#: so it stays in the caches between its gather and its GEMM. Measured, a block at a time, batch 8: on a 2-core
+#: Zen 5 (1 MiB L2) 2-8 MiB within a few percent of each other, 32-64 MiB 20-40% slower; on an Intel Xeon
+#: (Sapphire Rapids, 2 MiB L2; one thread, CPU time) the ResNet stem, a 3x3/2 and a 3x3 layer at 56x56 within
+#: noise at 2-8 MiB, 10-30% slower at 16-32 MiB. A block has at least :data:`MIN_ROWS` rows, so the GEMMs of
+#: calls with huge kernels and few outputs (weight gradients) are not cut into thin slices.
+CHUNK_BYTES = 2 * l2_bytes()
 MIN_ROWS = 512
 
 
