@@ -237,15 +237,20 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int, machines: dict[s
 
     Every algorithm ``auto`` could run on each primitive call of the pass is timed
     alike (:func:`convlab.ops.algorithms.tune.measure_call`: a warm-up, then the
-    fastest of ``repeat`` interleaved runs; nothing is remembered). A pass of several calls (the
-    backward) sums them: ``auto`` against the fastest choice per call. ``machines`` (label -> rates,
-    e.g. ``{'measured': the calibration}``) adds the ratio of what ``auto`` would run with those rates
-    (``ratios[label]``), read from the same timings; ``ratios['in use']`` is ``ratio``. ``tuned``: every
-    call is measured a second time, independently, and ``ratios['tuned']`` is what tuning would choose
-    (the fastest of the first measurement, as :func:`~convlab.ops.algorithms.tune.tune_call` does) against
-    the fastest of the second.
+    median of ``repeat`` interleaved runs, more rounds for near ties; each candidate as the ops run it;
+    nothing is remembered). A pass of several calls (the backward) sums them: ``auto`` against the
+    fastest choice per call. ``machines`` (label -> rates, e.g. ``{'measured': the calibration}``) adds
+    the ratio of what ``auto`` would run with those rates (``ratios[label]``), read from the same timings;
+    ``ratios['in use']`` is ``ratio``. ``tuned``: every call is measured a second time, independently,
+    and ``ratios['tuned']`` is what tuning would choose from the first measurement
+    (:func:`~convlab.ops.algorithms.tune.decide`, as :func:`~convlab.ops.algorithms.tune.tune_call` does:
+    the fastest, unless the cost model's choice is within ``tune.MARGIN`` of it) against the fastest of
+    the second. The judgement is fair in that the second measurement is independent of the first (a
+    choice that won by noise pays for it), every candidate is timed by the same rule, and a near tie
+    costs at most its own difference.
     """
-    from ..ops.algorithms.tune import measure_call
+    from ..ops.algorithms.plan import estimate_call
+    from ..ops.algorithms.tune import _direct_weight_grad, decide, measure_call
 
     machines = machines or {}
     out: dict[str, dict[str, object]] = {}
@@ -278,8 +283,11 @@ def _auto_against_fastest(traced: dict[str, list], repeat: int, machines: dict[s
                     again[key] = measure_call(event.call, event.role, repeat=min(repeat, 3), budget=5.0,
                                               first=event.algorithm)[0]
                 second = again[key] or seconds
-                choices["tuned"] = best
-                tuned_total += second.get(best, min(second.values()))
+                model = event.algorithm if _direct_weight_grad(event.call, event.role) else \
+                    estimate_call(event.call).algorithm
+                choices["tuned"] = decide(seconds, model)
+                best_tuned = choices["tuned"]
+                tuned_total += second.get(best_tuned, min(second.values()))
                 tuned_fastest += min(second.values())
             calls.append({"role": event.role, "auto": event.algorithm, "fastest": best,
                           "auto_with": {label: choices[label] for label in labels if label != "in use"},

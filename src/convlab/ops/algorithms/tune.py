@@ -27,13 +27,21 @@ its first call: never a sample) and once timed, in the order of the estimates;
 one whose timed run took over three times the best so far cannot win and is
 not run again. The others then run in ``repeat - 1`` interleaved rounds (each
 once per round, the first one rotated), so that a change of the machine's load
-falls on all of them alike, and each candidate's fastest run counts: other
-processes only ever add time to a run, so the minimum is its least disturbed
-sample. Once the signature's time ``budget`` (the sum of its runs' seconds,
-warm-ups included) is spent no further candidate or round is started. The
-weight gradient of a convolution with at least four input channels per group
-runs as im2col + GEMM directly (:func:`.gemm.weight_grad`); its ``gemm``
-candidate is timed that way.
+falls on all of them alike. Each candidate's time is the median of its timed
+runs: what a user's repeated calls see, a cost paid on some calls only (the page
+faults of fresh large temporaries) included, which the fastest run would hide,
+while one run slowed by another process does not move it. Candidates within
+:data:`TIE` of the fastest (a near tie, where noise decides) get up to
+:data:`TIE_ROUNDS` more interleaved rounds among themselves. The fastest then
+replaces the cost model's choice only where it is faster by more than
+:data:`MARGIN` (:func:`decide`): a tie keeps the model's answer, so tuning does
+not flip between equals from one process to the next. Once the signature's
+time ``budget`` (the sum of its runs' seconds, warm-ups included) is spent no
+further candidate or round is started. The weight gradient of a convolution
+with at least four input channels per group runs as im2col + GEMM directly
+(:func:`.gemm.weight_grad`); its ``gemm`` candidate is timed that way, and a
+depthwise layer's (``groups == C_in``) ``depthwise`` and ``fft`` candidates
+are timed as the ops run them (read in place; a block of channels at a time).
 
 The table can be kept across processes in a small JSON file in the user's
 cache folder (``$XDG_CACHE_HOME/convlab`` or ``~/.cache/convlab``), named by a
@@ -53,6 +61,7 @@ import json
 import math
 import os
 import platform
+import statistics
 import threading
 import time
 import warnings
@@ -66,11 +75,18 @@ from ._blas import openblas_core, openblas_threads
 from ._layout import Call
 from ._registry import RECORDS
 
-__all__ = ["FORMAT", "ROLES", "SKIP_RATIO", "Tuned", "cache_path", "clear", "entries", "load", "lookup", "machine",
-           "machine_key", "measure_call", "save", "threads", "tune", "tune_call", "tuning"]
+__all__ = ["FORMAT", "MARGIN", "ROLES", "SKIP_RATIO", "TIE", "TIE_ROUNDS", "Tuned", "cache_path", "clear", "decide",
+           "entries", "load", "lookup", "machine", "machine_key", "measure_call", "save", "threads", "tune",
+           "tune_call", "tuning"]
 
 #: Candidates estimated more than this many times slower than the best estimate are not timed.
 SKIP_RATIO = 20.0
+#: Candidates whose median is within this fraction of the fastest one's are a near tie: they get more rounds.
+TIE = 0.1
+#: At most this many extra interleaved rounds among the near ties (within the budget).
+TIE_ROUNDS = 4
+#: A measured winner replaces the cost model's choice only where it is faster by more than this fraction.
+MARGIN = 0.05
 #: The roles a primitive call plays for its op (the trace's).
 ROLES = ("forward", "input_grad", "weight_grad")
 #: The version of the cache file's layout.
@@ -85,8 +101,8 @@ Measure = Callable[[str, Callable[[], object]], float]
 class Tuned(NamedTuple):
     """What tuning found for one signature: the fastest algorithm, the seconds of each, and what was not timed."""
 
-    algorithm: str
-    seconds: dict[str, float]  # best of the timed runs, per candidate timed
+    algorithm: str  # the fastest measured, or the cost model's choice where it is within MARGIN of it
+    seconds: dict[str, float]  # median of the timed runs, per candidate timed
     skipped: dict[str, str]  # candidate -> why it was not timed
     call: Call
     role: str
@@ -178,6 +194,17 @@ def _direct_weight_grad(call: Call, role: str) -> bool:
     return call.x_shape[0] >= _DIRECT
 
 
+def _depthwise_weight_grad(call: Call, role: str) -> bool:
+    """Whether this weight-gradient correlation is a depthwise layer's (``groups == C_in``), which the ops compute
+    without padded or transposed copies for ``depthwise`` and ``fft`` (``ops._conv_common.depthwise_weight_grad``).
+
+    The correlation of a layer with input ``(N, C_in, *S)`` is ``x (C_in/g, g*N, *S_padded)`` and kernel
+    ``(C_out, N, *O)``: one channel per group is ``x_shape[0] == 1``, ``x_shape[1] == groups * N``.
+    """
+    return (role == "weight_grad" and call.x_shape[0] == 1 and call.x_shape[1] == call.groups * call.w_shape[1]
+            and all(p == (0, 0) for p in call.padding) and all(d == 1 for d in call.input_dilation))
+
+
 def _runners(call: Call, role: str, names: Sequence[str], x: np.ndarray | None,
              weight: np.ndarray | None) -> dict[str, Callable[[], object]]:
     """One closure per candidate computing ``call`` (on the given arrays, or on random ones of its shapes)."""
@@ -191,6 +218,22 @@ def _runners(call: Call, role: str, names: Sequence[str], x: np.ndarray | None,
     for name in names:
         run = primitive(name)
         runners[name] = lambda run=run: run(x, weight, *args)
+    if _depthwise_weight_grad(call, role) and ({"fft", "depthwise"} & set(runners)):
+        from . import depthwise, fft
+
+        # A depthwise layer's weight gradient (groups == C_in): the ops read the input and the output gradient
+        # where they are (ops._conv_common.depthwise_weight_grad): `depthwise` by its weight-gradient kernel,
+        # `fft` a block of channels at a time, not the correlation as a whole. The layer: N = the correlation's
+        # kernel channels, the input already padded (the same sum), stride and dilation swapped back.
+        n, groups = call.w_shape[1], call.groups
+        xl = _array((n, groups) + call.size, call.dtype, rng)  # (N, C_in, *S_padded)
+        gy = _array((n, call.w_shape[0]) + call.kernel, call.dtype, rng)  # (N, C_out, *O)
+        zero = ((0, 0),) * call.nd
+        layer = (zero, call.dilation, call.stride, call.out_size)  # padding, stride, dilation, kernel
+        if "fft" in runners:
+            runners["fft"] = lambda: fft.depthwise_weight_grad(xl, gy, *layer)
+        if "depthwise" in runners:
+            runners["depthwise"] = lambda: depthwise.weight_grad(xl, gy, *layer)
     if "gemm" in runners and _direct_weight_grad(call, role):
         from . import gemm
 
@@ -221,8 +264,8 @@ def measure_call(
     measure: Measure | None = None,
     first: str | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """The seconds of each candidate of ``call`` (the fastest of ``repeat`` interleaved runs after a warm-up),
-    and the candidates not timed with why (see the module docstring).
+    """The seconds of each candidate of ``call`` (the median of ``repeat`` interleaved runs after a warm-up,
+    more rounds for near ties), and the candidates not timed with why (see the module docstring).
 
     What :func:`tune_call` measures, without remembering anything (the benchmark's
     ratio of ``auto`` to the fastest algorithm uses it). ``first``: a candidate timed
@@ -260,11 +303,11 @@ def measure_call(
                 skipped.update({rest: "the signature's time budget was spent" for rest in candidates[i:]})
                 break
             spent += clock(name, runners[name])  # the warm-up: never a sample
-            first = clock(name, runners[name])
-            spent += first
-            samples[name] = [first]
+            timed = clock(name, runners[name])
+            spent += timed
+            samples[name] = [timed]
             best = min((min(v) for other, v in samples.items() if other != name), default=math.inf)
-            if first <= 3 * best:
+            if timed <= 3 * best:
                 finalists.append(name)
         # Then rounds: every finalist once per round, the first one rotated, so that a change in the machine's
         # load (other processes) falls on all of them alike instead of on whichever was timed at that moment.
@@ -275,10 +318,39 @@ def measure_call(
             for name in finalists[shift:] + finalists[:shift]:
                 samples[name].append(clock(name, runners[name]))
                 spent += samples[name][-1]
-    # The fastest run of each: another process's work only ever adds time to a run, so the minimum is the
-    # least disturbed sample of the call's own cost (the median would carry the load's share along).
-    seconds = {name: min(values) for name, values in samples.items()}
+        # Near ties: more rounds among the candidates within TIE of the fastest, so that noise does not decide.
+        for round_ in range(TIE_ROUNDS if repeat > 1 else 0):
+            medians = {name: statistics.median(samples[name]) for name in finalists}
+            fastest = min(medians.values(), default=math.inf)
+            close = [name for name in finalists if medians[name] <= (1 + TIE) * fastest]
+            if len(close) < 2 or spent > budget:
+                break
+            shift = round_ % len(close)
+            for name in close[shift:] + close[:shift]:
+                samples[name].append(clock(name, runners[name]))
+                spent += samples[name][-1]
+    # The median of each: what repeated calls take, a cost paid on some of them only included (the minimum
+    # would hide it), one run slowed by another process left out; the rounds are interleaved, so a change
+    # of the machine's load falls on every candidate alike.
+    seconds = {name: statistics.median(values) for name, values in samples.items()}
     return seconds, skipped
+
+
+def decide(seconds: dict[str, float], preferred: str | None = None) -> str:
+    """The algorithm tuning keeps: the fastest of ``seconds``, unless ``preferred`` (the cost model's choice)
+    was timed and the fastest beats it by no more than :data:`MARGIN` of its time (a tie keeps the model's).
+
+    >>> decide({"gemm": 6.2e-3, "col2im": 6.1e-3}, preferred="gemm")
+    'gemm'
+    >>> decide({"gemm": 9.0e-3, "col2im": 6.1e-3}, preferred="gemm")
+    'col2im'
+    """
+    if not seconds:
+        raise ValueError("tune.decide: `seconds` is empty")
+    winner = min(seconds, key=seconds.__getitem__)
+    if preferred in seconds and seconds[winner] >= (1 - MARGIN) * seconds[preferred]:
+        return preferred
+    return winner
 
 
 def tune_call(
@@ -316,7 +388,11 @@ def tune_call(
         found = Tuned(estimate_call(call).algorithm, {}, skipped, call, role, count)
         _remember(found)
         return found
-    winner = min(seconds, key=seconds.__getitem__)
+    from .plan import estimate_call
+
+    # the ops' own choice without tuning: the model's, or gemm where they compute the weight gradient directly
+    preferred = "gemm" if _direct_weight_grad(call, role) else estimate_call(call).algorithm
+    winner = decide(seconds, preferred)
     found = Tuned(winner, seconds, skipped, call, role, count)
     _remember(found)
     return found
@@ -351,7 +427,8 @@ def tune(
     Returns
     -------
     Tuned
-        ``algorithm`` (the fastest measured), ``seconds`` per candidate timed,
+        ``algorithm`` (the fastest measured, or the cost model's choice within :data:`MARGIN` of it),
+        ``seconds`` per candidate timed (medians),
         ``skipped`` (candidates not timed, and why), the ``call``, ``role`` and ``threads``.
 
     Examples
