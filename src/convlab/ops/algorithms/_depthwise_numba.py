@@ -1,6 +1,6 @@
 """Compiled (Numba) loops of the depthwise algorithm; imported lazily by :mod:`.depthwise`, never eagerly.
 
-Three kernels, all over 2-d planes (a 1-d call is a 2-d call of height 1) of
+Four kernels, all over 2-d planes (a 1-d call is a 2-d call of height 1) of
 contiguous ``(N, C_in, H, W)`` inputs and ``(C_out, C_in/groups, KH, KW)``
 weights, written into a preallocated ``(N, C_out, OH, OW)`` output. Each
 ``(sample, output channel)`` plane is one task of a ``prange`` (Numba's thread
@@ -19,7 +19,21 @@ pool, ``NUMBA_NUM_THREADS`` threads).
     becomes one of hundreds; the rows between two planes' outputs are computed
     and dropped). Each output's sum is the same whatever the stack.
 
-:func:`direct` (strides and input dilations: the other forward and input-gradient calls)
+:func:`phases` (input dilation at stride 1: the input gradient of a strided layer, a transposed layer)
+    With input dilation ``l`` (``l - 1`` zeros between input elements), output
+    row ``rho + l*i`` reads, under kernel row ``kh``, an input row only where
+    ``rho + kh*d - pad`` is a multiple ``l*a`` of ``l``, and then row ``a + i``:
+    each of the ``l_h * l_w`` phases of the output is a stride-1 correlation of
+    the input with the taps of that phase. Per task the input plane is copied
+    once into a zero-padded buffer, and each phase is computed like ``flat``
+    (one contiguous loop per tap over the phase's grid of row pitch ``pitch``)
+    and stored into its rows and columns of the output. No tap meets an
+    inserted zero, nothing larger than a plane is allocated (no dilated copy of
+    the output gradient), and the loops have no division. MobileNetV2's 3x3/2
+    input gradient (96 channels at 112x112, batch 8, one thread, loaded Xeon):
+    15 ms against 40-80 ms on :func:`direct`'s row loop.
+
+:func:`direct` (strides: the other forward calls; any mix of stride and input dilation)
     Padding and input dilation are virtual: an input index is computed, and a
     tap that falls in the padding or on an inserted zero is skipped (negative
     pads, crops, need nothing special). For each output row, for each tap
@@ -31,7 +45,7 @@ pool, ``NUMBA_NUM_THREADS`` threads).
     in each phase a tap reads consecutive input elements, so the loop is
     contiguous again (the sub-pixel idea, Shi et al. 2016, inside the kernel).
 
-In :func:`flat` and :func:`direct` the sum of each output is taken tap by tap in the reference's order,
+In :func:`flat`, :func:`phases` and :func:`direct` the sum of each output is taken tap by tap in the reference's order,
 one multiply then one add (no fused multiply-add, no ``fastmath``), so the
 result equals the NumPy tap loop bit for bit.
 
@@ -250,6 +264,72 @@ def direct(x, w, y, sh, sw, ph, pw, dh, dw, lh, lw, groups):  # pragma: no cover
             else:
                 for ow in range(out_w):
                     y[n, o, oh, ow] = acc[(ow % phases) * per_phase + ow // phases]
+
+
+@_jit
+def phases(x, w, y, ph, pw, dh, dw, lh, lw, groups):  # pragma: no cover - compiled
+    # y[n, o, oh, ow] = sum_{c, kh, kw} w[o, c, kh, kw] * X[n, g*cg + c, oh + kh*dh - ph, ow + kw*dw - pw], with X the
+    # input dilated by (lh, lw) (zeros between its elements), at stride 1: the input gradient of a strided layer.
+    # Output row oh = rho + lh*i reads, under tap kh, dilated row rho + kh*dh - ph + lh*i, an input row only where
+    # rho + kh*dh - ph = lh*a (then input row a + i); columns alike with phi + lw*j and b. So each phase (rho, phi) of
+    # the output is a stride-1 correlation of the input with the taps of that phase at offsets (a, b): computed,
+    # like ``flat``, on a padded grid of row pitch ``pitch`` as one contiguous loop per tap, then stored into its
+    # rows and columns (every lh-th, lw-th) of the output. No tap meets an inserted zero; no division in the loops.
+    n_samples, _, height, width = x.shape
+    c_out, cg, kh_size, kw_size = w.shape
+    out_h, out_w = y.shape[2], y.shape[3]
+    og = c_out // groups
+    per_h = (out_h + lh - 1) // lh  # rows and columns of the largest phase
+    per_w = (out_w + lw - 1) // lw
+    a0 = (-ph) // lh  # the lowest input row and column any phase reads (floor division)
+    b0 = (-pw) // lw
+    rows = (lh - 1 + (kh_size - 1) * dh - ph) // lh + per_h - a0  # input rows a0 .. a0 + rows - 1 in the buffer
+    pitch = (lw - 1 + (kw_size - 1) * dw - pw) // lw + per_w - b0  # and columns b0 .. b0 + pitch - 1
+    r0, r1 = max(0, a0), min(height, a0 + rows)  # the source rows and columns that land in the buffer
+    s0, s1 = max(0, b0), min(width, b0 + pitch)
+    period = (rows + 1) * pitch  # one spare row per plane: the last taps' runs stay inside
+    yf = y.reshape(n_samples * c_out * out_h * out_w)  # a view of the contiguous output
+    for task in prange(n_samples * c_out):
+        n = task // c_out
+        o = task - n * c_out
+        g = o // og
+        buf = np.zeros(cg * period, dtype=y.dtype)
+        acc = np.empty(per_h * pitch, dtype=y.dtype)
+        for c in range(cg):
+            ci = g * cg + c
+            for r in range(r0, r1):
+                base = c * period + (r - a0) * pitch - b0
+                for t in range(s0, s1):
+                    buf[_index(base + t)] = x[n, ci, r, _index(t)]
+        for rho in range(lh):
+            n_i = (out_h - rho + lh - 1) // lh
+            for phi in range(lw):
+                n_j = (out_w - phi + lw - 1) // lw
+                if n_i <= 0 or n_j <= 0:
+                    continue
+                length = n_i * pitch
+                for t in range(length):
+                    acc[_index(t)] = 0
+                for c in range(cg):
+                    for kh in range(kh_size):
+                        q = rho + kh * dh - ph
+                        a = q // lh
+                        if a * lh != q:
+                            continue  # this tap row meets inserted zeros only
+                        for kw in range(kw_size):
+                            p = phi + kw * dw - pw
+                            b = p // lw
+                            if b * lw != p:
+                                continue
+                            wv = w[o, c, kh, kw]
+                            start = c * period + (a - a0) * pitch + (b - b0)
+                            for t in range(length):
+                                acc[_index(t)] += wv * buf[_index(start + t)]
+                for i in range(n_i):
+                    ybase = (task * out_h + rho + lh * i) * out_w + phi
+                    row = i * pitch
+                    for j in range(n_j):
+                        yf[_index(ybase + lw * j)] = acc[_index(row + j)]
 
 
 @_jit

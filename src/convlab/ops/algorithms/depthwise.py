@@ -155,15 +155,19 @@ def conv_general_numpy(x, weight, stride, padding, dilation, input_dilation, gro
 
 
 def compiled_kernel(call: Call) -> str:
-    """Which compiled kernel runs ``call``: ``'flat'``, ``'weight_grad'``, ``'small_output'`` or ``'direct'``.
+    """Which compiled kernel runs ``call``: ``'flat'``, ``'weight_grad'``, ``'small_output'``, ``'phases'`` or
+    ``'direct'``.
 
     Output rows at least as long as the kernel's at stride 1 go to ``flat``; rows shorter than the
     kernel's to ``weight_grad`` for one sample (the correlation of a depthwise weight gradient, its
     "kernel" the output gradient: :func:`_correlation_as_weight_grad`) and to ``small_output`` for
-    several (a large kernel over a small map); the rest (strides, input dilation) to ``direct``
+    several (a large kernel over a small map); input dilation at stride 1 (the input gradient of a
+    strided layer, a transposed layer) to ``phases``; the rest (strides) to ``direct``
     (:mod:`._depthwise_numba`).
     """
     plain = all(ld == 1 for ld in call.input_dilation)
+    if not plain and all(s == 1 for s in call.stride):
+        return "phases"
     if plain and all(s == 1 for s in call.stride) and call.out_size[-1] >= call.kernel[-1]:
         return "flat"
     if plain and call.out_size[-1] < call.kernel[-1]:
@@ -196,6 +200,10 @@ def _compiled(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
             # Stride 1: long contiguous runs over the padded plane, several taps per pass.
             kernels.flat(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], call.groups,
                          flat_stack(call.batch, out, call.kernel if call.nd > 1 else (1,) + call.kernel, dilation))
+        elif kernel == "phases":
+            # Input dilation at stride 1: each output phase a stride-1 loop over the input, no inserted zeros.
+            kernels.phases(xc, wc, y, padding[0][0], padding[1][0], dilation[0], dilation[1], input_dilation[0],
+                           input_dilation[1], call.groups)
         elif kernel == "small_output":
             # A tiny output under a large kernel (the weight gradient): vectors along the kernel's rows.
             kernels.small_output(xc, wc, y, stride[0], stride[1], padding[0][0], padding[1][0], dilation[0],
@@ -412,9 +420,11 @@ def _per_tap(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 #: Multiply-adds per second of the compiled (Numba) depthwise kernels, float32, 2 threads, measured on the
-#: MobileNetV2, ConvNeXt and RepLKNet layers of the benchmark: stride 1 (flat planes), strided or input-dilated
-#: (row by row), and the weight-gradient shape (a small output per plane, one partial sum per kernel column).
-NUMBA_MACS = {"flat": 25e9, "direct": 8e9, "small_output": 5e9}
+#: MobileNetV2, ConvNeXt and RepLKNet layers of the benchmark: stride 1 (flat planes), strided (row by row),
+#: the weight-gradient shape (a small output per plane, one partial sum per kernel column), and input-dilated
+#: (``phases``: counted over the taps that meet input values; MobileNetV2's 96-channel 3x3/2 input gradient at
+#: 112x112, batch 8, whose time is mostly the strided stores of the output).
+NUMBA_MACS = {"flat": 25e9, "direct": 8e9, "small_output": 5e9, "phases": 5e9}
 #: ``small_output`` on a padded plane (a 31x31 kernel over a 28x28 map, RepLKNet stage 2): 13 GMAC/s measured.
 NUMBA_SMALL_PADDED_MACS = 13e9
 
@@ -492,6 +502,8 @@ def estimate(call: Call, compiled: bool = True) -> Estimate:
             else:
                 rate = NUMBA_SMALL_PADDED_MACS / (2 if b == 8 else 1)
         macs = out_elements * call.cg * call.taps
+        if kind == "phases":  # only the taps that meet input values run (1 / prod(input_dilation) of them)
+            macs = macs // math.prod(call.input_dilation)
         short_rows = 0.0
         if kind == "direct" and run < 32:
             short_rows = 15e-9 * call.batch * call.c_out * (positions // max(run, 1)) * call.taps * call.cg
