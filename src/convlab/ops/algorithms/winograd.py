@@ -332,8 +332,6 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
     most = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * tiles[1]
     channel_blocks = _channel_blocks(og, cg * groups, most, dtype.itemsize)
     widest = max(k1 - k0 for k0, k1 in channel_blocks)
-    v_buffer = np.empty(e * most * c_in, dtype=dtype)
-    m_buffer = np.empty(e * most * groups * widest, dtype=dtype)
     bt_d, at_d = b_t.astype(dtype), a_t.astype(dtype)
     y_flat, y_shape = y.reshape(-1), np.array(y.shape, dtype=np.int64)
     xc = np.ascontiguousarray(x, dtype=dtype)
@@ -351,8 +349,10 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
 
     with kernels.launch() as threads, split_products(threads):
         if len(blocks) == 1 and threads > 1 and products_available():
-            _pipelines(kernels, call, xc, wc, y, m, threads, channel_blocks, most)
+            _pipelines(kernels, call, xc, wc, y, m, threads)
             return y.transpose(0, 3, 1, 2)
+        v_buffer = np.empty(e * most * c_in, dtype=dtype)
+        m_buffer = np.empty(e * most * groups * widest, dtype=dtype)
         if fused:
             u_scratch = np.empty(e * groups * cg * widest, dtype=dtype)
             u_blocks = None
@@ -377,8 +377,7 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
 
 
-def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarray, m: int, threads: int,
-               channel_blocks: list[tuple[int, int]], count: int) -> None:
+def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarray, m: int, threads: int) -> None:
     """One block of tiles (small maps) on ``threads`` threads: the input transform (all threads), then one
     pipeline per thread over its own share of the output channels.
 
@@ -386,19 +385,23 @@ def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarra
     writes those channels' outputs, serially (:func:`._winograd_numba.weight_transform_serial`, ...), so
     the threads meet once after the input transform and once at the end. Splitting the stack of
     ``alpha^2`` products instead (:func:`.matmul_stack`) put a barrier after every phase of every channel
-    block, and the weight transform, a large share of the work on small maps, between them. The blocks
-    are those of :func:`_channel_blocks`, at least ``threads`` of them (equal when they divide ``og``);
-    every GEMM and transform is the one the single-thread loop runs, so the numbers are the same.
+    block, and the weight transform, a large share of the work on small maps, between them. Each thread
+    has its own scratch for ``U`` and ``M``, so the blocks are narrower than :func:`_channel_blocks`'s:
+    all threads' scratch together about :data:`CHANNEL_BLOCK_BYTES` (the extra memory of one thread),
+    a multiple of 16 channels where that leaves 16 or more, and at least ``threads`` blocks. Each block's
+    transforms and products compute what the single-thread loop computes for those channels.
     """
     n, groups, cg, og, c_in, dtype = call.batch, call.groups, call.cg, call.og, call.c_in, call.dtype
     a_t, g, b_t = transforms(m)
     e = (m + R - 1) ** 2
     tiles = tuple(-(-o // m) for o in call.out_size)
+    count = n * tiles[0] * tiles[1]
     (ph, _), (pw, _) = call.padding
     hv, wv = call.padded_size
-    if len(channel_blocks) < threads:
-        kb = -(-og // threads)
-        channel_blocks = [(k0, min(og, k0 + kb)) for k0 in range(0, og, kb)]
+    per_channel = e * (groups * cg + count) * dtype.itemsize  # one channel's U and M (of every group)
+    kb = max(1, CHANNEL_BLOCK_BYTES // threads // max(per_channel, 1))
+    kb = min(og, kb - kb % 16 if kb >= 32 else kb, -(-og // threads))
+    channel_blocks = [(k0, min(og, k0 + kb)) for k0 in range(0, og, kb)]
     widest = max(k1 - k0 for k0, k1 in channel_blocks)
     v = np.empty(e * count * c_in, dtype=dtype)
     kernels.input_transform(xc, b_t.astype(dtype), v, 0, n, 0, tiles[0], tiles[1], m, ph, pw, hv, wv)
