@@ -334,8 +334,10 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
         gw = total_t.reshape((groups, og) + kernel + (cg,)).transpose((0, 1, nd + 2) + tuple(range(2, nd + 2)))
         return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)  # (C_out, Cg, *K)
     gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
-    total = np.zeros((groups, taps * cg, og), dtype=dtype)
-    part = _part_buffer(total[0], buffer)
+    # The sum is kept (G, Og, K*Cg), the orientation whose reordering into (C_out, Cg, *K) moves runs of
+    # K*Cg elements: from (G, K*Cg, Og) that copy took 13.7 ms against 3.4 ms (512 channels 3x3, one thread)
+    total_t = np.zeros((groups, og, taps * cg), dtype=dtype)
+    part = _part_buffer(total_t[0], buffer)
     for n0, n1, r0, r1 in blocks:
         v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
         rows = (n1 - n0) * (r1 - r0) * inner
@@ -343,9 +345,9 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
         g_rows = gcl[n0:n1, r0:r1].reshape(rows, groups, og)  # a view: whole rows of contiguous samples
         cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
         for g in range(groups):
-            _add_product(total[g], cols[g].T, g_rows[:, g], part)  # (K*Cg, rows) @ (rows, Og)
-    # (G, *K, Cg, Og) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
-    gw = total.reshape((groups,) + kernel + (cg, og)).transpose((0, nd + 2, nd + 1) + tuple(range(1, nd + 1)))
+            _add_product(total_t[g], g_rows[:, g].T, cols[g], part)  # (Og, rows) @ (rows, K*Cg)
+    # (G, Og, *K, Cg) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
+    gw = total_t.reshape((groups, og) + kernel + (cg,)).transpose((0, 1, nd + 2) + tuple(range(2, nd + 2)))
     return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)  # (C_out, Cg, *K)
 
 
