@@ -103,14 +103,17 @@ def _rates_table(report: dict) -> Table | None:
     units = [("GEMM (float32)", "gemm_flops", 1e-9, "{:.1f} GFLOP/s"),
              ("memory (copy)", "stream_bytes", 1e-9, "{:.1f} GB/s"),
              ("cache (elementwise)", "cache_bytes", 1e-9, "{:.1f} GB/s"), ("FFT", "fft_flops", 1e-9, "{:.1f} GFLOP/s"),
-             ("NumPy call", "call_seconds", 1e6, "{:.2f} us"), ("strided row", "row_seconds", 1e9, "{:.1f} ns")]
-    rows = [(label, form.format(rates[key] * scale),
+             ("NumPy call", "call_seconds", 1e6, "{:.2f} us"), ("strided row", "row_seconds", 1e9, "{:.1f} ns"),
+             ("compiled kernel", "kernel_macs", 1e-9, "{:.1f} GMAC/s"), ("threads described", "threads", 1, "{:.0f}")]
+    rows = [(label, form.format(rates[key] * scale) if key in rates else "-",
              form.format(measured[key] * scale) if key in measured else "-") for label, key, scale, form in units]
     if rates.get("gemm_flops_effective") not in (None, rates["gemm_flops"]):  # scaled by the BLAS kernels
         rows[0] = (rows[0][0], f"{rates['gemm_flops_effective'] * 1e-9:.1f} GFLOP/s "
                                f"({rates['gemm_flops'] * 1e-9:.0f} x BLAS kernels)", rows[0][2])
     kept = measured.get("rejected") or {}
+    in_effect = rates.get("threads_in_effect")
     title = f"Cost model rates (in use: {rates['source']}" + (
+        f"; threads in effect (BLAS, FFT, compiled): {', '.join(map(str, in_effect))}" if in_effect else "") + (
         f"; calibration measured in {measured['calibration_seconds'] * 1e3:.0f} ms" if measured else "") + (
         f"; implausible, not used: {', '.join(kept)}" if kept else "") + "):"
     return Table(title, ("rate", "in use", "measured here"), rows)
@@ -123,7 +126,8 @@ def _auto_table(report: dict) -> Table | None:
         return None
     rows = [(label, _f(s["worst"]), s["worst_at"], _f(s["geomean"]), f"{s['within_1_1']}/{s['passes']}",
              f"{s['within_1_3']}/{s['passes']}") for label, s in summary.items()]
-    return Table("auto against the fastest algorithm on the same calls (rates in use, and the rates measured here):",
+    return Table("auto against the fastest algorithm on the same calls (medians of interleaved runs; rates in use, "
+                 "the rates measured here, and 'tuned': tune.decide on a first measurement, judged by a second):",
                  ("rates", "worst", "worst at", "geomean", "within 1.1", "within 1.3"), rows, left=1)
 
 

@@ -21,7 +21,9 @@ By default :data:`~._costs.MACHINE` holds the constants (so every process plans 
 ``calibrate.set_rates(None)`` measures this machine's rates instead: :mod:`.calibrate`),
 measured on the development machine (2-core AMD EPYC Zen 5 VM, OpenBLAS 0.3 on its Haswell (AVX2) kernels, which that
 machine's environment selects with ``OPENBLAS_CORETYPE``, NumPy 2.4, SciPy 1.17, 2 threads;
-where OpenBLAS runs AVX-512 kernels the GEMM rate is scaled by :data:`~._costs.AVX512_SPEEDUP`):
+where OpenBLAS runs AVX-512 kernels the GEMM rate is scaled by :data:`~._costs.AVX512_SPEEDUP`; at another
+thread count the GEMM, FFT and compiled-kernel rates are scaled to the threads in effect, and calibrated rates
+are measured at them: :func:`~._costs.thread_factor`; the plans are cached per thread count):
 large ``sgemm`` calls, ``np.copyto`` and ``np.add`` on 16-64 MiB arrays
 (stream) and on 0.5 MiB arrays (cache), ``scipy.fft.rfft2`` of 64x64 to 1024x1024
 planes, a loop of small ufunc calls and each algorithm on tiny inputs (the fixed
