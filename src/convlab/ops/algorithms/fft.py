@@ -12,13 +12,17 @@ One spatial dimension, padded input ``x`` of length ``S``, kernel extent
 for ``t < S - E + 1`` is the linear convolution of ``x`` with the flipped,
 dilated kernel ``v[E-1-u*d] = w[u]``, read from index ``E - 1``. A circular
 convolution of any length ``n >= S`` gives those entries exactly (the
-wrap-around only reaches indices below ``E - 1``), so ``n`` is the next fast
-FFT length at or above ``S`` (``scipy.fft.next_fast_len``). Then:
+wrap-around only reaches indices below ``E - 1``); so does one of the
+shorter length ``max(X + lo, E - lo + (O-1)*s)`` for the unpadded input of
+length ``X`` (the wrapped entries land where no output is read: a 'same' layer
+needs ``X + lo``, not ``X + 2 lo``; :func:`fft_lengths`), rounded up to the
+next fast length (``scipy.fft.next_fast_len``). Then:
 
-* ``X = rfftn(x, s=n)`` ``(N, C_in, *F)``: scipy zero-pads the end to ``n``, and
-  the left padding ``lo`` is not copied in but read as a circular shift of the
-  output by ``lo`` (the ``n - S`` zeros at the end wrap around to play it);
-  negative pads are slices; only input dilation needs a materialized copy;
+* ``X = rfftn(x, s=n)`` ``(N, C_in, *F)``, one axis at a time from the last
+  (pruned: the zero rows of the padding are not transformed along the rows):
+  scipy zero-pads the end to ``n``, and the left padding ``lo`` is not copied
+  in but read as a circular shift of the output by ``lo``; negative pads are
+  slices; only input dilation needs a materialized copy;
 * ``V``, the kernel's transform ``(C_out, C_in/g, *F)``, as a pruned FFT (one
   axis at a time, so the untransformed axes keep the kernel's small extent: a
   full-size FFT of the mostly-zero padded kernel would cost as much as an
@@ -27,13 +31,18 @@ FFT length at or above ``S`` (``scipy.fft.next_fast_len``). Then:
   broadcasting over the channel multiplier; otherwise the channel sum is, per
   frequency, a complex GEMM ``(N, C_in/g) @ (C_in/g, C_out/g)``, all
   frequencies and groups in one ``np.matmul``;
-* ``irfftn``, then the valid entries ``E-1, E-1+s, ...``: a strided call is
-  computed at stride 1 and subsampled, so it does ``prod(s)`` times the
-  necessary work, which the cost model weighs;
+* ``irfftn`` one axis at a time, keeping after each only the valid entries
+  ``E-1, E-1+s, ...`` (the following axes transform only those lines): a
+  strided call is computed at stride 1 and subsampled, so it does up to
+  ``prod(s)`` times the necessary work, which the cost model weighs;
 * dilation is a dilated kernel; input dilation is materialized (zeros);
 * one filter per group (``C_out/g == 1``: the weight gradient of a depthwise
   layer, where the batch plays the channels) multiplies elementwise and sums
   the group's channels, instead of a matrix-vector product per frequency;
+  with one block of samples (the weight gradient) the kernel, as large as the
+  input, is transformed a chunk of channels at a time and summed at once,
+  never held whole (1024x1024 single-channel weight gradient at batch 8:
+  104 -> 26 MiB extra, torch 51);
 * memory: the input and output spectra are streamed in blocks of samples and
   groups of about :data:`BLOCK_BYTES` (transform, multiply, transform back,
   crop into the output), so a call's extra memory is its output, the kernel
@@ -129,11 +138,50 @@ def _spectral_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def fft_lengths(call: Call) -> tuple[int, ...]:
-    """Transform length per spatial dimension: the next fast length at or above the padded size."""
+    """Transform length per spatial dimension: the next fast length at or above the shortest that is exact.
+
+    Per dimension, the transform reads the input cropped by the negative pads and past the last window
+    (length ``X``) and the flipped, dilated kernel (extent ``E``); their linear convolution has
+    ``L = X + E - 1`` entries and output ``t`` is entry ``a + t*s``, ``a = E - 1 - lo`` (``lo`` the left
+    zero padding). A circular convolution of length ``n`` adds entries ``n`` apart, so it is exact on
+    the outputs when no other entry lands on them: ``n >= L - a`` (the entries past the last output
+    wrap below the first) and ``n > a + (O-1)*s`` (the first entries wrap above the last), that is
+    ``n >= max(X + lo, E - lo + (O-1)*s)``, at most ``X + lo + hi``, the padded size. For a 'same'
+    layer that is ``X + lo`` where the padded size is ``X + 2 lo``: RepLKNet's 31x31 kernel on 28x28
+    maps takes transforms of 45x45 instead of 60x60. Input dilation (materialized zeros) keeps the
+    padded size; ``n`` is at least ``E`` (the kernel is transformed at that length, not folded).
+    """
     real = call.dtype.kind != "c"
     nd = call.nd
-    return tuple(_scipy_fft().next_fast_len(max(s, 1), real=real and i == nd - 1)
-                 for i, s in enumerate(call.padded_size))
+    return tuple(_fast_len(n, real and i == nd - 1) for i, n in enumerate(_least_lengths(call)))
+
+
+def _least_lengths(call: Call) -> tuple[int, ...]:
+    """The shortest exact transform length per spatial dimension (:func:`fft_lengths` before rounding up)."""
+    if any(ld != 1 for ld in call.input_dilation):
+        return tuple(max(1, s) for s in call.padded_size)
+    least = []
+    for length, (lo, _), extent, out, stride in zip(_source_sizes(call), call.padding, call.effective_kernel,
+                                                     call.out_size, call.stride, strict=True):
+        lo = max(0, lo)
+        least.append(max(length + lo, extent - lo + (out - 1) * stride, extent, 1))
+    return tuple(least)
+
+
+def _source_sizes(call: Call) -> tuple[int, ...]:
+    """Per spatial dimension, the input entries the transform reads: the input cropped by the negative pads and
+    past the last window (a stride may leave the last entries unread), at least one."""
+    sizes = []
+    for size, (lo, hi), extent, out, stride in zip(call.size, call.padding, call.effective_kernel, call.out_size,
+                                                    call.stride, strict=True):
+        cropped = size + min(0, lo) + min(0, hi)
+        sizes.append(max(1, min(cropped, (out - 1) * stride + extent - max(0, lo))))
+    return tuple(sizes)
+
+
+def _fast_len(n: int, real: bool) -> int:
+    """The next length at or above ``n`` that scipy.fft transforms fast (``real``: for a real transform)."""
+    return _scipy_fft().next_fast_len(n, real=real)
 
 
 def conv_general(
@@ -154,9 +202,6 @@ def conv_general(
     dtype = call.dtype
     complex_data = dtype.kind == "c"
     lengths = fft_lengths(call)
-    axes = tuple(range(2, 2 + nd))
-    sfft = _scipy_fft()
-    forward, inverse = (sfft.fftn, sfft.ifftn) if complex_data else (sfft.rfftn, sfft.irfftn)
     extent = call.effective_kernel
     if any(ld != 1 for ld in call.input_dilation):
         # Input dilation: materialize the zeros, padded straight to the transform length.
@@ -166,43 +211,117 @@ def conv_general(
     else:
         # Crops are slices; the zero padding is the transform's own (scipy pads the end to the
         # length), and a left pad ``lo`` becomes a circular shift of the output by ``lo``: the
-        # length covers the padded size, so the wrapped-around entries are those zeros.
-        source = x[(slice(None), slice(None)) + tuple(slice(max(0, -lo), size + min(0, hi)) for size, (lo, hi) in
-                                                      zip(call.size, call.padding, strict=True))]
+        # length is one at which no wrapped-around entry lands on an output (fft_lengths).
+        source = x[(slice(None), slice(None)) + tuple(slice(max(0, -lo), max(0, -lo) + length) for length, (lo, _) in
+                                                      zip(_source_sizes(call), call.padding, strict=True))]
         source = source.astype(dtype, copy=False)
         shift = tuple(max(0, lo) for lo, _ in call.padding)
     spectral = _spectral_dtype(dtype)
-    spectrum_w = _kernel_spectrum(weight, call.dilation, extent, lengths, complex_data, spectral)  # (C_out, Cg, *F)
-    freq = spectrum_w.shape[2:]
-    n_freq = math.prod(freq)
     # Output t of dimension i is entry (t*s + E - 1 - shift) mod length of the circular convolution.
     starts = tuple(e - 1 - sh for e, sh in zip(extent, shift, strict=True))
     result = np.empty(call.out_shape, dtype=dtype)
     elementwise = cg == 1 or og == 1
-    if not elementwise:
-        ws = np.ascontiguousarray(spectrum_w.reshape(groups, og, cg, n_freq).transpose(3, 0, 2, 1))  # (F, G, Cg, og)
-    for (n0, n1), (g0, g1) in _blocks(call, lengths, spectral.itemsize, elementwise):
+    blocks = _blocks(call, lengths, spectral.itemsize, elementwise)
+    # One filter per group and one block of samples (the weight gradient of a depthwise layer, whose kernel,
+    # the output gradient, is as large as the input): each group's kernel spectrum serves once, so it is
+    # transformed a chunk of channels at a time inside the loop and summed into the block's product, never
+    # held whole (1024x1024 images: three whole-call spectra of the 8 samples were 104 MiB against torch's 51).
+    streamed = og == 1 and cg > 1 and all(b[0] == (0, call.batch) for b in blocks)
+    if not streamed:
+        spectrum_w = _kernel_spectrum(weight, call.dilation, extent, lengths, complex_data, spectral)  # (C_out, Cg, *F)
+        freq = spectrum_w.shape[2:]
+        if not elementwise:
+            ws = np.ascontiguousarray(spectrum_w.reshape(groups, og, cg, -1).transpose(3, 0, 2, 1))  # (F, G, Cg, og)
+    for (n0, n1), (g0, g1) in blocks:
         nb, gb = n1 - n0, g1 - g0
-        spectrum_x = forward(source[n0:n1, g0 * cg:g1 * cg], s=lengths, axes=axes, workers=workers())
-        spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)  # (nb, gb, Cg, F)
-        w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)  # (gb, og, Cg, F)
-        if cg == 1:
-            # One input channel per group: multiply, broadcasting over the og filters of each group.
-            product = spectrum_x * w_block[:, :, 0]  # (nb, gb, og, F)
-        elif og == 1:
-            # One filter per group (the weight gradient of a depthwise layer): multiply, sum the group's channels.
-            spectrum_x *= w_block[:, 0]
-            product = spectrum_x.sum(axis=2, keepdims=True)  # (nb, gb, 1, F)
+        if streamed:
+            product = _streamed_channel_sum(source[n0:n1], weight, g0, g1, cg, call, extent, lengths, spectral)
         else:
-            # Per frequency and group: (nb, Cg) @ (Cg, og), as one batched complex GEMM.
-            xs = np.ascontiguousarray(spectrum_x.transpose(3, 1, 0, 2))  # (F, gb, nb, Cg)
-            del spectrum_x
-            product = np.matmul(xs, ws[:, g0:g1]).transpose(2, 1, 3, 0)  # (nb, gb, og, F)
-        product = np.ascontiguousarray(product).reshape((nb, gb * og) + freq)  # (nb, gb*og, *F)
-        full = inverse(product, s=lengths, axes=axes, workers=workers())  # (nb, gb*og, *lengths)
+            spectrum_x = _forward(source[n0:n1, g0 * cg:g1 * cg], lengths, complex_data)  # (nb, gb*Cg, *F)
+            n_freq = math.prod(freq)
+            spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)  # (nb, gb, Cg, F)
+            w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)  # (gb, og, Cg, F)
+            if cg == 1 and og == 1:
+                spectrum_x *= w_block[:, 0]  # one input channel and one filter per group: in place
+                product = spectrum_x
+            elif cg == 1:
+                # One input channel per group: multiply, broadcasting over the og filters of each group.
+                product = spectrum_x * w_block[:, :, 0]  # (nb, gb, og, F)
+            elif og == 1:
+                # One filter per group (the weight gradient of a depthwise layer): multiply, sum the group's channels.
+                spectrum_x *= w_block[:, 0]
+                product = spectrum_x.sum(axis=2, keepdims=True)  # (nb, gb, 1, F)
+            else:
+                # Per frequency and group: (nb, Cg) @ (Cg, og), as one batched complex GEMM.
+                xs = np.ascontiguousarray(spectrum_x.transpose(3, 1, 0, 2))  # (F, gb, nb, Cg)
+                del spectrum_x
+                product = np.matmul(xs, ws[:, g0:g1]).transpose(2, 1, 3, 0)  # (nb, gb, og, F)
+            product = np.ascontiguousarray(product).reshape((nb, gb * og) + freq)  # (nb, gb*og, *F)
+        result[n0:n1, g0 * og:g1 * og] = _inverse(product, lengths, starts, call.out_size, call.stride,
+                                                  complex_data)
         del product
-        result[n0:n1, g0 * og:g1 * og] = _valid(full, starts, call.out_size, call.stride, lengths)
     return result
+
+
+def _forward(block: np.ndarray, lengths: Sequence[int], complex_data: bool) -> np.ndarray:
+    """The transform of ``block`` ``(nb, c, *X)`` zero-padded to ``lengths``, one axis at a time from the last.
+
+    The same numbers as ``rfftn(block, s=lengths)`` (``fftn`` for complex data), pruned: each axis is
+    transformed before the axes in front of it are padded, so the zero rows a padded array would have are
+    never transformed along the last axis (RepLKNet's 28x28 maps in transforms of 45x45: 28 row transforms
+    instead of 45, then 23 column transforms).
+    """
+    sfft = _scipy_fft()
+    nd = len(lengths)
+    out = block
+    for i in reversed(range(nd)):
+        transform = sfft.rfft if (i == nd - 1 and not complex_data) else sfft.fft
+        out = transform(out, n=lengths[i], axis=2 + i, workers=workers(), overwrite_x=out is not block)
+    return out
+
+
+def _inverse(product: np.ndarray, lengths: Sequence[int], starts: Sequence[int], out_size: Sequence[int],
+             stride: Sequence[int], complex_data: bool) -> np.ndarray:
+    """The outputs ``starts + t*stride`` (mod length) of the inverse transform of ``product``, one axis at a time.
+
+    The same numbers as ``irfftn(product, s=lengths)`` read at those entries, pruned: after each axis's
+    inverse only its output entries are kept, so the following axes transform only those lines (28 of 45
+    rows in RepLKNet's case; a strided call keeps every ``s``-th).
+    """
+    sfft = _scipy_fft()
+    nd = len(lengths)
+    out = product
+    for i in range(nd):
+        transform = sfft.irfft if (i == nd - 1 and not complex_data) else sfft.ifft
+        out = transform(out, n=lengths[i], axis=2 + i, workers=workers(), overwrite_x=True)
+        out = _entries(out, 2 + i, starts[i], out_size[i], stride[i], lengths[i])
+    return out
+
+
+def _streamed_channel_sum(source: np.ndarray, weight: np.ndarray, g0: int, g1: int, cg: int, call: Call,
+                          extent: Sequence[int], lengths: Sequence[int], spectral: np.dtype) -> np.ndarray:
+    """``sum_c X[:, g, c] * W[g, c]`` over the channels of groups ``g0 .. g1`` (one filter per group), the input's
+    and the kernel's spectra transformed a chunk of channels at a time (about :data:`BLOCK_BYTES` each).
+
+    Shape ``(nb, g1 - g0, *F)``: the product of one filter per group, ready for the inverse transform.
+    """
+    complex_data = call.dtype.kind == "c"
+    nb, gb = source.shape[0], g1 - g0
+    freq = lengths[:-1] + ((lengths[-1] if complex_data else lengths[-1] // 2 + 1),)
+    xg = source.reshape((nb, call.groups, cg) + source.shape[2:])  # (nb, G, Cg, *X): a view
+    wg = weight.reshape((call.groups, cg) + weight.shape[2:])  # (G, Cg, *K)
+    per_channel = nb * gb * math.prod(freq) * spectral.itemsize
+    chunk = max(1, min(cg, block_bytes(BLOCK_BYTES) // max(per_channel, 1)))
+    total = np.zeros((nb, gb) + freq, dtype=spectral)  # (nb, gb, *F)
+    for c0 in range(0, cg, chunk):
+        c1 = min(cg, c0 + chunk)
+        spectrum_x = _forward(xg[:, g0:g1, c0:c1].reshape((nb, gb * (c1 - c0)) + source.shape[2:]), lengths,
+                              complex_data).reshape((nb, gb, c1 - c0) + freq)  # (nb, gb, cb, *F)
+        spectrum_w = _kernel_spectrum(wg[g0:g1, c0:c1], call.dilation, extent, lengths, complex_data,
+                                      spectral)  # (gb, cb, *F)
+        spectrum_x *= spectrum_w
+        total += spectrum_x.sum(axis=2)
+    return total
 
 
 def depthwise_weight_grad(x: np.ndarray, grad_output: np.ndarray, padding: Sequence[tuple[int, int]],
@@ -274,16 +393,14 @@ def _blocks(call: Call, lengths: Sequence[int], spectral_item: int, elementwise:
     return [((n0, min(n, n0 + nb)), (0, groups)) for n0 in range(0, n, nb)]
 
 
-def _valid(full: np.ndarray, starts: Sequence[int], out_size: Sequence[int], stride: Sequence[int],
-           lengths: Sequence[int]) -> np.ndarray:
-    """The outputs ``starts + t*stride`` (mod length) of each dimension of the circular convolution ``full``."""
-    if all(0 <= a and a + (o - 1) * st < length for a, o, st, length in
-           zip(starts, out_size, stride, lengths, strict=True)):
-        return full[(slice(None), slice(None)) + tuple(slice(a, a + (o - 1) * st + 1, st)
-                                                       for a, o, st in zip(starts, out_size, stride, strict=True))]
-    for i, (a, o, st, length) in enumerate(zip(starts, out_size, stride, lengths, strict=True)):
-        full = np.take(full, (a + st * np.arange(o)) % length, axis=2 + i)
-    return full
+def _entries(full: np.ndarray, axis: int, start: int, count: int, step: int, length: int) -> np.ndarray:
+    """Entries ``start + t*step`` (mod length), ``t < count``, of ``full`` along ``axis``: a view where they
+    do not wrap around."""
+    if 0 <= start and start + (count - 1) * step < length:
+        index = [slice(None)] * full.ndim
+        index[axis] = slice(start, start + (count - 1) * step + 1, step)
+        return full[tuple(index)]
+    return np.take(full, (start + step * np.arange(count)) % length, axis=axis)
 
 
 def _kernel_spectrum(weight: np.ndarray, dilation: Sequence[int], extent: Sequence[int], lengths: Sequence[int],
