@@ -128,3 +128,30 @@ def test_fewer_channel_blocks_than_threads_are_split(m):
     w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
     got = _pipelined(x, w, ((1, 1), (1, 1)), 1, m, 3)
     assert_close(got, _reference(x, w, ((1, 1), (1, 1)), 1).astype(np.float32), f"F({m})")
+
+
+@TILES
+@pytest.mark.parametrize("groups", [1, 2])
+def test_tile_block_shares_give_the_one_thread_numbers(m, groups, monkeypatch):
+    # Several blocks of tiles on several threads: each thread transforms, multiplies and writes its own
+    # blocks (the same GEMM per matrix and block as the stack split among threads: the same numbers), NaN
+    # and inf spreading over their tiles alike. Runs where numba has two or more threads (the default here).
+    pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(winograd_module, "COMPILED_BLOCK_BYTES", 1)
+    monkeypatch.setattr(winograd_module, "MIN_TILES", 1)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 6, 13, 10)).astype(np.float32)
+    w = rng.standard_normal((4 * groups, 6 // groups, 3, 3)).astype(np.float32)
+    x[1, 2, 5, 5], x[2, 0, 12, 9] = np.nan, np.inf
+    pads = ((1, 1), (1, 1))
+    with np.errstate(invalid="ignore"):
+        monkeypatch.setattr(winograd_module, "TILE_SHARES", True)
+        shared = winograd_module.conv_general(x, w, (1, 1), pads, (1, 1), (1, 1), groups, m=m)
+        monkeypatch.setattr(winograd_module, "TILE_SHARES", False)
+        split = winograd_module.conv_general(x, w, (1, 1), pads, (1, 1), (1, 1), groups, m=m)
+    np.testing.assert_array_equal(shared, split)
+    finite = np.isfinite(split)
+    assert not finite.all() and finite.any()
+    expected = _reference(np.nan_to_num(x, nan=0.0, posinf=0.0), w, pads, groups).astype(np.float32)
+    clean = np.isfinite(shared)
+    np.testing.assert_allclose(shared[clean], expected[clean], rtol=2e-5, atol=2e-5 * np.abs(expected).max())

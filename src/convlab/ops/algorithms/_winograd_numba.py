@@ -44,25 +44,27 @@ not thread safe (:func:`._depthwise_numba.exclusive`).
 
 from __future__ import annotations
 
-import types
-
+import numba
 import numpy as np
 from numba import njit, prange
 from numba import uint64 as _index
 
-from ._depthwise_numba import THREADING_LAYER, _jit, exclusive, launch
+from ._depthwise_numba import THREADING_LAYER, THREADSAFE_LAYERS, _jit, exclusive, launch
+
+#: Whether kernels may be launched from several Python threads at once (the threading layer is thread safe).
+CONCURRENT_LAUNCHES = THREADING_LAYER in THREADSAFE_LAYERS
 
 __all__ = [
+    "CONCURRENT_LAUNCHES",
     "THREADING_LAYER",
     "exclusive",
     "gradient_transform",
     "input_transform",
     "launch",
+    "one_thread",
     "output_transform",
-    "output_transform_serial",
     "weight_gradient_transform",
     "weight_transform",
-    "weight_transform_serial",
 ]
 
 
@@ -519,22 +521,19 @@ def weight_gradient_transform(du, gt, gw):  # pragma: no cover - compiled
                     gw[grp * og + o, c, i, j] = res[_index((i * 3 + j) * og + o)]
 
 
-def _serial(kernel, name: str):
-    """``kernel`` compiled again without ``parallel`` (its ``prange`` a plain loop), under its own name.
 
-    For the per-thread pipelines of :func:`.winograd._run_compiled`, where each of the threads runs its
-    own share serially. The copy has its own qualified name, so numba's cache keeps the two apart.
-    """
-    fn = kernel.py_func
-    copy = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
-    copy.__qualname__ = name
-    copy.__doc__ = fn.__doc__
-    try:
-        return njit(cache=True, nogil=True)(copy)
-    except RuntimeError:  # no cache directory is writable
-        return njit(nogil=True)(copy)
+def one_thread(task):
+    """``task`` run with numba's thread count set to 1 on the calling thread (numba's setting is per thread),
+    then set back: a per-thread share of :mod:`.winograd` launches the kernels there, one thread each. The
+    parallel kernels are used, not copies compiled without ``parallel``: those measured 1.5-2.3x slower
+    (the input transform of 2x256 channels at 56x56: 3.9 ms parallel on one thread, 9.2 ms serial)."""
 
+    def run():
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return task()
+        finally:
+            numba.set_num_threads(before)
 
-#: Serial copies of the kernels (see :func:`_serial`).
-weight_transform_serial = _serial(weight_transform, "weight_transform_serial")
-output_transform_serial = _serial(output_transform, "output_transform_serial")
+    return run

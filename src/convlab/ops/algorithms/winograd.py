@@ -348,8 +348,35 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
         return u
 
     with kernels.launch() as threads, split_products(threads):
-        if len(blocks) == 1 and threads > 1 and products_available():
+        if len(blocks) == 1 and _shares(kernels, threads):
             _pipelines(kernels, call, xc, wc, y, m, threads)
+            return y.transpose(0, 3, 1, 2)
+        if TILE_SHARES and not fused and len(blocks) > 1 and _shares(kernels, threads):
+            # Per-thread shares of the blocks of tiles: U once (all threads), then each thread transforms,
+            # multiplies and writes its own blocks (serial kernels, one BLAS thread), meeting the others only
+            # at the end instead of after every kernel and product stack of every block.
+            u_blocks = [weights(k0, k1) for k0, k1 in channel_blocks]
+            workers = min(threads, len(blocks))
+            bounds = [len(blocks) * i // workers for i in range(workers + 1)]
+
+            def share(part: list[tuple[int, int, int, int]]) -> None:
+                v_buffer = np.empty(e * most * c_in, dtype=dtype)
+                m_buffer = np.empty(e * most * groups * widest, dtype=dtype)
+                for n0, n1, r0, r1 in part:
+                    count = (n1 - n0) * (r1 - r0) * tiles[1]
+                    v = v_buffer[:e * count * c_in]
+                    kernels.input_transform(xc, bt_d, v, n0, n1 - n0, r0, r1 - r0, tiles[1], m, ph, pw, hv,
+                                                   wv)
+                    v_view = v.reshape(e, count, groups, cg).transpose(0, 2, 1, 3)  # (alpha^2, G, tiles, Cg)
+                    for (k0, k1), u in zip(channel_blocks, u_blocks, strict=True):
+                        kb = k1 - k0
+                        prod = m_buffer[:e * count * groups * kb]
+                        np.matmul(v_view, u, out=prod.reshape(e, count, groups, kb).transpose(0, 2, 1, 3))
+                        kernels.output_transform(prod, at_d, y_flat, y_shape, n0, n1 - n0, r0, r1 - r0,
+                                                        tiles[1], m, groups, kb, og, k0)
+
+            run_shares([kernels.one_thread(lambda part=blocks[a:b]: share(part))
+                        for a, b in itertools.pairwise(bounds)], workers)
             return y.transpose(0, 3, 1, 2)
         v_buffer = np.empty(e * most * c_in, dtype=dtype)
         m_buffer = np.empty(e * most * groups * widest, dtype=dtype)
@@ -377,19 +404,26 @@ def _run_compiled(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.n
     return y.transpose(0, 3, 1, 2)  # (N, C_out, OH, OW), a view
 
 
+def _shares(kernels, threads: int) -> bool:
+    """Whether work is split into per-thread shares: several threads, the products can be held to one BLAS
+    thread each (threadpoolctl), and numba's threading layer takes launches from several threads at once."""
+    return threads > 1 and products_available() and kernels.CONCURRENT_LAUNCHES
+
+
 def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarray, m: int, threads: int) -> None:
     """One block of tiles (small maps) on ``threads`` threads: the input transform (all threads), then one
     pipeline per thread over its own share of the output channels.
 
     Each thread transforms its channels' weights, multiplies (``alpha^2`` GEMMs on one BLAS thread) and
-    writes those channels' outputs, serially (:func:`._winograd_numba.weight_transform_serial`, ...), so
-    the threads meet once after the input transform and once at the end. Splitting the stack of
-    ``alpha^2`` products instead (:func:`.matmul_stack`) put a barrier after every phase of every channel
-    block, and the weight transform, a large share of the work on small maps, between them. Each thread
-    has its own scratch for ``U`` and ``M``, so the blocks are narrower than :func:`_channel_blocks`'s:
-    all threads' scratch together about :data:`CHANNEL_BLOCK_BYTES` (the extra memory of one thread),
-    a multiple of 16 channels where that leaves 16 or more, and at least ``threads`` blocks. Each block's
-    transforms and products compute what the single-thread loop computes for those channels.
+    writes those channels' outputs (the compiled kernels on one thread each,
+    :func:`._winograd_numba.one_thread`), so the threads meet once after the input transform and once
+    at the end. Splitting the stack of ``alpha^2`` products instead (:func:`.matmul_stack`) put a
+    barrier after every phase of every channel block, with the weight transform, a large share of the
+    work on small maps, between them. Each thread has its own scratch for ``U`` and ``M``, so the blocks
+    are narrower than :func:`_channel_blocks`'s: all threads' scratch together about
+    :data:`CHANNEL_BLOCK_BYTES` (the extra memory of one thread), a multiple of 16 channels where that
+    leaves 16 or more, and at least ``threads`` blocks. The transforms are those of the one-thread loop;
+    the products are narrower GEMMs (equal to rounding).
     """
     n, groups, cg, og, c_in, dtype = call.batch, call.groups, call.cg, call.og, call.c_in, call.dtype
     a_t, g, b_t = transforms(m)
@@ -415,16 +449,16 @@ def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarra
         for k0, k1 in share:
             kb = k1 - k0
             u = u_scratch[:e * groups * cg * kb].reshape(e, groups, cg, kb)
-            kernels.weight_transform_serial(wc, g, u, og, k0)
+            kernels.weight_transform(wc, g, u, og, k0)
             prod = m_scratch[:e * count * groups * kb]
             np.matmul(v_view, u, out=prod.reshape(e, count, groups, kb).transpose(0, 2, 1, 3))
-            kernels.output_transform_serial(prod, at_d, y_flat, y_shape, 0, n, 0, tiles[0], tiles[1], m, groups,
+            kernels.output_transform(prod, at_d, y_flat, y_shape, 0, n, 0, tiles[0], tiles[1], m, groups,
                                             kb, og, k0)
 
     # contiguous shares of about equal width
     bounds = [len(channel_blocks) * i // threads for i in range(threads + 1)]
     shares = [channel_blocks[s:t] for s, t in itertools.pairwise(bounds) if t > s]
-    run_shares([lambda share=share: pipeline(share) for share in shares], threads)
+    run_shares([kernels.one_thread(lambda share=share: pipeline(share)) for share in shares], threads)
 
 
 def _row_ranges(th: int, block: int, per_row: int) -> list[tuple[int, int]]:
@@ -746,6 +780,9 @@ def _channel_blocks(og: int, c_in: int, tiles: int, itemsize: int) -> list[tuple
     kb = -(-og // count)  # equal blocks
     return [(k0, min(og, k0 + kb)) for k0 in range(0, og, kb)]
 
+
+#: Whether calls with several blocks of tiles run them as per-thread shares on several threads.
+TILE_SHARES = True
 
 #: Target bytes of one block of output channels (transformed weights and products), and its least width.
 CHANNEL_BLOCK_BYTES = 4 * 2**20
