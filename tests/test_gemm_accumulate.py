@@ -189,3 +189,48 @@ def test_an_rgb_stem_s_weight_gradient_runs_gemm_directly_and_equals_the_referen
     if not nonfinite:
         t = torch.nn.grad.conv2d_weight(torch.from_numpy(x), w_shape, torch.from_numpy(gy), **kw).numpy()
         assert_close(got, t, "3-channel weight gradient against torch")
+
+
+@pytest.mark.parametrize("nonfinite", [False, True])
+@pytest.mark.parametrize("case", [
+    # x (padded), gy, kernel, stride, dilation, groups: thin products (a small gradient over many rows)
+    ((4, 3, 20, 20), (4, 2, 7, 7), (7, 7), (2, 2), (1, 1), 1),  # blocks within one sample
+    ((6, 4, 6, 6), (6, 6, 4, 4), (3, 3), (1, 1), (1, 1), 2),  # blocks of several samples, grouped
+    ((3, 4, 40), (3, 5, 36), (5,), (1,), (1,), 1),
+    ((2, 4, 5, 5, 5), (2, 3, 3, 3, 3), (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),
+])
+def test_thin_weight_gradients_summed_on_threads_equal_the_reference(case, nonfinite, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    x_shape, gy_shape, kernel, stride, dilation, groups = case
+    monkeypatch.setattr(gemm, "blas_threads", lambda: 2)  # as if BLAS ran on two threads
+    monkeypatch.setattr(gemm, "WEIGHT_GRAD_CHUNK_BYTES", 1)  # the smallest blocks: many to share
+    monkeypatch.setattr(gemm, "MIN_ROWS", 8)
+    shares = []
+
+    def counting(tasks, threads):
+        tasks = list(tasks)
+        shares.append(len(tasks))
+        return gemm_run_shares(tasks, threads)
+
+    from convlab.ops.algorithms import _products
+
+    gemm_run_shares = _products.run_shares
+    monkeypatch.setattr(gemm, "run_shares", counting)
+    rng = np.random.default_rng(sum(x_shape))
+    xp, gy = rng.standard_normal(x_shape), rng.standard_normal(gy_shape)
+    if nonfinite:
+        xp, gy = _with_nonfinite(xp, rng), _with_nonfinite(gy, rng)
+    expected = _reference_weight_grad(xp, gy, kernel, stride, dilation, groups)
+    assert_close(gemm.weight_grad(xp, gy, kernel, stride, dilation, groups), expected, "weight gradient")
+    assert shares == [2]
+    got32 = gemm.weight_grad(xp.astype(np.float32), gy.astype(np.float32), kernel, stride, dilation, groups)
+    assert_close(got32, expected.astype(np.float32), "weight gradient, float32")
+
+
+def test_a_gradient_as_large_as_a_block_stays_on_blas_threads(monkeypatch):
+    monkeypatch.setattr(gemm, "blas_threads", lambda: 2)
+    monkeypatch.setattr(gemm, "run_shares", lambda tasks, threads: pytest.fail("split a large gradient"))
+    rng = np.random.default_rng(2)
+    xp, gy = rng.standard_normal((2, 4, 4, 4)), rng.standard_normal((2, 32, 2, 2))
+    expected = _reference_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1)
+    assert_close(gemm.weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1), expected, "weight gradient")

@@ -40,6 +40,7 @@ The classic lowering of a convolution to a matrix product (Chellapilla et al.,
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 
@@ -47,8 +48,10 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._blas import gemm_add
-from ._costs import MACHINE, fmt, gemm_seconds, l2_bytes, stream
+from ._costs import MACHINE, blas_threads, fmt, gemm_seconds, l2_bytes, stream
 from ._layout import Call, as_view, block_bytes, empty_result, padded_channels_first, padded_channels_last
+from ._products import available as products_available
+from ._products import run_shares, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "kernel_pieces",
@@ -316,39 +319,77 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
         # is at most a sample (ResNet-18's 3x3/2 64->128 layer: 17.4 -> 8.4 MiB, same time).
         chunk = min(chunk, row_bytes * out[0])
     blocks = list(_blocks(n, out[0], row_bytes * out[0], row_bytes, taps * c_in * dtype.itemsize, chunk=chunk))
-    buffer = np.empty(max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * inner * taps * c_in, dtype=dtype)
+    block_size = max((n1 - n0) * (r1 - r0) for n0, n1, r0, r1 in blocks) * inner * taps * c_in
     if all(n1 - n0 == 1 for n0, n1, _, _ in blocks):
         # Blocks within one sample (large samples: a long 1-D signal, a large image): the output gradient's
         # rows of a block are a strided (C_out, rows) view of the NCHW array, no channels-last copy of it;
         # per group (Og, rows) @ (rows, K*Cg).
         gyc = gy.astype(dtype, copy=False)
-        total_t = np.zeros((groups, og, taps * cg), dtype=dtype)
-        part = _part_buffer(total_t[0], buffer)
-        for n0, _, r0, r1 in blocks:
-            rows = (r1 - r0) * inner
-            g_rows = gyc[n0, :, r0:r1].reshape(groups, og, rows)  # (G, Og, rows), a view for contiguous gy
-            cols = _gather(buffer, win[n0:n0 + 1, r0:r1], groups, rows)  # (G, rows, K*Cg)
-            for g in range(groups):
-                _add_product(total_t[g], g_rows[g], cols[g], part)  # (Og, rows) @ (rows, K*Cg)
-        # (G, Og, *K, Cg) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
-        gw = total_t.reshape((groups, og) + kernel + (cg,)).transpose((0, 1, nd + 2) + tuple(range(2, nd + 2)))
-        return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)  # (C_out, Cg, *K)
-    gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
+
+        def rows_of(n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+            return gyc[n0, :, r0:r1].reshape(groups, og, -1)  # (G, Og, rows), a view for contiguous gy
+    else:
+        gcl = np.ascontiguousarray(np.moveaxis(gy, 1, -1), dtype=dtype)  # (N, *O, C_out)
+
+        def rows_of(n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+            # (rows, G, Og) -> (G, Og, rows): a view of whole rows of contiguous samples
+            return gcl[n0:n1, r0:r1].reshape(-1, groups, og).transpose(1, 2, 0)
+
     # The sum is kept (G, Og, K*Cg), the orientation whose reordering into (C_out, Cg, *K) moves runs of
     # K*Cg elements: from (G, K*Cg, Og) that copy took 13.7 ms against 3.4 ms (512 channels 3x3, one thread)
-    total_t = np.zeros((groups, og, taps * cg), dtype=dtype)
-    part = _part_buffer(total_t[0], buffer)
-    for n0, n1, r0, r1 in blocks:
-        v = win[n0:n1, r0:r1]  # (b, r, *O[1:], *K, C)
-        rows = (n1 - n0) * (r1 - r0) * inner
-        # (rows, G, Og)
-        g_rows = gcl[n0:n1, r0:r1].reshape(rows, groups, og)  # a view: whole rows of contiguous samples
-        cols = _gather(buffer, v, groups, rows)  # (G, rows, K*Cg)
-        for g in range(groups):
-            _add_product(total_t[g], g_rows[:, g].T, cols[g], part)  # (Og, rows) @ (rows, K*Cg)
+    shape = (groups, og, taps * cg)
+    threads = _reduction_threads(shape, block_size, len(blocks), dtype)
+
+    def share(worker: int) -> np.ndarray:
+        buffer = np.empty(block_size, dtype=dtype)
+        total_t = np.zeros(shape, dtype=dtype)
+        part = _part_buffer(total_t[0], buffer)
+        for n0, n1, r0, r1 in blocks[worker::threads]:
+            rows = (n1 - n0) * (r1 - r0) * inner
+            g_rows = rows_of(n0, n1, r0, r1)  # (G, Og, rows)
+            cols = _gather(buffer, win[n0:n1, r0:r1], groups, rows)  # (G, rows, K*Cg)
+            for g in range(groups):
+                _add_product(total_t[g], g_rows[g], cols[g], part)  # (Og, rows) @ (rows, K*Cg)
+        return total_t
+
+    if threads == 1:
+        total_t = share(0)
+    else:
+        # a thin product (a small gradient summed over many rows) on several threads: each thread sums its
+        # share of the blocks into a gradient of its own on one BLAS thread, the shares added at the end
+        totals: list[np.ndarray | None] = [None] * threads
+
+        def run(worker: int) -> None:
+            totals[worker] = share(worker)
+
+        with split_products(threads):
+            run_shares([functools.partial(run, w) for w in range(threads)], threads)
+        total_t = totals[0]
+        for other in totals[1:]:
+            total_t += other
     # (G, Og, *K, Cg) -> (G, Og, Cg, *K) -> (C_out, Cg, *K)
     gw = total_t.reshape((groups, og) + kernel + (cg,)).transpose((0, 1, nd + 2) + tuple(range(2, nd + 2)))
     return np.ascontiguousarray(gw).reshape((c_out, cg) + kernel)  # (C_out, Cg, *K)
+
+
+def _reduction_threads(shape: tuple[int, ...], block_size: int, blocks: int, dtype: np.dtype) -> int:
+    """On how many threads the weight gradient's blocks are summed, each on one BLAS thread into its own
+    gradient, or 1 (BLAS splits each block's product over its threads).
+
+    Several where BLAS runs on several threads, threadpoolctl can hold it to one, there are blocks to share
+    and the gradient is smaller than a window block (the product is thin: a small output summed over many
+    rows, ``(64, 12544) @ (12544, 147)`` per sample for the ResNet stem). BLAS splits a product's output
+    among its threads, which meet after every slice of the long sum: on a busy 2-core Intel Xeon that call
+    took 190-260 ms on two BLAS threads against 30 ms on one. A gradient as large as a block (ResNet-18's
+    512-channel 3x3: 9 MiB) stays with BLAS, whose threads share its output; a copy per thread would
+    double it.
+    """
+    if blocks < 2 or math.prod(shape) * dtype.itemsize >= block_size * dtype.itemsize:
+        return 1
+    threads = blas_threads()
+    if threads <= 1 or not products_available():
+        return 1
+    return min(threads, blocks)
 
 
 def _part_buffer(total: np.ndarray, block: np.ndarray) -> np.ndarray | None:
