@@ -199,3 +199,28 @@ def test_weight_grad_3d_auto_on_finite_data_only():
     got = F.conv_vjp(gy, x, w, padding=1, algorithm="auto", wrt="weight").weight
     nan = np.isnan(got)
     assert nan[:, 3].all() and not nan[:, :3].any() and not nan[:, 4:].any()  # only channel 3's weights see it
+
+
+@TILES
+@pytest.mark.parametrize("shares", [True, False], ids=["per-thread shares", "split products"])
+def test_per_thread_units_and_split_products_agree(m, shares, monkeypatch):
+    # On several threads (numba's default here) each thread takes (sample, block of tile rows) units of its
+    # own; with the shares off, every kernel and product stack is split among the threads. One sample (its
+    # tile rows split among the threads), NaN and inf included: the same outputs non-finite, the rest equal
+    # to the reference.
+    if not shares:
+        monkeypatch.setattr(winograd_module, "products_available", lambda: False)
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((1, 3, 5, 17, 9))
+    x[0, 1, 2, 9, 4], x[0, 2, 4, 0, 8] = np.nan, np.inf
+    w = rng.standard_normal((4, 3, 3, 3, 3))
+    pads = ((1, 1), (1, 1), (1, 1))
+    with np.errstate(invalid="ignore"):
+        got = np.asarray(_compiled(x, w, pads, m))
+        monkeypatch.setattr(winograd_module, "products_available", lambda: False)
+        split = np.asarray(_compiled(x, w, pads, m))
+    np.testing.assert_array_equal(np.isfinite(got), np.isfinite(split))
+    finite = np.isfinite(got)
+    assert finite.any() and not finite.all()
+    expected = _reference(np.nan_to_num(x, nan=0.0, posinf=0.0), w, pads)
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12 * np.abs(expected).max())

@@ -497,8 +497,6 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
                              tw * e * k * dtype.itemsize)
     most = max(r1 - r0 for r0, r1 in row_blocks) * tw
     channel_blocks = _channel_blocks(c_out, k, most, dtype.itemsize)
-    ring = np.empty(e * most * 6 * c_in, dtype=dtype)
-    m_buffer = np.empty(e * most * max(k1 - k0 for k0, k1 in channel_blocks), dtype=dtype)
     bt_d, at_d = b_t.astype(dtype), a_t.astype(dtype)
     y_flat = y.reshape(-1)
     y_shape = np.array((n * od_count, oh, ow, c_out), dtype=np.int64)
@@ -511,31 +509,66 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
             u = np.empty((e, 3, c_in, k1 - k0), dtype=dtype)
             kernels.weight_transform(taps, g, u, c_out, k0)
             u_blocks.append(u.reshape(e, k, k1 - k0))
-        for s0 in range(n):
-            for r0, r1 in row_blocks:
-                count = (r1 - r0) * tw
-                v = ring[:e * count * 6 * c_in]
-                slots = v.reshape(e, count, 6, c_in)
-                for p in range(od_count + 2):  # padded frames, in order
-                    frame = p - pd
-                    for slot in ((p % 3, p % 3 + 3) if p % 3 < 2 else (p % 3,)):
-                        if 0 <= frame < depth:
-                            kernels.input_transform(xc[:, :, frame], bt_d, v, s0, 1, r0, r1 - r0, tw, m, ph, pw,
-                                                    hv, wv, 6 * c_in, slot * c_in)
-                        else:
-                            slots[:, :, slot, :] = 0
-                    if p < 2:
-                        continue
-                    od = p - 2
-                    first = od % 3
-                    window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in), strided
-                    for (k0, k1), u in zip(channel_blocks, u_blocks, strict=True):
-                        kb = k1 - k0
-                        prod = m_buffer[:e * count * kb]
-                        # (alpha^2, tiles, 3 C_in) @ (alpha^2, 3 C_in, kb) -> (alpha^2, tiles, kb)
-                        matmul_stack(window, u, prod.reshape(e, count, kb), threads)
-                        kernels.output_transform(prod, at_d, y_flat, y_shape, s0 * od_count + od, 1, r0, r1 - r0,
-                                                 tw, m, 1, kb, c_out, k0)
+        shares = _shares(kernels, threads)
+
+        def unit(s0: int, r0: int, r1: int, ring: np.ndarray, m_buffer: np.ndarray) -> None:
+            """Every output frame of sample ``s0``'s tile rows ``r0..r1``: each kernel and product stack split
+            among the threads, or, in a per-thread share, on this thread."""
+            count = (r1 - r0) * tw
+            v = ring[:e * count * 6 * c_in]
+            slots = v.reshape(e, count, 6, c_in)
+            for p in range(od_count + 2):  # padded frames, in order
+                frame = p - pd
+                for slot in ((p % 3, p % 3 + 3) if p % 3 < 2 else (p % 3,)):
+                    if 0 <= frame < depth:
+                        kernels.input_transform(xc[:, :, frame], bt_d, v, s0, 1, r0, r1 - r0, tw, m, ph, pw, hv, wv,
+                                                6 * c_in, slot * c_in)
+                    else:
+                        slots[:, :, slot, :] = 0
+                if p < 2:
+                    continue
+                od = p - 2
+                first = od % 3
+                window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in), strided
+                for (k0, k1), u in zip(channel_blocks, u_blocks, strict=True):
+                    kb = k1 - k0
+                    prod = m_buffer[:e * count * kb].reshape(e, count, kb)
+                    # (alpha^2, tiles, 3 C_in) @ (alpha^2, 3 C_in, kb) -> (alpha^2, tiles, kb)
+                    matmul_stack(window, u, prod, 1 if shares else threads)
+                    kernels.output_transform(prod.reshape(-1), at_d, y_flat, y_shape, s0 * od_count + od, 1, r0,
+                                             r1 - r0, tw, m, 1, kb, c_out, k0)
+
+        widest = max(k1 - k0 for k0, k1 in channel_blocks)
+        if shares:
+            # Per-thread shares of (sample, block of tile rows) units, each with a ring of its own: the threads
+            # meet once at the end, not after each of the 10-20 kernels and product stacks of every output
+            # frame. The blocks of tile rows a `threads`-th as large (all the rings together take what the one
+            # ring took), and at least `threads` units: the tile rows are split further where samples are fewer.
+            row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize))
+                                     // threads, tw * e * k * dtype.itemsize)
+            pieces = -(-threads // n)
+            if n * len(row_blocks) < threads and th >= pieces:
+                step = -(-th // pieces)
+                row_blocks = [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
+            units = [(s0, r0, r1) for s0 in range(n) for r0, r1 in row_blocks]
+            most = max(r1 - r0 for r0, r1 in row_blocks) * tw
+            workers = min(threads, len(units))
+            bounds = [len(units) * i // workers for i in range(workers + 1)]
+
+            def share(part: list[tuple[int, int, int]]) -> None:
+                ring = np.empty(e * most * 6 * c_in, dtype=dtype)
+                m_buffer = np.empty(e * most * widest, dtype=dtype)
+                for s0, r0, r1 in part:
+                    unit(s0, r0, r1, ring, m_buffer)
+
+            run_shares([kernels.one_thread(lambda part=units[a:b]: share(part))
+                        for a, b in itertools.pairwise(bounds)], workers)
+        else:
+            ring = np.empty(e * most * 6 * c_in, dtype=dtype)
+            m_buffer = np.empty(e * most * widest, dtype=dtype)
+            for s0 in range(n):
+                for r0, r1 in row_blocks:
+                    unit(s0, r0, r1, ring, m_buffer)
     return y.transpose(0, 4, 1, 2, 3)  # (N, C_out, OD, OH, OW), a view
 
 
