@@ -224,3 +224,16 @@ def test_per_thread_units_and_split_products_agree(m, shares, monkeypatch):
     assert finite.any() and not finite.all()
     expected = _reference(np.nan_to_num(x, nan=0.0, posinf=0.0), w, pads)
     np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-12, atol=1e-12 * np.abs(expected).max())
+
+
+@TILES
+@pytest.mark.parametrize("shares", [True, False], ids=["per-thread shares", "split products"])
+def test_weight_grad_per_thread_units_and_split_products(m, shares, monkeypatch):
+    # One sample whose tile rows split among the threads (numba's default count here), each share adding into
+    # a dU of its own, or every product stack split among the threads: both equal the reference.
+    if not shares:
+        monkeypatch.setattr(winograd_module, "products_available", lambda: False)
+    rng = np.random.default_rng(14)
+    xp = rng.standard_normal((1, 3, 6, 19, 9))
+    gy = rng.standard_normal((1, 5, 4, 17, 7))
+    assert_close(winograd_module.weight_grad(xp, gy, 1, m), _weight_grad_reference(xp, gy))

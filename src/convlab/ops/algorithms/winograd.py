@@ -660,37 +660,67 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
     row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize)),
                              tw * e * k * dtype.itemsize)
     most = max(r1 - r0 for r0, r1 in row_blocks) * tw
-    ring = np.empty(e * most * 6 * c_in, dtype=dtype)
-    z_buffer = np.empty(e * most * c_out, dtype=dtype)
-    du = np.empty((e, k, c_out), dtype=dtype)
-    first_product = True
     bt_d, a_d = b_t.astype(dtype), np.ascontiguousarray(a_t.T, dtype=dtype)  # A: (alpha, m)
     xc = xp.astype(dtype, copy=False)
     gc = np.ascontiguousarray(gy, dtype=dtype).reshape(n, c_out, od_count * oh, ow)  # frames stacked by rows
+
+    def units(part: list[tuple[int, int, int]], most: int, threads: int) -> np.ndarray:
+        """dU summed over the output frames of the (sample, block of tile rows) units ``part``; products on
+        ``threads`` threads (1 in a per-thread share, whose kernels then run on one numba thread)."""
+        ring = np.empty(e * most * 6 * c_in, dtype=dtype)
+        z_buffer = np.empty(e * most * c_out, dtype=dtype)
+        du = np.empty((e, k, c_out), dtype=dtype)
+        first_product = True
+        for s0, r0, r1 in part:
+            count = (r1 - r0) * tw
+            v = ring[:e * count * 6 * c_in]
+            slots = v.reshape(e, count, 6, c_in)
+            z = z_buffer[:e * count * c_out]
+            for p in range(dp):  # padded frames, in order
+                for slot in ((p % 3, p % 3 + 3) if p % 3 < 2 else (p % 3,)):
+                    kernels.input_transform(xc[:, :, p], bt_d, v, s0, 1, r0, r1 - r0, tw, m, 0, 0, hp, wp,
+                                            6 * c_in, slot * c_in)
+                if p < 2:
+                    continue
+                od = p - 2
+                first = od % 3
+                kernels.gradient_transform(gc, a_d, z, s0, 1, r0, r1 - r0, tw, od * oh, oh)
+                window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in)
+                # (alpha^2, 3 C_in, tiles) @ (alpha^2, tiles, C_out) -> (alpha^2, 3 C_in, C_out)
+                vt, zt = window.transpose(0, 2, 1), z.reshape(e, count, c_out)
+                if first_product:
+                    matmul_stack(vt, zt, du, threads)
+                    first_product = False
+                else:  # added in alpha tile elements at a time (not a second dU)
+                    matmul_accumulate(vt, zt, du, threads, -(-alpha // threads))
+        return du
+
     with kernels.launch() as threads, split_products(threads):
-        for s0 in range(n):
-            for r0, r1 in row_blocks:
-                count = (r1 - r0) * tw
-                v = ring[:e * count * 6 * c_in]
-                slots = v.reshape(e, count, 6, c_in)
-                z = z_buffer[:e * count * c_out]
-                for p in range(dp):  # padded frames, in order
-                    for slot in ((p % 3, p % 3 + 3) if p % 3 < 2 else (p % 3,)):
-                        kernels.input_transform(xc[:, :, p], bt_d, v, s0, 1, r0, r1 - r0, tw, m, 0, 0, hp, wp,
-                                                6 * c_in, slot * c_in)
-                    if p < 2:
-                        continue
-                    od = p - 2
-                    first = od % 3
-                    kernels.gradient_transform(gc, a_d, z, s0, 1, r0, r1 - r0, tw, od * oh, oh)
-                    window = slots[:, :, first:first + 3, :].reshape(e, count, k)  # (alpha^2, tiles, 3 C_in)
-                    # (alpha^2, 3 C_in, tiles) @ (alpha^2, tiles, C_out) -> (alpha^2, 3 C_in, C_out)
-                    vt, zt = window.transpose(0, 2, 1), z.reshape(e, count, c_out)
-                    if first_product:
-                        matmul_stack(vt, zt, du, threads)
-                        first_product = False
-                    else:  # added in alpha tile elements at a time (not a second dU)
-                        matmul_accumulate(vt, zt, du, threads, -(-alpha // threads))
+        if not _shares(kernels, threads):
+            du = units([(s0, r0, r1) for s0 in range(n) for r0, r1 in row_blocks], most, threads)
+        else:
+            # Per-thread shares of (sample, block of tile rows) units as in the forward
+            # (:func:`_run_compiled_3d`), each adding into a dU of its own (alpha^2 3 C_in C_out values, small
+            # next to the rings); then the threads' dU are added up, in thread order.
+            row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize))
+                                     // threads, tw * e * k * dtype.itemsize)
+            pieces = -(-threads // n)
+            if n * len(row_blocks) < threads and th >= pieces:
+                step = -(-th // pieces)
+                row_blocks = [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
+            work = [(s0, r0, r1) for s0 in range(n) for r0, r1 in row_blocks]
+            most = max(r1 - r0 for r0, r1 in row_blocks) * tw
+            workers = min(threads, len(work))
+            bounds = [len(work) * i // workers for i in range(workers + 1)]
+            partial: list[np.ndarray | None] = [None] * workers
+
+            def share(i: int) -> None:
+                partial[i] = units(work[bounds[i]:bounds[i + 1]], most, 1)
+
+            run_shares([kernels.one_thread(lambda i=i: share(i)) for i in range(workers)], workers)
+            du = partial[0]
+            for other in partial[1:]:
+                du += other
         # gw[o, kd*C_in + c] = G^T dU[:, kd*C_in + c, o] G in float64: the depth taps as input channels
         taps = np.empty((c_out, k, R, R), dtype=dtype)
         kernels.weight_gradient_transform(du.reshape(e, 1, k, c_out), np.ascontiguousarray(g.T), taps)
