@@ -185,3 +185,27 @@ def test_depthwise_weight_grad_of_a_single_channel_layer_equals_torch():
     wt = torch.from_numpy(w).requires_grad_(True)
     torch.nn.functional.conv2d(torch.from_numpy(x), wt, padding=4).backward(torch.from_numpy(g))
     assert_close(got, wt.grad.numpy())
+
+
+def test_input_dilation_is_materialized_a_block_at_a_time(monkeypatch):
+    # A strided layer's input gradient by FFT: the zeros between the output gradient's entries and the padding
+    # are written per block of the transform, not as a dilated copy of the whole array
+    monkeypatch.setattr(fft, "BLOCK_BYTES", 2**16)
+    rng = np.random.default_rng(10)
+    g = rng.standard_normal((4, 32, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((32, 1, 9, 9)).astype(np.float32)
+    args = ((1, 1), ((4, 5), (4, 5)), (1, 1), (2, 2), 32)
+    expected = reference.conv_general(g[:1, :3].astype(np.float64), w[:3].astype(np.float64),
+                                      *args[:-1], 3).astype(np.float32)
+    assert_close(fft.conv_general(g[:1, :3], w[:3], *args[:-1], 3), expected)
+    result = fft.conv_general(g, w, *args)  # warm
+    whole_copy = 4 * 32 * (39 + 9) ** 2 * 4  # the dilated, padded output gradient
+    tracemalloc.start()
+    try:
+        fft.conv_general(g, w, *args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    lengths = fft.fft_lengths(Call.of(g, w, *args))
+    kernel_spectrum = 32 * lengths[0] * (lengths[1] // 2 + 1) * 8  # complex64, held for the whole call
+    assert peak - result.nbytes - kernel_spectrum < whole_copy / 4, (peak, result.nbytes, kernel_spectrum, whole_copy)

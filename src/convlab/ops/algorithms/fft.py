@@ -204,17 +204,22 @@ def conv_general(
     lengths = fft_lengths(call)
     extent = call.effective_kernel
     if any(ld != 1 for ld in call.input_dilation):
-        # Input dilation: materialize the zeros, padded straight to the transform length.
-        extra = tuple(length - p for length, p in zip(lengths, call.padded_size, strict=True))
-        source = padded_channels_first(x, call.padding, call.input_dilation, extra=extra, dtype=dtype)
+        # Input dilation: the zeros and the padding materialized a block at a time (the transform pads the
+        # end to its length), never for the whole call (a fresh copy of the whole input, dilated).
+        def source(n0, n1, c0, c1):
+            return padded_channels_first(x[n0:n1, c0:c1], call.padding, call.input_dilation, dtype=dtype)
+
         shift = (0,) * nd
     else:
         # Crops are slices; the zero padding is the transform's own (scipy pads the end to the
         # length), and a left pad ``lo`` becomes a circular shift of the output by ``lo``: the
         # length is one at which no wrapped-around entry lands on an output (fft_lengths).
-        source = x[(slice(None), slice(None)) + tuple(slice(max(0, -lo), max(0, -lo) + length) for length, (lo, _) in
-                                                      zip(_source_sizes(call), call.padding, strict=True))]
-        source = source.astype(dtype, copy=False)
+        view = x[(slice(None), slice(None)) + tuple(slice(max(0, -lo), max(0, -lo) + length) for length, (lo, _) in
+                                                    zip(_source_sizes(call), call.padding, strict=True))]
+
+        def source(n0, n1, c0, c1):
+            return view[n0:n1, c0:c1].astype(dtype, copy=False)
+
         shift = tuple(max(0, lo) for lo, _ in call.padding)
     spectral = _spectral_dtype(dtype)
     # Output t of dimension i is entry (t*s + E - 1 - shift) mod length of the circular convolution.
@@ -235,9 +240,10 @@ def conv_general(
     for (n0, n1), (g0, g1) in blocks:
         nb, gb = n1 - n0, g1 - g0
         if streamed:
-            product = _streamed_channel_sum(source[n0:n1], weight, g0, g1, cg, call, extent, lengths, spectral)
+            product = _streamed_channel_sum(source(n0, n1, g0 * cg, g1 * cg), weight[g0:g1], call, extent, lengths,
+                                            spectral)
         else:
-            spectrum_x = _forward(source[n0:n1, g0 * cg:g1 * cg], lengths, complex_data)  # (nb, gb*Cg, *F)
+            spectrum_x = _forward(source(n0, n1, g0 * cg, g1 * cg), lengths, complex_data)  # (nb, gb*Cg, *F)
             n_freq = math.prod(freq)
             spectrum_x = spectrum_x.reshape(nb, gb, cg, n_freq)  # (nb, gb, Cg, F)
             w_block = spectrum_w[g0 * og:g1 * og].reshape(gb, og, cg, n_freq)  # (gb, og, Cg, F)
@@ -298,26 +304,26 @@ def _inverse(product: np.ndarray, lengths: Sequence[int], starts: Sequence[int],
     return out
 
 
-def _streamed_channel_sum(source: np.ndarray, weight: np.ndarray, g0: int, g1: int, cg: int, call: Call,
-                          extent: Sequence[int], lengths: Sequence[int], spectral: np.dtype) -> np.ndarray:
-    """``sum_c X[:, g, c] * W[g, c]`` over the channels of groups ``g0 .. g1`` (one filter per group), the input's
-    and the kernel's spectra transformed a chunk of channels at a time (about :data:`BLOCK_BYTES` each).
+def _streamed_channel_sum(source: np.ndarray, weight: np.ndarray, call: Call, extent: Sequence[int],
+                          lengths: Sequence[int], spectral: np.dtype) -> np.ndarray:
+    """``sum_c X[:, g, c] * W[g, c]`` over the channels of a block of groups (one filter per group: ``source``
+    ``(nb, gb*Cg, *X)``, ``weight`` ``(gb, Cg, *K)``), the input's and the kernel's spectra transformed a chunk of
+    channels at a time (about :data:`BLOCK_BYTES` each).
 
-    Shape ``(nb, g1 - g0, *F)``: the product of one filter per group, ready for the inverse transform.
+    Shape ``(nb, gb, *F)``: the product of one filter per group, ready for the inverse transform.
     """
     complex_data = call.dtype.kind == "c"
-    nb, gb = source.shape[0], g1 - g0
+    nb, gb, cg = source.shape[0], weight.shape[0], weight.shape[1]
     freq = lengths[:-1] + ((lengths[-1] if complex_data else lengths[-1] // 2 + 1),)
-    xg = source.reshape((nb, call.groups, cg) + source.shape[2:])  # (nb, G, Cg, *X): a view
-    wg = weight.reshape((call.groups, cg) + weight.shape[2:])  # (G, Cg, *K)
+    xg = source.reshape((nb, gb, cg) + source.shape[2:])  # (nb, gb, Cg, *X): a view
     per_channel = nb * gb * math.prod(freq) * spectral.itemsize
     chunk = max(1, min(cg, block_bytes(BLOCK_BYTES) // max(per_channel, 1)))
     total = np.zeros((nb, gb) + freq, dtype=spectral)  # (nb, gb, *F)
     for c0 in range(0, cg, chunk):
         c1 = min(cg, c0 + chunk)
-        spectrum_x = _forward(xg[:, g0:g1, c0:c1].reshape((nb, gb * (c1 - c0)) + source.shape[2:]), lengths,
+        spectrum_x = _forward(xg[:, :, c0:c1].reshape((nb, gb * (c1 - c0)) + source.shape[2:]), lengths,
                               complex_data).reshape((nb, gb, c1 - c0) + freq)  # (nb, gb, cb, *F)
-        spectrum_w = _kernel_spectrum(wg[g0:g1, c0:c1], call.dilation, extent, lengths, complex_data,
+        spectrum_w = _kernel_spectrum(weight[:, c0:c1], call.dilation, extent, lengths, complex_data,
                                       spectral)  # (gb, cb, *F)
         spectrum_x *= spectrum_w
         total += spectrum_x.sum(axis=2)
