@@ -104,7 +104,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma list of zoo models for --analysis (default: all of convlab.models.list())")
     parser.add_argument("--tuned", action="store_true",
                         help="also report auto/fastest after tuning: every primitive call is measured a second "
-                             "time, and the fastest of the first measurement is judged by the second")
+                             "time, and what tuning keeps from the first measurement (the fastest median, unless "
+                             "the cost model's choice is within 5%% of it) is judged by the second")
     parser.add_argument("--plain", action="store_true",
                         help="Markdown tables and plain progress lines even on a terminal (the default when the "
                              "output is a pipe or a file, or Rich is not installed)")
