@@ -234,3 +234,29 @@ def test_a_gradient_as_large_as_a_block_stays_on_blas_threads(monkeypatch):
     xp, gy = rng.standard_normal((2, 4, 4, 4)), rng.standard_normal((2, 32, 2, 2))
     expected = _reference_weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1)
     assert_close(gemm.weight_grad(xp, gy, (3, 3), (1, 1), (1, 1), 1), expected, "weight gradient")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thin_pointwise_products_shared_among_threads_equal_the_reference_and_the_blas_split(dtype, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    from convlab.ops.algorithms import _products
+
+    rng = np.random.default_rng(11)
+    x = _with_nonfinite(rng.standard_normal((5, 12, 4, 3)), rng).astype(dtype)  # C_in 12 > C_out 5: thin
+    w = rng.standard_normal((5, 12, 1, 1)).astype(dtype)
+    args = ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
+    with np.errstate(invalid="ignore"):
+        unsplit = gemm.conv_general(x, w, *args)
+        monkeypatch.setattr(gemm, "blas_threads", lambda: 2)
+        calls = []
+        monkeypatch.setattr(gemm, "matmul_stack", lambda *a: calls.append(a[-1]) or _products.matmul_stack(*a))
+        got = gemm.conv_general(x, w, *args)
+        expected = reference.conv_general(x.astype(np.float64), w.astype(np.float64), *args)
+    assert calls == [2]
+    np.testing.assert_array_equal(got, unsplit)  # the same GEMM per sample, the same numbers
+    assert_close(got, expected.astype(dtype), "1x1, shared among threads")
+    # a wide product (C_out > C_in) and a grouped one stay with BLAS
+    calls.clear()
+    gemm.conv_general(rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((8, 4, 1, 1)), *args)
+    gemm.conv_general(rng.standard_normal((2, 8, 3, 3)), rng.standard_normal((2, 4, 1, 1)), *args[:-1], 2)
+    assert calls == []
