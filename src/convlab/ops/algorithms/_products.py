@@ -14,6 +14,11 @@ time. Each product is the same GEMM call as before on its own matrices, so the
 numbers do not change. Without threadpoolctl, or on one thread, it is
 ``np.matmul``.
 
+:func:`run_shares` runs a few callables at once on the same pool (the Winograd
+paths' per-thread shares, which release the GIL in NumPy and in ``nogil``
+compiled kernels), and :func:`matmul_accumulate` adds a stack of products into
+an existing one, each thread adding its own share right after multiplying it.
+
 The worker pool is created on first use and re-created in a forked child
 (a pool's threads do not survive ``fork()``).
 """

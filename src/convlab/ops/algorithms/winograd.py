@@ -84,6 +84,25 @@ NumPy pipeline remains for 1-D and grouped 3-D calls, complex numbers, the
 error bound, and every call where numba is not installed
 (``conv_general(..., compiled=False)`` forces it).
 
+Several threads. Splitting each product stack among the threads
+(:func:`._products.matmul_stack`) and each compiled kernel's tile rows put a
+barrier after every phase of every block: about 13 on ResNet-18's 14x14 layer,
+66 per 3x3x3 call (10-20 per output frame), each one a wait whenever another
+process holds a core, which made the calls slow and bimodal on a busy machine.
+Where numba's threading layer takes launches from several threads, each thread
+now runs a share of its own (:func:`._products.run_shares`; the compiled kernels
+on one numba thread there, :func:`._winograd_numba.one_thread`, the products on
+one BLAS thread) and the threads meet once or twice per call: the output
+channels on small maps (one block of tiles: :func:`_pipelines`, the weight
+transform of each thread's channels included), the blocks of tiles on large
+ones (:data:`TILE_SHARES`, ``U`` first on all threads), and (sample, block of
+tile rows) units in 3-D, each unit with its own ring (a ``threads``-th of the
+rows) and, in the weight gradient, its own ``dU``, added up at the end. The
+2-D weight gradient keeps the split stacks (a second ``dU`` would be 4-9 MB on
+256-512 channels); each block's products are added into ``dU`` on the threads
+that multiplied them (:func:`._products.matmul_accumulate`) and ``G^T dU G`` is
+compiled (:func:`._winograd_numba.weight_gradient_transform`).
+
 Gradients. The input gradient of a stride-1 3x3 layer is itself such a call
 (the flipped, transposed weights; the ops pass a view, which the compiled
 weight transform reads without a copy), so the planner prices it with
