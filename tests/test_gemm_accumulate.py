@@ -260,3 +260,23 @@ def test_thin_pointwise_products_shared_among_threads_equal_the_reference_and_th
     gemm.conv_general(rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((8, 4, 1, 1)), *args)
     gemm.conv_general(rng.standard_normal((2, 8, 3, 3)), rng.standard_normal((2, 4, 1, 1)), *args[:-1], 2)
     assert calls == []
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_the_pointwise_weight_gradient_summed_by_rows_on_threads_equals_the_reference(stride, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    from convlab.ops.algorithms import _products
+
+    monkeypatch.setattr(gemm, "blas_threads", lambda: 2)
+    shares = []
+    monkeypatch.setattr(gemm, "run_shares", lambda tasks, threads: shares.append(len(tasks := list(tasks)))
+                        or _products.run_shares(tasks, threads))
+    rng = np.random.default_rng(13 + stride)
+    xp = _with_nonfinite(rng.standard_normal((3, 6, 7, 7)), rng)
+    out = (7 - 1) // stride + 1
+    gy = _with_nonfinite(rng.standard_normal((3, 20, out, out)), rng)  # 20 output channels: 10 rows a thread
+    expected = _reference_weight_grad(xp, gy, (1, 1), (stride,) * 2, (1, 1), 1)
+    for dtype in (np.float64, np.float32):
+        got = gemm.weight_grad(xp.astype(dtype), gy.astype(dtype), (1, 1), (stride,) * 2, (1, 1), 1)
+        assert_close(got, expected.astype(dtype), f"1x1 weight gradient by rows, {np.dtype(dtype)}")
+    assert shares == [2, 2]
