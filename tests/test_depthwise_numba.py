@@ -147,7 +147,7 @@ def test_ops_and_both_gradients_equal_reference(backend, data):
 def test_layer_gradients_run_on_the_compiled_kernels(kernels, monkeypatch, stride, multiplier):
     # forward, input gradient and weight gradient of a depthwise layer all reach a compiled kernel
     ran = []
-    for name in ("flat", "direct", "phases", "small_output", "weight_grad"):
+    for name in ("flat", "direct", "phases", "strided", "small_output", "weight_grad"):
         kernel = getattr(kernels, name)
         monkeypatch.setattr(kernels, name, lambda *a, _k=kernel, _n=name: (ran.append(_n), _k(*a))[1])
     rng = np.random.default_rng(stride)
@@ -161,7 +161,7 @@ def test_layer_gradients_run_on_the_compiled_kernels(kernels, monkeypatch, strid
                           algorithm="reference")
     assert_close(grads.input, expected.input.astype(np.float32), "input gradient")
     assert_close(grads.weight, expected.weight.astype(np.float32), "weight gradient")
-    forward = "flat" if stride == 1 else "direct"
+    forward = "flat" if stride == 1 else "strided"
     input_grad = "flat" if stride == 1 else "phases"  # a strided layer's: input dilation, phase by phase
     # the weight gradient is read in place by its own kernel (no padded or transposed copies)
     assert ran == [forward, input_grad, "weight_grad"], ran

@@ -1,5 +1,6 @@
 """The compiled ``phases`` kernel: input dilation at stride 1 (a strided depthwise layer's input gradient, a
-depthwise transposed layer), computed phase by phase from the output gradient and the weight, no dilated copy.
+depthwise transposed layer), computed phase by phase from the output gradient and the weight, no dilated copy;
+and the compiled ``strided`` kernel (a strided depthwise layer's forward, on the input's polyphase components).
 
 Against the reference algorithm (random calls: input dilations 1-3, dilations, padding pairs with crops, odd
 sizes, channel multipliers and several channels per group, 1-d and 2-d, float32 and float64), bit for bit
@@ -181,3 +182,75 @@ def test_no_dilated_copy_of_the_output_gradient():
     finally:
         tracemalloc.stop()
     assert peak < 1.25 * x.nbytes, (peak, x.nbytes)
+
+
+@st.composite
+def strided_calls(draw):
+    """A primitive call with a stride (no input dilation) that goes to the ``strided`` kernel."""
+    nd = draw(st.sampled_from([1, 2]))
+    cg, og = draw(st.sampled_from([(1, 1), (1, 2), (2, 1)]))
+    groups = draw(st.integers(1 if cg == 1 else 2, 4))
+    kernel = tuple(draw(st.integers(1, 5)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    if all(s == 1 for s in stride):
+        stride = stride[:-1] + (2,)
+    size, pads = [], []
+    for k, d in zip(kernel, dilation, strict=True):
+        extent = d * (k - 1) + 1
+        s = draw(st.integers(1, 14))
+        lo = draw(st.integers(-min(2, s - 1), extent))
+        hi = draw(st.integers(max(-2, extent - s - lo, -(s + lo - 1)), extent + 1))
+        size.append(s)
+        pads.append((lo, hi))
+    return {"x_shape": (draw(st.integers(1, 3)), groups * cg) + tuple(size), "w_shape": (groups * og, cg) + kernel,
+            "args": (stride, tuple(pads), dilation, (1,) * nd, groups), "seed": draw(st.integers(0, 2**16))}
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=strided_calls(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_strided_equals_the_reference_and_the_numpy_loop(case, dtype):
+    x, w = _arrays(case, dtype)
+    call = Call.of(x, w, *case["args"])
+    assert depthwise.unsupported(call) is None
+    if depthwise.compiled_kernel(call) != "strided":  # output rows shorter than the kernel's: small_output
+        assert call.out_size[-1] < call.kernel[-1]
+        return
+    got = depthwise.conv_general(x, w, *case["args"])
+    expected = reference.conv_general(x.astype(np.float64), w.astype(np.float64), *case["args"]).astype(dtype)
+    assert_close(got, expected, str(case))
+    np.testing.assert_array_equal(got, depthwise._per_tap(call, x, w))
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=strided_calls(), value=st.sampled_from([np.nan, np.inf, -np.inf]))
+def test_strided_puts_nonfinite_values_where_the_reference_does(case, value):
+    x, w = _arrays(case, np.float64)
+    rng = np.random.default_rng(case["seed"] + 2)
+    x[tuple(int(rng.integers(0, s)) for s in x.shape)] = value
+    call = Call.of(x, w, *case["args"])
+    if depthwise.compiled_kernel(call) != "strided":
+        return
+    got = depthwise.conv_general(x, w, *case["args"])
+    expected = reference.conv_general(x, w, *case["args"])
+    for mask in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(mask(got), mask(expected), err_msg=f"{mask.__name__} {case}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("c", "m", "size", "kernel", "stride", "padding", "dilation"), TORCH_LAYERS)
+def test_strided_forward_equals_torch(dtype, c, m, size, kernel, stride, padding, dilation):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(len(size) + c + 1)
+    x = rng.standard_normal((2, c) + size).astype(dtype)
+    x[(0, 0) + (1,) * len(size)] = np.nan
+    x[(1, c - 1) + (2,) * len(size)] = -np.inf
+    w = rng.standard_normal((c * m, 1) + kernel).astype(dtype)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=c)
+    got = F.conv(x, w, **kw, algorithm="depthwise")
+    conv = torch.nn.functional.conv1d if len(size) == 1 else torch.nn.functional.conv2d
+    expected = conv(torch.from_numpy(x), torch.from_numpy(w), **kw).numpy()
+    for mask in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(mask(got), mask(expected), err_msg=mask.__name__)
+    finite = np.isfinite(expected)
+    assert_close(got[finite], expected[finite], "forward")
