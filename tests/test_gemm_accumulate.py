@@ -280,3 +280,25 @@ def test_the_pointwise_weight_gradient_summed_by_rows_on_threads_equals_the_refe
         got = gemm.weight_grad(xp.astype(dtype), gy.astype(dtype), (1, 1), (stride,) * 2, (1, 1), 1)
         assert_close(got, expected.astype(dtype), f"1x1 weight gradient by rows, {np.dtype(dtype)}")
     assert shares == [2, 2]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_pointwise_products_shared_by_output_channels_equal_the_reference(dtype, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    from convlab.ops.algorithms import _products
+
+    rng = np.random.default_rng(17)
+    x = _with_nonfinite(rng.standard_normal((3, 6, 5, 4)), rng).astype(dtype)
+    w = rng.standard_normal((24, 6, 1, 1)).astype(dtype)  # C_out 24 >= C_in 6: wide, 12 rows a thread
+    args = ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
+    with np.errstate(invalid="ignore"):
+        unsplit = gemm.conv_general(x, w, *args)
+        monkeypatch.setattr(gemm, "blas_threads", lambda: 2)
+        shares = []
+        monkeypatch.setattr(gemm, "run_shares", lambda tasks, threads: shares.append(len(tasks := list(tasks)))
+                            or _products.run_shares(tasks, threads))
+        got = gemm.conv_general(x, w, *args)
+        expected = reference.conv_general(x.astype(np.float64), w.astype(np.float64), *args)
+    assert shares == [2]
+    assert_close(got, unsplit, "1x1 shared by output channels against BLAS's split")
+    assert_close(got, expected.astype(dtype), "1x1 shared by output channels")

@@ -118,6 +118,16 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
             with split_products(threads):
                 matmul_stack(w, xm[:, 0], y, threads)
             return y.reshape(call.out_shape)  # (N, C_out, *O)
+        threads = _row_threads(og) if groups == 1 and SHARE_WIDE_ROWS else 1
+        if threads > 1:
+            # a wide product: the output channels shared among threads, each on one BLAS thread
+            y = np.empty((call.batch, og, call.positions), dtype=call.dtype)
+            w = weight.reshape(og, cg)
+            bounds = [og * t // threads for t in range(threads + 1)]
+            with split_products(threads):
+                run_shares([functools.partial(np.matmul, w[a:b], xm[:, 0], out=y[:, a:b])
+                            for a, b in itertools.pairwise(bounds)], threads)
+            return y.reshape(call.out_shape)  # (N, C_out, *O)
         y = np.matmul(weight.reshape(groups, og, cg), xm)  # (N, G, Og, P)
         return y.reshape(call.out_shape)  # (N, C_out, *O)
     rows = call.batch * call.positions
@@ -126,6 +136,11 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     y = np.empty((call.batch,) + call.out_size + (call.c_out,), dtype=call.dtype)  # channels-last
     np.matmul(xc.transpose(1, 0, 2), w, out=as_view(y, (rows, groups, og)).transpose(1, 0, 2))  # (G, N*P, Og)
     return y.transpose((0, nd + 1) + tuple(range(1, nd + 1)))  # (N, C_out, *O), a view
+
+
+#: Whether a wide 1x1 product (C_out >= C_in) on several BLAS threads has its output channels shared among
+#: threads, each on one BLAS thread (else BLAS splits each per-sample product).
+SHARE_WIDE_ROWS = True
 
 
 def _sample_threads(call: Call) -> int:
