@@ -36,6 +36,14 @@ The classic lowering of a convolution to a matrix product (Chellapilla et al.,
   measurement on a loaded machine had it up to 6x slower (OpenBLAS splits the
   wide per-sample products over its threads, which suffers most when another
   process shares the cores).
+* on several BLAS threads, products that BLAS splits poorly are shared among
+  Python threads instead, each on one BLAS thread (:mod:`._products`): a 1x1
+  layer's samples where its product is thin (``C_in > C_out``), its output
+  channels where it is wide; a weight gradient's blocks where the gradient is
+  smaller than a window block (each thread sums into a gradient of its own),
+  a 1x1 weight gradient's output channels. BLAS splits a product's output and
+  its threads meet after every slice of the sum, which a busy machine turns
+  into waits of a time slice each.
 """
 
 from __future__ import annotations
@@ -321,6 +329,10 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
     ``(K*C_in/g, rows) @ (rows, C_out/g)`` per group, summed over the blocks.
     A 1x1 kernel needs no windows: per sample ``gy[n] (C_out, P) @ x[n]^T (P, C_in)``
     on the channels-first arrays, as one batched product with no copies.
+    The sum is kept ``(C_out/g, K*C_in/g)`` per group; where it is at least as large as a
+    window block each block's product is added into it in place (BLAS ``beta = 1``,
+    :func:`._blas.gemm_add`), and where a sample has :data:`MIN_ROWS` positions the blocks lie
+    within one sample and read the output gradient where it is (no channels-last copy).
     (Measured and dropped: at stride 1, one GEMM per tap on shifted flat views
     of the input, ``(C_out, N P) @ (N P, C_in)``, needs no window matrix but ran
     2-4x slower: OpenBLAS does not split the long inner dimension over threads.)
