@@ -302,3 +302,38 @@ def test_wide_pointwise_products_shared_by_output_channels_equal_the_reference(d
     assert shares == [2]
     assert_close(got, unsplit, "1x1 shared by output channels against BLAS's split")
     assert_close(got, expected.astype(dtype), "1x1 shared by output channels")
+
+
+@pytest.mark.parametrize("chunk", [None, 256])  # 256 bytes: the kernel cut into pieces, products added
+@pytest.mark.parametrize("case", [
+    ((2, 3, 17, 17), (16, 3, 7, 7), (2, 2), ((3, 3), (3, 3)), (1, 1)),  # a stem
+    ((2, 8, 9, 9), (24, 8, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)),  # dilated
+    ((2, 4, 30), (16, 4, 5), (2,), ((2, 2),), (1,)),
+    ((1, 4, 5, 6, 6), (16, 4, 3, 3, 3), (1, 1, 1), ((1, 1),) * 3, (1, 1, 1)),
+])
+def test_window_gemms_shared_by_output_channels_equal_the_reference(case, chunk, monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    from convlab.ops.algorithms import _products
+
+    x_shape, w_shape, stride, padding, dilation = case
+    nd = len(stride)
+    rng = np.random.default_rng(sum(x_shape) + sum(w_shape))
+    x = _with_nonfinite(rng.standard_normal(x_shape), rng)
+    w = rng.standard_normal(w_shape)
+    args = (stride, padding, dilation, (1,) * nd, 1)
+    if chunk is not None:
+        monkeypatch.setattr(gemm, "CHUNK_BYTES", chunk)
+        monkeypatch.setattr(gemm, "MIN_ROWS", 4)
+    with np.errstate(invalid="ignore"):
+        unsplit = gemm.conv_general(x, w, *args)
+        monkeypatch.setattr(gemm, "blas_threads", lambda: 2)
+        shares = []
+        monkeypatch.setattr(gemm, "run_shares", lambda tasks, threads: shares.append(len(tasks := list(tasks)))
+                            or _products.run_shares(tasks, threads))
+        got = gemm.conv_general(x, w, *args)
+        expected = reference.conv_general(x, w, *args)
+    assert shares and set(shares) == {2}
+    if chunk is not None:
+        assert len(shares) > 1  # every block and piece shared
+    np.testing.assert_array_equal(got, unsplit)  # the same products, column by column
+    assert_close(got, expected, "windows shared by output channels")
