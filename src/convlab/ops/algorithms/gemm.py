@@ -37,9 +37,10 @@ The classic lowering of a convolution to a matrix product (Chellapilla et al.,
   wide per-sample products over its threads, which suffers most when another
   process shares the cores).
 * on several BLAS threads, products that BLAS splits poorly are shared among
-  Python threads instead, each on one BLAS thread (:mod:`._products`): a 1x1
-  layer's samples where its product is thin (``C_in > C_out``), its output
-  channels where it is wide; a weight gradient's blocks where the gradient is
+  Python threads instead, each on one BLAS thread (:mod:`._products`): the
+  output channels of the window GEMMs (one group); a 1x1 layer's samples
+  where its product is thin (``C_in > C_out``), its output channels where it
+  is wide; a weight gradient's blocks where the gradient is
   smaller than a window block (each thread sums into a gradient of its own),
   a 1x1 weight gradient's output channels. BLAS splits a product's output and
   its threads meet after every slice of the sum, which a busy machine turns
