@@ -239,7 +239,11 @@ def estimate(call: Call) -> Estimate:
     (inner dimension ``C_in/groups``) and a pass over the output for the sum.
     """
     b = call.dtype.itemsize
-    padded = stream(2 * call.batch * call.c_in * math.prod(call.padded_size) * b)
+    padded_elements = call.batch * call.c_in * math.prod(call.padded_size)
+    padded = stream(2 * padded_elements * b)
+    if any(p != (0, 0) for p in call.padding) or any(ld > 1 for ld in call.input_dilation):
+        # a fresh zeroed array (written once more) filled row by row: one inner loop per input row
+        padded += stream(padded_elements * b) + call.batch * call.c_in * math.prod(call.size[:-1]) * MACHINE.row_seconds
     output = stream(call.batch * call.c_out * call.positions * b)
     if uses_numba(call):
         kind = compiled_kernel(call)
@@ -249,7 +253,12 @@ def estimate(call: Call) -> Estimate:
         if kind == "rows" and call.out_size[-1] < 32:  # one short inner loop per output row and tap
             rows = 15e-9 * call.batch * call.c_out * (call.positions // max(call.out_size[-1], 1)) * call.cg * call.taps
         compute = (macs / rate + rows) / kernel_speed()
-        spill = _flat_spill(call, b) if kind == "flat" else 0.0
+        spill = 0.0
+        if kind == "flat":
+            spill = _flat_spill(call, b)
+            # each task's accumulator zeroed and copied out to the output (read, written), on the kernels' threads:
+            # next to few multiply-adds per output (a depthwise layer's 9-49) it is a good part of the time
+            compute += stream(3 * call.batch * call.c_out * call.positions * b) / kernel_threads()
         terms = f"compiled ({kind}): {macs:,} multiply-adds {fmt(compute)}"
         if spill > compute:
             terms += f"; its planes outgrow the L2 cache: {fmt(spill)} of memory traffic"
