@@ -37,8 +37,8 @@ fft_flops     ``scipy.fft.rfft2`` of 16 planes of 128 x 128 float32: ``2.5 n log
               the workers :mod:`.fft` uses
 call_seconds  a loop of 200 ``np.add`` calls on 4-element views
 row_seconds   ``np.add`` on a (32768, 2) strided view: one inner loop per row
-kernel_macs   the compiled direct kernel (:mod:`.direct`, ``flat``) on a 16 -> 32 channel 5x5 layer at
-              14x14, batch 16 (numba, the ``fast`` extra; without it the constant stays): multiply-adds/s
+kernel_macs   the compiled direct kernel (:mod:`.direct`, ``flat``) on a 16 -> 64 channel 5x5 layer at
+              14x14, batch 8 (numba, the ``fast`` extra; without it the constant stays): multiply-adds/s
 threads       the BLAS threads in effect; ``fft_flops`` and ``kernel_macs`` are stored for that many
               workers (measured on their own count, scaled by the ratio where it differs)
 ============  ==========================================================================
@@ -148,25 +148,26 @@ def _kernel_macs(repeat: int) -> float:
 
     # 400 multiply-adds per output (16 channels x 25 taps), 14x14 planes in the cache: the kernel's own rate,
     # its copies and launch a few percent of the time (as NUMBA_MACS were measured: kernel time only)
-    x = np.random.default_rng(0).standard_normal((16, 16, 14, 14), dtype=np.float32)
-    w = np.random.default_rng(1).standard_normal((32, 16, 5, 5), dtype=np.float32)
+    x = np.random.default_rng(0).standard_normal((8, 16, 14, 14), dtype=np.float32)
+    w = np.random.default_rng(1).standard_normal((64, 16, 5, 5), dtype=np.float32)
     args = ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
     call = Call.of(x, w, *args)
     if not direct.uses_numba(call):
         raise RuntimeError("numba is not installed (the `fast` extra): the compiled kernels do not run")
     kind = direct.compiled_kernel(call)
-    # short runs (1-3 ms), the best of at least five: a busy machine's scheduler slices spare some of them
-    return direct._kernel_macs(call, kind) / _best(lambda: direct.conv_general(x, w, *args), max(repeat, 5))
+    # short runs (under a millisecond), the best of at least ten, like the other rates
+    return direct._kernel_macs(call, kind) / _best(lambda: direct.conv_general(x, w, *args), max(repeat, 10))
 
 
 def _call_seconds(repeat: int) -> float:
     a = np.ones(64, np.float32)
     views = [a[i:i + 4] for i in range(0, 64, 4)]
+    zeros = np.zeros(4, np.float32)  # adding zeros: the values stay finite however many runs
 
     def loop():
         for _ in range(12):
             for v in views:
-                np.add(v, v, out=v)
+                np.add(v, zeros, out=v)
 
     return _best(loop, repeat) / (12 * len(views))
 
@@ -182,7 +183,8 @@ def _row_seconds(repeat: int, call_seconds: float) -> float:
 def measure(repeat: int = 3) -> Calibration:
     """Measure the cost model's rates on this machine now (about 10-30 ms); nothing is installed.
 
-    Each rate is the best of ``repeat`` runs after a warm-up. A rate whose
+    Each rate is the best of ``repeat`` runs after a warm-up (at least ten: each run takes about a
+    millisecond). A rate whose
     measurement raises, is not a positive finite number, or is more than
     :data:`PLAUSIBLE` times away from :data:`~._costs.CONSTANTS` keeps the
     constant, and ``rejected`` says why.
@@ -196,12 +198,15 @@ def measure(repeat: int = 3) -> Calibration:
     blas, fft_workers, kernels = threads_in_effect()
     # the GEMM is measured on ``blas`` threads (the machine's ``threads``); the FFT and the kernels on their own
     # counts, stored for ``blas`` threads so that _costs.thread_factor recovers them at any count
-    steps = (("gemm_flops", lambda: _gemm_flops(repeat)), ("stream_bytes", lambda: _stream_bytes(repeat)),
-             ("cache_bytes", lambda: _cache_bytes(repeat)),
-             ("fft_flops", lambda: _fft_flops(repeat) * blas / fft_workers),
-             ("call_seconds", lambda: _call_seconds(repeat)),
-             ("row_seconds", lambda: _row_seconds(repeat, measured.get("call_seconds", CONSTANTS.call_seconds))),
-             ("kernel_macs", lambda: _kernel_macs(repeat) * blas / kernels))
+    # Each run takes about a millisecond: the best of at least ten, so that on a busy machine some run finds
+    # its threads scheduled together (a two-thread GEMM whose second thread waits for a core ran 10x slower)
+    short = max(repeat, 10)
+    steps = (("gemm_flops", lambda: _gemm_flops(short)), ("stream_bytes", lambda: _stream_bytes(short)),
+             ("cache_bytes", lambda: _cache_bytes(short)),
+             ("fft_flops", lambda: _fft_flops(short) * blas / fft_workers),
+             ("call_seconds", lambda: _call_seconds(short)),
+             ("row_seconds", lambda: _row_seconds(short, measured.get("call_seconds", CONSTANTS.call_seconds))),
+             ("kernel_macs", lambda: _kernel_macs(short) * blas / kernels))
     for name, step in steps:
         constant = getattr(CONSTANTS, name)
         if name in ("gemm_flops", "fft_flops", "kernel_macs"):
