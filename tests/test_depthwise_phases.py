@@ -254,3 +254,20 @@ def test_strided_forward_equals_torch(dtype, c, m, size, kernel, stride, padding
         np.testing.assert_array_equal(mask(got), mask(expected), err_msg=mask.__name__)
     finite = np.isfinite(expected)
     assert_close(got[finite], expected[finite], "forward")
+
+
+def test_huge_strides_answer_at_once():
+    # the phases and the polyphase components are bounded by the output's size and the kernel's taps, not by the
+    # stride: a stride of 2**31 allocates and loops over what the few outputs read
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, 2, 5, 4))
+    w = rng.standard_normal((2, 1, 3, 1))
+    for stride in ((2**31, 2**31), (3, 2**31), (2**31, 1)):
+        args = (stride, ((1, 1), (0, 1)), (1, 2), (1, 1), 2)
+        assert depthwise.compiled_kernel(Call.of(x, w, *args)) == "strided"
+        assert_close(depthwise.conv_general(x, w, *args), reference.conv_general(x, w, *args))
+    g = rng.standard_normal((1, 2, 1, 1))
+    w = rng.standard_normal((2, 1, 3, 2))
+    args = ((1, 1), ((2, 2), (1, 1)), (1, 1), (2**31, 2**31), 2)
+    assert depthwise.compiled_kernel(Call.of(g, w, *args)) == "phases"
+    assert_close(depthwise.conv_general(g, w, *args), reference.conv_general(g, w, *args))

@@ -311,9 +311,9 @@ def phases(x, w, y, ph, pw, dh, dw, lh, lw, groups):  # pragma: no cover - compi
                 base = c * period + (r - a0) * pitch - b0
                 for t in range(s0, s1):
                     buf[_index(base + t)] = x[n, ci, r, _index(t)]
-        for rho in range(lh):
+        for rho in range(min(lh, out_h)):  # past the output's size a phase is empty (a huge stride: few rows)
             n_i = (out_h - rho + lh - 1) // lh
-            for phi in range(lw):
+            for phi in range(min(lw, out_w)):
                 n_j = (out_w - phi + lw - 1) // lw
                 if n_i <= 0 or n_j <= 0:
                     continue
@@ -342,6 +342,35 @@ def phases(x, w, y, ph, pw, dh, dw, lh, lw, groups):  # pragma: no cover - compi
                         yf[_index(ybase + lw * j)] = acc[_index(row + j)]
 
 
+def _jit_serial(fn):
+    """:func:`_jit` without ``parallel``: a helper called from the kernels."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:  # no cache locator
+        return njit(nogil=True)(fn)
+
+
+@_jit_serial
+def _components(size, dilation, stride):  # pragma: no cover - compiled
+    """For taps ``k < size`` at offsets ``k*dilation``: the index of each tap's polyphase offset
+    ``k*dilation mod stride`` among the distinct ones, the distinct offsets, and their count."""
+    index = np.empty(size, dtype=np.int64)
+    offsets = np.empty(size, dtype=np.int64)
+    count = 0
+    for k in range(size):
+        offset = (k * dilation) % stride
+        found = -1
+        for j in range(count):
+            if offsets[j] == offset:
+                found = j
+        if found < 0:
+            offsets[count] = offset
+            found = count
+            count += 1
+        index[k] = found
+    return index, offsets, count
+
+
 @_jit
 def strided(x, w, y, sh, sw, ph, pw, dh, dw, groups):  # pragma: no cover - compiled
     # y[n, o, oh, ow] = sum_{c, kh, kw} w[o, c, kh, kw] * xp[n, g*cg + c, oh*sh + kh*dh, ow*sw + kw*dw], xp the input
@@ -356,11 +385,11 @@ def strided(x, w, y, sh, sw, ph, pw, dh, dw, groups):  # pragma: no cover - comp
     pitch = out_w + ((kw_size - 1) * dw) // sw  # output columns plus the largest column offset of a tap
     rows = out_h + ((kh_size - 1) * dh) // sh
     period = (rows + 1) * pitch  # one spare row per component: the last taps' runs stay inside
-    phases = sh * sw
-    used = np.zeros(phases, dtype=np.bool_)
-    for kh in range(kh_size):
-        for kw in range(kw_size):
-            used[(kh * dh) % sh * sw + (kw * dw) % sw] = True
+    # The components the taps read, numbered compactly: at most min(s, K) distinct offsets per dimension (a huge
+    # stride does not make s*s buffers). Kernel row kh reads row component row_of[kh], whose offset is al_of[.].
+    row_of, al_of, n_rows = _components(kh_size, dh, sh)
+    col_of, be_of, n_cols = _components(kw_size, dw, sw)
+    phases = n_rows * n_cols
     length = out_h * pitch
     yf = y.reshape(n_samples * c_out * out_h * out_w)  # a view of the contiguous output
     for task in prange(n_samples * c_out):
@@ -372,10 +401,8 @@ def strided(x, w, y, sh, sw, ph, pw, dh, dw, groups):  # pragma: no cover - comp
         for c in range(cg):
             ci = g * cg + c
             for p in range(phases):
-                if not used[p]:
-                    continue
-                al = p // sw
-                be = p - al * sw
+                al = al_of[p // n_cols]
+                be = be_of[p - (p // n_cols) * n_cols]
                 base = p * period
                 for u in range(rows):
                     r = u * sh + al - ph  # the input row of component row u
@@ -396,13 +423,11 @@ def strided(x, w, y, sh, sw, ph, pw, dh, dw, groups):  # pragma: no cover - comp
                     for v in range(v0, v1):
                         buf[_index(row + v)] = x[n, ci, r, _index(v * sw + be - pw)]
             for kh in range(kh_size):
-                al = (kh * dh) % sh
                 qa = (kh * dh) // sh
                 for kw in range(kw_size):
-                    be = (kw * dw) % sw
                     qb = (kw * dw) // sw
                     wv = w[o, c, kh, kw]
-                    start = (al * sw + be) * period + qa * pitch + qb
+                    start = (row_of[kh] * n_cols + col_of[kw]) * period + qa * pitch + qb
                     for t in range(length):
                         acc[_index(t)] += wv * buf[_index(start + t)]
         ybase = task * out_h * out_w
