@@ -30,7 +30,8 @@ worker must compute what its parent computes. Calibrated or measured planning
 ============  ==========================================================================
 rate          measurement (each the best of a few runs after a warm-up)
 ============  ==========================================================================
-gemm_flops    ``a @ b`` on float32 (384 x 384) @ (384 x 384): ``2 m k n`` flops
+gemm_flops    ``a @ b`` on float32 (768 x 768) @ (768 x 768): ``2 m k n`` flops (a few ms: waking
+              BLAS's threads, which sleep between calls where OPENBLAS_THREAD_TIMEOUT asks, stays small)
 stream_bytes  ``np.copyto`` of an 8 MiB float32 array: bytes read + written
 cache_bytes   ``np.add(a, b, out=c)`` on 0.5 MiB arrays: bytes read + written
 fft_flops     ``scipy.fft.rfft2`` of 16 planes of 128 x 128 float32: ``2.5 n log2 n`` per plane,
@@ -103,7 +104,7 @@ def _best(fn, repeat: int) -> float:
 
 
 def _gemm_flops(repeat: int) -> float:
-    m = k = n = 384
+    m = k = n = 768
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
