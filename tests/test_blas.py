@@ -41,9 +41,11 @@ def test_the_gemm_rate_of_the_cost_model_follows_the_kernels(monkeypatch):
         slow = costs.gemm_rate(np.dtype(np.float32))
         monkeypatch.setattr(costs, "openblas_core", lambda: None)
         unknown = costs.gemm_rate(np.dtype(np.float32))
-        assert fast == pytest.approx(costs.AVX512_SPEEDUP * slow) and unknown == slow == costs.MACHINE.gemm_flops
+        # ... and priced at the threads BLAS runs on now (the constants describe MACHINE.threads)
+        at_threads = costs.MACHINE.gemm_flops * costs.thread_factor(costs.blas_threads())
+        assert fast == pytest.approx(costs.AVX512_SPEEDUP * slow) and unknown == slow == at_threads
     # Calibrated rates were measured on the kernels that run: not scaled.
-    measured = costs.CONSTANTS._replace(gemm_flops=123e9)
+    measured = costs.CONSTANTS._replace(gemm_flops=123e9, threads=costs.blas_threads())  # at the count in effect
     with calibrate.using(measured):
         monkeypatch.setattr(costs, "openblas_core", lambda: "SkylakeX")
         assert costs.gemm_rate(np.dtype(np.float32)) == 123e9

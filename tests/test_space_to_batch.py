@@ -139,7 +139,14 @@ def test_nonfinite_values_land_where_the_reference_puts_them(value, where):
         for mask in (np.isnan, np.isposinf, np.isneginf):
             assert np.array_equal(mask(got), mask(expected)), (algorithm, mask.__name__)
         finite = np.isfinite(expected)
-        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-4)
+        if algorithm == "auto":  # gemm throughout
+            np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-4, atol=1e-4)
+        else:
+            # the phases whose stacked call holds no NaN or inf run the planner's choice on finite data
+            # (Winograd): their values are held to Winograd's float32 bound (tests/test_winograd.py), 2e-5
+            # of the largest magnitude
+            bound = 2e-5 * np.abs(expected[finite]).max()
+            np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=bound)
 
 
 @pytest.mark.parametrize(("args", "message"), [
