@@ -267,6 +267,7 @@ def test_the_pointwise_weight_gradient_summed_by_rows_on_threads_equals_the_refe
     pytest.importorskip("threadpoolctl")
     from convlab.ops.algorithms import _products
 
+    monkeypatch.setattr(gemm, "SHARE_GRAD_ROWS", True)  # off by default (slower on a quiet machine)
     monkeypatch.setattr(gemm, "blas_threads", lambda: 2)
     shares = []
     monkeypatch.setattr(gemm, "run_shares", lambda tasks, threads: shares.append(len(tasks := list(tasks)))
@@ -290,6 +291,7 @@ def test_wide_pointwise_products_shared_by_output_channels_equal_the_reference(d
     rng = np.random.default_rng(17)
     x = _with_nonfinite(rng.standard_normal((3, 6, 5, 4)), rng).astype(dtype)
     w = rng.standard_normal((24, 6, 1, 1)).astype(dtype)  # C_out 24 >= C_in 6: wide, 12 rows a thread
+    monkeypatch.setattr(gemm, "SHARE_WIDE_ROWS", True)  # off by default (no gain on a quiet machine)
     args = ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
     with np.errstate(invalid="ignore"):
         unsplit = gemm.conv_general(x, w, *args)
@@ -321,6 +323,7 @@ def test_window_gemms_shared_by_output_channels_equal_the_reference(case, chunk,
     x = _with_nonfinite(rng.standard_normal(x_shape), rng)
     w = rng.standard_normal(w_shape)
     args = (stride, padding, dilation, (1,) * nd, 1)
+    monkeypatch.setattr(gemm, "SHARE_WINDOW_COLUMNS", True)  # off by default (slower on a quiet machine)
     if chunk is not None:
         monkeypatch.setattr(gemm, "CHUNK_BYTES", chunk)
         monkeypatch.setattr(gemm, "MIN_ROWS", 4)

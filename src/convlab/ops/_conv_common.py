@@ -314,7 +314,7 @@ def weight_grad_raw(xp, gy, stride, dilation, groups, kernel, algorithm: Primiti
     call = Call((cg, groups * n) + sp, (c_out, n) + out, tuple(dilation), ((0, 0),) * nd, tuple(stride),
                 (1,) * nd, groups, np.result_type(xp, gy))
     # Winograd (stride-1 3x3, compiled) where named, or where auto estimates it faster than the direct GEMM
-    tile = winograd.weight_grad_tile(call, algorithm.name, xp, gy)
+    tile = winograd.weight_grad_tile(call, algorithm.name, xp, gy, direct=cg >= DIRECT_WEIGHT_GRAD_CHANNELS)
     if tile is not None:
         return algorithm.run_named(f"winograd_f{tile}", call, "weight_grad",
                                    lambda: winograd.weight_grad(xp, gy, groups, tile))

@@ -65,7 +65,7 @@ from ._products import matmul_stack, run_shares, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "kernel_pieces",
-           "unsupported"]
+           "unsupported", "weight_grad_estimate"]
 
 #: Target size of one gathered window-matrix block: twice the L2 cache of a core (sysfs, :func:`._costs.l2_bytes`),
 #: so it stays in the caches between its gather and its GEMM. Measured, a block at a time, batch 8: on a 2-core
@@ -148,8 +148,10 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 #: Whether the window GEMMs of a call with one group on several BLAS threads have their output channels
-#: shared among threads, each on one BLAS thread (see :func:`_matmul_columns`).
-SHARE_WINDOW_COLUMNS = True
+#: shared among threads, each on one BLAS thread (see :func:`_matmul_columns`). Off: on a quiet machine
+#: BLAS's own split was faster (Intel Xeon, two threads, load 0.1, batch 8, median: the stem 27.8 against
+#: 38.5 ms shared, the 3x3/2 64->128 layer 9.5 against 12.0); on a busy one sharing wins (below).
+SHARE_WINDOW_COLUMNS = False
 
 
 def _matmul_columns(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int) -> np.ndarray:
@@ -171,8 +173,15 @@ def _matmul_columns(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int)
     return out
 
 #: Whether a wide 1x1 product (C_out >= C_in) on several BLAS threads has its output channels shared among
-#: threads, each on one BLAS thread (else BLAS splits each per-sample product).
-SHARE_WIDE_ROWS = True
+#: threads, each on one BLAS thread (else BLAS splits each per-sample product). Off: no gain on a quiet
+#: machine (ResNet-50's 256->1024 at 14x14, two threads: 5.0-5.5 ms either way, torch 4.5-5.2).
+SHARE_WIDE_ROWS = False
+
+#: Whether a 1x1 weight gradient on several BLAS threads has its output channels (rows of the gradient)
+#: shared among threads, each on one BLAS thread. Off: on a quiet machine it was 1.6-2.3x slower than
+#: BLAS's own split (Intel Xeon, two threads, load 0.1, batch 8: ResNet-50's 1x1 weight gradients 11-17
+#: against 5-7.4 ms, torch 4.5-8); on a machine busy with other work (load 7) it was 4-10x faster.
+SHARE_GRAD_ROWS = False
 
 
 def _sample_threads(call: Call) -> int:
@@ -388,7 +397,7 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
                     xi = xs[i].reshape(cg, p).astype(dtype, copy=False)  # (Cg, P), a copy only when strided
                     gemm_add(gw[o0:o1], gm[i, 0, o0:o1].astype(dtype, copy=False), xi.T)  # (o, P) @ (P, Cg)
 
-            threads = _row_threads(og)
+            threads = _row_threads(og) if SHARE_GRAD_ROWS else 1
             if threads == 1:
                 rows(0, og)
             else:
@@ -573,6 +582,52 @@ def estimate(call: Call) -> Estimate:
     split = f", kernel in {pieces} pieces" if pieces > 1 else ""
     return Estimate(seconds, f"GEMM {fmt(compute)} + copies {fmt(stream(moved))} "
                              f"({gathered / 2**20:.3g} MiB of windows{split})")
+
+
+
+def weight_grad_estimate(call: Call) -> Estimate:
+    """Seconds of :func:`weight_grad` on the weight gradient whose correlation ``call`` describes.
+
+    ``call`` is the correlation as the ops describe it (input ``(C_in/g, g*N, *S)``, kernel ``(C_out, N,
+    *O)``, the gradient's taps as its output size). The direct path is not that correlation's GEMM: per
+    block of ``rows`` output positions one product ``(C_out/g, rows) @ (rows, K*C_in/g)`` per group (the
+    inner dimension is the block's rows), the input moved to channels-last once, the windows gathered
+    (``N P K C_in`` elements written and read), the output gradient moved to channels-last where a sample
+    has fewer than :data:`MIN_ROWS` positions (else read in place), each block's product added through a
+    buffer where the gradient is smaller than a block (else in place), the final reordering of the gradient.
+    A 1x1 kernel: one product per sample on the NCHW arrays.
+    """
+    b = call.dtype.itemsize
+    groups = call.groups
+    cg = call.x_shape[0]  # the correlation's batch axis holds the input channels of a group
+    c_out, n = call.w_shape[:2]  # its kernel is the output gradient (C_out, N, *O)
+    out = call.kernel  # the output gradient's positions
+    positions, taps = math.prod(out), math.prod(call.out_size)
+    c_in = cg * groups
+    macs = n * positions * taps * cg * c_out
+    input_bytes = math.prod(call.x_shape) * b
+    grad_bytes = c_out * cg * taps * b
+    if taps == 1:
+        compute = gemm_seconds(macs, positions, cg, n * groups, call.dtype)
+        moved = 2 * input_bytes if any(s > 1 for s in call.dilation) else 0  # the correlation's dilation: the stride
+        return Estimate(compute + stream(moved), f"1x1: per-sample GEMMs {fmt(compute)}")
+    row_bytes = taps * c_in * b
+    chunk = WEIGHT_GRAD_CHUNK_BYTES
+    if positions >= MIN_ROWS:
+        chunk = min(chunk, row_bytes * positions)
+    chunk = block_bytes(max(chunk, MIN_ROWS * row_bytes))
+    rows = max(1, min(n * positions, chunk // row_bytes))
+    blocks = -(-n * positions // rows)
+    compute = gemm_seconds(macs, rows, taps * cg, blocks * groups, call.dtype)
+    gathered = n * positions * taps * c_in * b
+    moved = 2 * input_bytes + 2 * gathered + 2 * grad_bytes
+    if positions < MIN_ROWS:
+        moved += 2 * n * c_out * positions * b  # the output gradient moved to channels-last
+    if grad_bytes < rows * row_bytes:
+        moved += 3 * blocks * grad_bytes  # each block's product added through a buffer
+    seconds = compute + stream(moved) + 4 * blocks * groups * MACHINE.call_seconds
+    return Estimate(seconds, f"direct GEMM gradient {fmt(compute)} + copies {fmt(stream(moved))} "
+                             f"({blocks} blocks of {rows} rows)")
 
 
 ALGORITHM = Algorithm(

@@ -486,6 +486,26 @@ def _row_ranges(th: int, block: int, per_row: int) -> list[tuple[int, int]]:
     return [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
 
 
+def _thread_units(n: int, th: int, tw: int, row_bytes: int, threads: int) -> tuple[list, int, list[int]]:
+    """The 3-D paths' per-thread shares: ``(units, most, bounds)``.
+
+    ``units`` are ``(sample, r0, r1)`` blocks of tile rows a ``threads``-th as large as one thread's block
+    (all the threads' rings together take what one ring took), split further where samples are fewer than
+    threads; ``most`` the largest block's tiles; thread ``i`` takes ``units[bounds[i]:bounds[i + 1]]``.
+    ``row_bytes`` is one tile row's bytes of the ring.
+    """
+    row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * row_bytes // tw))
+                             // threads, row_bytes)
+    pieces = -(-threads // n)
+    if n * len(row_blocks) < threads and th >= pieces:
+        step = -(-th // pieces)
+        row_blocks = [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
+    units = [(s0, r0, r1) for s0 in range(n) for r0, r1 in row_blocks]
+    most = max(r1 - r0 for r0, r1 in row_blocks) * tw
+    workers = min(threads, len(units))
+    return units, most, [len(units) * i // workers for i in range(workers + 1)]
+
+
 def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> np.ndarray:
     """F(m x m, 3x3) over frames, summed over the 3 depth taps: a 3x3x3 convolution (one group, compiled).
 
@@ -563,16 +583,8 @@ def _run_compiled_3d(call: Call, x: np.ndarray, weight: np.ndarray, m: int) -> n
             # meet once at the end, not after each of the 10-20 kernels and product stacks of every output
             # frame. The blocks of tile rows a `threads`-th as large (all the rings together take what the one
             # ring took), and at least `threads` units: the tile rows are split further where samples are fewer.
-            row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize))
-                                     // threads, tw * e * k * dtype.itemsize)
-            pieces = -(-threads // n)
-            if n * len(row_blocks) < threads and th >= pieces:
-                step = -(-th // pieces)
-                row_blocks = [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
-            units = [(s0, r0, r1) for s0 in range(n) for r0, r1 in row_blocks]
-            most = max(r1 - r0 for r0, r1 in row_blocks) * tw
-            workers = min(threads, len(units))
-            bounds = [len(units) * i // workers for i in range(workers + 1)]
+            units, most, bounds = _thread_units(n, th, tw, tw * e * k * dtype.itemsize, threads)
+            workers = len(bounds) - 1
 
             def share(part: list[tuple[int, int, int]]) -> None:
                 ring = np.empty(e * most * 6 * c_in, dtype=dtype)
@@ -721,16 +733,8 @@ def _weight_grad_3d(xp: np.ndarray, gy: np.ndarray, m: int) -> np.ndarray:
             # Per-thread shares of (sample, block of tile rows) units as in the forward
             # (:func:`_run_compiled_3d`), each adding into a dU of its own (alpha^2 3 C_in C_out values, small
             # next to the rings); then the threads' dU are added up, in thread order.
-            row_blocks = _row_ranges(th, block_bytes(max(3 * COMPILED_BLOCK_BYTES, MIN_TILES * e * k * dtype.itemsize))
-                                     // threads, tw * e * k * dtype.itemsize)
-            pieces = -(-threads // n)
-            if n * len(row_blocks) < threads and th >= pieces:
-                step = -(-th // pieces)
-                row_blocks = [(r0, min(th, r0 + step)) for r0 in range(0, th, step)]
-            work = [(s0, r0, r1) for s0 in range(n) for r0, r1 in row_blocks]
-            most = max(r1 - r0 for r0, r1 in row_blocks) * tw
-            workers = min(threads, len(work))
-            bounds = [len(work) * i // workers for i in range(workers + 1)]
+            work, most, bounds = _thread_units(n, th, tw, tw * e * k * dtype.itemsize, threads)
+            workers = len(bounds) - 1
             partial: list[np.ndarray | None] = [None] * workers
 
             def share(i: int) -> None:
@@ -758,7 +762,8 @@ def _grad_block_bytes(tile_bytes: int, input_bytes: int) -> int:
     return max(COMPILED_BLOCK_BYTES, min(MIN_TILES * tile_bytes, input_bytes // 2))
 
 
-def weight_grad_tile(call: Call, name: str, xp: np.ndarray | None = None, gy: np.ndarray | None = None) -> int | None:
+def weight_grad_tile(call: Call, name: str, xp: np.ndarray | None = None, gy: np.ndarray | None = None,
+                     direct: bool = False) -> int | None:
     """The tile ``m`` with which :func:`weight_grad` computes the weight gradient ``call`` describes, or None.
 
     ``call`` is the weight gradient's correlation as the ops describe it (input ``(C_in/g, g*N, *S)``,
@@ -766,7 +771,8 @@ def weight_grad_tile(call: Call, name: str, xp: np.ndarray | None = None, gy: np
     gradients of stride-1, undilated 3x3 kernels where numba imports. ``name`` ``'winograd_f2'`` or
     ``'winograd_f4'`` takes that tile; ``'auto'``/``'tune'`` the tile whose estimate
     (:func:`weight_grad_estimate`) is below the direct im2col + GEMM gradient's
-    (:func:`.gemm.estimate` of ``call``), on finite ``xp`` and ``gy`` only (a NaN or inf would
+    (:func:`.gemm.estimate` of ``call``, or :func:`.gemm.weight_grad_estimate` where ``direct``: the ops
+    would run the direct im2col + GEMM gradient), on finite ``xp`` and ``gy`` only (a NaN or inf would
     spread over the tiles' gradients, as in the forward); other names never.
     """
     if name not in ("auto", "tune", "winograd_f2", "winograd_f4"):
@@ -783,7 +789,8 @@ def weight_grad_tile(call: Call, name: str, xp: np.ndarray | None = None, gy: np
     from . import gemm
 
     best = min(POINTS, key=lambda m: weight_grad_estimate(call, m))
-    if weight_grad_estimate(call, best) >= gemm.estimate(call).seconds:
+    other = gemm.weight_grad_estimate(call) if direct else gemm.estimate(call)
+    if weight_grad_estimate(call, best) >= other.seconds:
         return None
     if xp is not None and not (np.isfinite(xp).all() and np.isfinite(gy).all()):
         return None
