@@ -156,7 +156,7 @@ def test_curves_plot_the_records(tmp_path):
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
     np.testing.assert_allclose(fig.axes[0].lines[0].get_xydata(), [[0, 1.0], [1, 0.5], [2, 1 / 3]])
     assert "3 steps" not in fig.get_suptitle() and "2 tags" in fig.get_suptitle()
-    with pytest.raises(ValueError, match="metrics.jsonl. does not exist"):
+    with pytest.raises(ValueError, match=r"metrics\.jsonl. does not exist"):
         viz.curves(tmp_path / "missing")
 
 

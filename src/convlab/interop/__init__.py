@@ -5,5 +5,7 @@ Importing this package registers the torch reader of the analysis
 accepts a ``torch.nn.Module``; torch itself is imported only when a torch model is analysed or converted.
 """
 
-from . import torch_analysis  # noqa: F401  (registers the analysis' reader for torch modules)
-from . import torch_erf  # noqa: F401  (registers the torch backend of analysis.effective_receptive_field)
+from . import (
+    torch_analysis,  # noqa: F401  (registers the analysis' reader for torch modules)
+    torch_erf,  # noqa: F401  (registers the torch backend of analysis.effective_receptive_field)
+)
