@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import itertools
 import os
 import threading
@@ -34,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["blas_single_thread", "matmul_accumulate", "matmul_stack", "run_shares", "split_products"]
+__all__ = ["blas_single_thread", "matmul_accumulate", "matmul_stack", "run_shares", "share_ranges", "split_products"]
 
 _LOCK = threading.Lock()
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, workers, pool)
@@ -97,6 +98,12 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL[2]
 
 
+def share_ranges(count: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ranges ``(start, stop)`` of ``range(count)`` of about equal length (some empty
+    where ``parts > count``)."""
+    return list(itertools.pairwise([count * i // parts for i in range(parts + 1)]))
+
+
 def matmul_stack(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int) -> np.ndarray:
     """``np.matmul(a, b, out=out)`` over the first axis, that axis split among ``threads`` threads.
 
@@ -107,14 +114,9 @@ def matmul_stack(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int) ->
     workers = min(threads, count)
     if workers <= 1 or not available():
         return np.matmul(a, b, out=out)
-    bounds = [count * i // workers for i in range(workers + 1)]
-    pool = _pool(workers)
-    # each share runs in a copy of the caller's context, so np.errstate (a context variable) holds there too
-    futures = [pool.submit(contextvars.copy_context().run, np.matmul, a[s:t], b[s:t], out=out[s:t])
-               for s, t in itertools.pairwise(bounds[1:])]
-    np.matmul(a[:bounds[1]], b[:bounds[1]], out=out[:bounds[1]])  # the first share on this thread
-    for future in futures:
-        future.result()
+    # one share on this thread, each other in a copy of the caller's context (np.errstate holds there too)
+    run_shares([functools.partial(np.matmul, a[s:t], b[s:t], out=out[s:t])
+                for s, t in share_ranges(count, workers)], workers)
     return out
 
 
@@ -165,6 +167,5 @@ def matmul_accumulate(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: in
             np.matmul(a[c0:c1], b[c0:c1], out=part[:c1 - c0])
             np.add(out[c0:c1], part[:c1 - c0], out=out[c0:c1])
 
-    bounds = [count * i // workers for i in range(workers + 1)]
-    run_shares([lambda s=s, t=t: share(s, t) for s, t in itertools.pairwise(bounds) if t > s], workers)
+    run_shares([functools.partial(share, s, t) for s, t in share_ranges(count, workers) if t > s], workers)
     return out

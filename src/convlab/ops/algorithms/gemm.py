@@ -50,7 +50,6 @@ The classic lowering of a convolution to a matrix product (Chellapilla et al.,
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 from collections.abc import Iterator, Sequence
 
@@ -61,7 +60,7 @@ from ._blas import gemm_add
 from ._costs import MACHINE, blas_threads, fmt, gemm_seconds, l2_bytes, stream
 from ._layout import Call, as_view, block_bytes, empty_result, padded_channels_first, padded_channels_last
 from ._products import available as products_available
-from ._products import matmul_stack, run_shares, split_products
+from ._products import matmul_stack, run_shares, share_ranges, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM", "CHUNK_BYTES", "MIN_ROWS", "channels_last", "conv_general", "estimate", "kernel_pieces",
@@ -132,10 +131,9 @@ def _pointwise(call: Call, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
             # a wide product: the output channels shared among threads, each on one BLAS thread
             y = np.empty((call.batch, og, call.positions), dtype=call.dtype)
             w = weight.reshape(og, cg)
-            bounds = [og * t // threads for t in range(threads + 1)]
             with split_products(threads):
                 run_shares([functools.partial(np.matmul, w[a:b], xm[:, 0], out=y[:, a:b])
-                            for a, b in itertools.pairwise(bounds)], threads)
+                            for a, b in share_ranges(og, threads)], threads)
             return y.reshape(call.out_shape)  # (N, C_out, *O)
         y = np.matmul(weight.reshape(groups, og, cg), xm)  # (N, G, Og, P)
         return y.reshape(call.out_shape)  # (N, C_out, *O)
@@ -166,10 +164,9 @@ def _matmul_columns(a: np.ndarray, b: np.ndarray, out: np.ndarray, threads: int)
     """
     if threads <= 1:
         return np.matmul(a, b, out=out)
-    bounds = [b.shape[1] * t // threads for t in range(threads + 1)]
     with split_products(threads):
         run_shares([functools.partial(np.matmul, a, b[:, s:t], out=out[:, s:t])
-                    for s, t in itertools.pairwise(bounds)], threads)
+                    for s, t in share_ranges(b.shape[1], threads)], threads)
     return out
 
 #: Whether a wide 1x1 product (C_out >= C_in) on several BLAS threads has its output channels shared among
@@ -403,9 +400,8 @@ def weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: Sequence[int], stride: S
             else:
                 # each thread adds the products of its share of the output channels (contiguous rows of
                 # the gradient) on one BLAS thread: no copy of the gradient, no meeting inside a product
-                bounds = [og * t // threads for t in range(threads + 1)]
                 with split_products(threads):
-                    run_shares([functools.partial(rows, a, b) for a, b in itertools.pairwise(bounds)], threads)
+                    run_shares([functools.partial(rows, a, b) for a, b in share_ranges(og, threads)], threads)
             return gw.reshape((c_out, cg) + kernel)  # (C_out, Cg, *K), K all ones
         xm = xs.reshape(n, groups, cg, p)  # (N, G, Cg, P), a copy only when the stride subsamples
         gw = np.matmul(gm, xm.transpose(0, 1, 3, 2)).sum(axis=0)  # (G, Og, Cg)
@@ -487,7 +483,7 @@ def _reduction_threads(shape: tuple[int, ...], block_size: int, blocks: int, dty
     512-channel 3x3: 9 MiB) stays with BLAS, whose threads share its output; a copy per thread would
     double it.
     """
-    if blocks < 2 or math.prod(shape) * dtype.itemsize >= block_size * dtype.itemsize:
+    if blocks < 2 or math.prod(shape) >= block_size:  # the gradient is at least a window block
         return 1
     threads = blas_threads()
     if threads <= 1 or not products_available():
@@ -496,7 +492,9 @@ def _reduction_threads(shape: tuple[int, ...], block_size: int, blocks: int, dty
 
 
 def _row_threads(rows: int) -> int:
-    """On how many threads a 1x1 weight gradient's rows are summed (each on one BLAS thread), or 1.
+    """Among how many threads ``rows`` rows (or columns) of a product are shared, each on one BLAS thread, or 1:
+    a 1x1 weight gradient's rows (:data:`SHARE_GRAD_ROWS`), a wide 1x1 layer's output channels
+    (:data:`SHARE_WIDE_ROWS`), a window GEMM's output channels (:data:`SHARE_WINDOW_COLUMNS`).
 
     Several where BLAS runs on several threads, threadpoolctl can hold it to one, and each thread gets at
     least a few rows. ResNet-50's 1x1 1024->256 at 14x14 (batch 8), busy 2-core Xeon: 79-97 ms on two BLAS
@@ -582,7 +580,6 @@ def estimate(call: Call) -> Estimate:
     split = f", kernel in {pieces} pieces" if pieces > 1 else ""
     return Estimate(seconds, f"GEMM {fmt(compute)} + copies {fmt(stream(moved))} "
                              f"({gathered / 2**20:.3g} MiB of windows{split})")
-
 
 
 def weight_grad_estimate(call: Call) -> Estimate:

@@ -167,7 +167,7 @@ from ._common import load_kernels
 from ._costs import MACHINE, flops_per_mac, fmt, gemm_rate, gemm_seconds, stream
 from ._layout import Call, as_view, block_bytes, check_applies, empty_result, padded_channels_last
 from ._products import available as products_available
-from ._products import matmul_accumulate, matmul_stack, run_shares, split_products
+from ._products import matmul_accumulate, matmul_stack, run_shares, share_ranges, split_products
 from ._record import Algorithm, Estimate
 
 __all__ = ["ALGORITHM_F2", "ALGORITHM_F4", "BLOCK_BYTES", "CHANNEL_BLOCK_BYTES", "COMPILED_BLOCK_BYTES",
@@ -475,8 +475,7 @@ def _pipelines(kernels, call: Call, xc: np.ndarray, wc: np.ndarray, y: np.ndarra
                                             kb, og, k0)
 
     # contiguous shares of about equal width
-    bounds = [len(channel_blocks) * i // threads for i in range(threads + 1)]
-    shares = [channel_blocks[s:t] for s, t in itertools.pairwise(bounds) if t > s]
+    shares = [channel_blocks[s:t] for s, t in share_ranges(len(channel_blocks), threads) if t > s]
     run_shares([kernels.one_thread(lambda share=share: pipeline(share)) for share in shares], threads)
 
 
